@@ -1,0 +1,280 @@
+//! Distance functions and the lower bounds that let a walk prune whole subtrees.
+
+use super::region::Region;
+use crate::error::{Error, Result};
+
+/// Mean earth radius (IUGG), in metres.
+pub const EARTH_RADIUS_M: f64 = 6_371_008.8;
+
+/// Highest number of dimensions an euclidean index may have.
+pub const MAX_DIMS: usize = 16;
+
+/// Half the earth's circumference: no two points on the sphere are further apart.
+pub const HALF_CIRCUMFERENCE_M: f64 = std::f64::consts::PI * EARTH_RADIUS_M;
+
+/// How distances are measured in an index. Chosen at build time and stored in the index's meta.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Metric {
+    /// Longitude/latitude in degrees, great-circle distance in metres on a sphere of radius
+    /// [`EARTH_RADIUS_M`].
+    Haversine,
+    /// Straight-line distance in k dimensions.
+    Euclidean,
+}
+
+impl Metric {
+    /// The metric's name as the CLI and the meta record spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Haversine => "haversine",
+            Metric::Euclidean => "euclidean",
+        }
+    }
+
+    /// Parses a metric name.
+    pub fn parse(s: &str) -> Result<Metric> {
+        match s {
+            "haversine" => Ok(Metric::Haversine),
+            "euclidean" => Ok(Metric::Euclidean),
+            other => Err(Error::invalid(
+                "metric",
+                format!("unknown metric {other:?} (haversine or euclidean)"),
+            )),
+        }
+    }
+
+    /// Checks that `dims` suits the metric.
+    pub fn check_dims(self, dims: usize) -> Result<()> {
+        match self {
+            Metric::Haversine if dims != 2 => Err(Error::invalid(
+                "dims",
+                format!("haversine indexes have 2 dimensions (lon, lat), not {dims}"),
+            )),
+            Metric::Euclidean if !(1..=MAX_DIMS).contains(&dims) => Err(Error::invalid(
+                "dims",
+                format!("euclidean indexes have 1 to {MAX_DIMS} dimensions, not {dims}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks that a point is valid for the metric: finite, and on the globe for haversine.
+    /// The error names the offending coordinate (`lon`, `lat` or `coordinate N`).
+    pub fn check_point(self, p: &[f64]) -> std::result::Result<(), String> {
+        for (i, &c) in p.iter().enumerate() {
+            if !c.is_finite() {
+                return Err(format!("{} is {c}, not a finite number", self.axis_name(i)));
+            }
+        }
+        if self == Metric::Haversine {
+            if !(-180.0..=180.0).contains(&p[0]) {
+                return Err(format!("longitude {} is outside [-180, 180]", p[0]));
+            }
+            if !(-90.0..=90.0).contains(&p[1]) {
+                return Err(format!("latitude {} is outside [-90, 90]", p[1]));
+            }
+        }
+        Ok(())
+    }
+
+    /// The name of axis `i` in messages.
+    pub fn axis_name(self, i: usize) -> String {
+        match (self, i) {
+            (Metric::Haversine, 0) => "longitude".into(),
+            (Metric::Haversine, 1) => "latitude".into(),
+            _ => format!("coordinate {i}"),
+        }
+    }
+
+    /// Distance between two points.
+    #[inline]
+    pub fn distance(self, a: &[f64], b: &[f64]) -> f64 {
+        match self {
+            Metric::Haversine => haversine(a[0], a[1], b[0], b[1]),
+            Metric::Euclidean => a
+                .iter()
+                .zip(b)
+                .map(|(x, y)| (x - y) * (x - y))
+                .sum::<f64>()
+                .sqrt(),
+        }
+    }
+
+    /// A lower bound of the distance from `p` to any point inside `region`.
+    ///
+    /// Exact for both metrics up to rounding; callers add [`Metric::slack`] before pruning so
+    /// rounding never drops a point that lies on a query's boundary.
+    #[inline]
+    pub fn min_distance_to_region(self, p: &[f64], region: &Region, dims: usize) -> f64 {
+        match self {
+            Metric::Haversine => haversine_to_box(
+                p[0],
+                p[1],
+                region.lo[0],
+                region.lo[1],
+                region.hi[0],
+                region.hi[1],
+            ),
+            Metric::Euclidean => {
+                let mut sum = 0.0;
+                for i in 0..dims {
+                    let d = if p[i] < region.lo[i] {
+                        region.lo[i] - p[i]
+                    } else if p[i] > region.hi[i] {
+                        p[i] - region.hi[i]
+                    } else {
+                        0.0
+                    };
+                    sum += d * d;
+                }
+                sum.sqrt()
+            }
+        }
+    }
+
+    /// How far past a radius a subtree's lower bound may lie and still be visited: a margin for
+    /// rounding in the bound, so pruning is always conservative.
+    #[inline]
+    pub fn slack(self, radius: f64) -> f64 {
+        match self {
+            // Trigonometry on metres-scale values loses ~1e-9 m; a millimetre is ample and costs
+            // nothing measurable in extra visits.
+            Metric::Haversine => 1e-3 + radius * 1e-9,
+            Metric::Euclidean => radius.abs() * 1e-9 + f64::MIN_POSITIVE,
+        }
+    }
+
+    /// The region that holds every valid point: the globe, or all of k-space.
+    pub fn root_region(self, dims: usize) -> Region {
+        match self {
+            Metric::Haversine => {
+                let mut r = Region::unbounded(2);
+                r.lo[0] = -180.0;
+                r.hi[0] = 180.0;
+                r.lo[1] = -90.0;
+                r.hi[1] = 90.0;
+                r
+            }
+            Metric::Euclidean => Region::unbounded(dims),
+        }
+    }
+}
+
+/// Great-circle distance in metres between two lon/lat points given in degrees.
+#[inline]
+pub fn haversine(lon1: f64, lat1: f64, lon2: f64, lat2: f64) -> f64 {
+    let phi1 = lat1.to_radians();
+    let phi2 = lat2.to_radians();
+    let dphi = phi2 - phi1;
+    let dlambda = (lon2 - lon1).to_radians();
+    let s1 = (dphi * 0.5).sin();
+    let s2 = (dlambda * 0.5).sin();
+    let a = s1 * s1 + phi1.cos() * phi2.cos() * s2 * s2;
+    2.0 * EARTH_RADIUS_M * a.sqrt().min(1.0).asin()
+}
+
+/// Longitude difference folded into [0, 180] degrees.
+#[inline]
+fn lon_gap(a: f64, b: f64) -> f64 {
+    let d = (a - b).abs() % 360.0;
+    if d > 180.0 {
+        360.0 - d
+    } else {
+        d
+    }
+}
+
+/// Smallest great-circle distance from a point to a lon/lat box that does not cross the
+/// antimeridian (`lon0 <= lon1`).
+///
+/// If the point's longitude is inside the box, the nearest box point shares that longitude. If
+/// not, the nearest point lies on one of the two bounding meridians (along a parallel, distance
+/// only grows with the longitude gap), and on a meridian the distance is unimodal, so clamping the
+/// meridian's closest latitude to the box finds it.
+pub fn haversine_to_box(lon: f64, lat: f64, lon0: f64, lat0: f64, lon1: f64, lat1: f64) -> f64 {
+    if lon >= lon0 && lon <= lon1 {
+        let clamped = lat.clamp(lat0, lat1);
+        return haversine(lon, lat, lon, clamped);
+    }
+    let to_meridian = |edge: f64| {
+        let gap = lon_gap(lon, edge);
+        if gap <= 90.0 {
+            let phi = lat.to_radians();
+            let nearest = phi.sin().atan2(phi.cos() * gap.to_radians().cos()).to_degrees();
+            haversine(lon, lat, edge, nearest.clamp(lat0, lat1))
+        } else {
+            // The meridian's nearest point to p is on the far side of the pole; along this half
+            // of it the distance rises then falls, so one of the segment's ends is closest.
+            haversine(lon, lat, edge, lat0).min(haversine(lon, lat, edge, lat1))
+        }
+    };
+    to_meridian(lon0).min(to_meridian(lon1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn haversine_known_distances() {
+        // One degree of latitude is R * pi / 180.
+        let one_deg = EARTH_RADIUS_M * std::f64::consts::PI / 180.0;
+        assert!((haversine(0.0, 0.0, 0.0, 1.0) - one_deg).abs() < 1e-6);
+        // Across the antimeridian: 179.9 and -179.9 on the equator are 0.2 degrees apart.
+        assert!((haversine(179.9, 0.0, -179.9, 0.0) - 0.2 * one_deg).abs() < 1e-6);
+        // Longitude means nothing at a pole.
+        assert!(haversine(10.0, 90.0, -170.0, 90.0) < 1e-9);
+        assert!((haversine(0.0, -90.0, 0.0, 90.0) - HALF_CIRCUMFERENCE_M).abs() < 1e-6);
+    }
+
+    #[test]
+    fn box_bound_never_exceeds_true_distance() {
+        // Dense sampling of boxes and points; the bound must be <= the distance to every point
+        // of the box, and equal to the smallest of them up to sampling error.
+        let boxes = [
+            (-180.0, -90.0, 180.0, 90.0),
+            (170.0, -10.0, 180.0, 10.0),
+            (-180.0, 80.0, -170.0, 90.0),
+            (0.0, 0.0, 1.0, 1.0),
+            (-50.0, -89.0, 120.0, -60.0),
+        ];
+        let points = [
+            (-179.9, 0.0),
+            (179.95, 5.0),
+            (0.5, 90.0),
+            (0.5, -90.0),
+            (100.0, 45.0),
+            (-100.0, -45.0),
+            (0.5, 0.5),
+            (-130.0, 70.0),
+        ];
+        for &(lo0, la0, lo1, la1) in &boxes {
+            for &(lon, lat) in &points {
+                let bound = haversine_to_box(lon, lat, lo0, la0, lo1, la1);
+                let mut best = f64::INFINITY;
+                for i in 0..=200 {
+                    for j in 0..=200 {
+                        let x = lo0 + (lo1 - lo0) * i as f64 / 200.0;
+                        let y = la0 + (la1 - la0) * j as f64 / 200.0;
+                        best = best.min(haversine(lon, lat, x, y));
+                    }
+                }
+                assert!(bound <= best + 1e-6, "bound {bound} > {best}");
+                // The grid is coarse; within a grid step of the true minimum.
+                let step = EARTH_RADIUS_M * ((lo1 - lo0).max(la1 - la0) / 200.0).to_radians();
+                assert!(best - bound <= step, "bound {bound} far below {best}");
+            }
+        }
+    }
+
+    #[test]
+    fn point_validation() {
+        let m = Metric::Haversine;
+        assert!(m.check_point(&[180.0, -90.0]).is_ok());
+        assert!(m.check_point(&[180.1, 0.0]).unwrap_err().contains("longitude"));
+        assert!(m.check_point(&[0.0, 90.5]).unwrap_err().contains("latitude"));
+        assert!(m.check_point(&[f64::NAN, 0.0]).is_err());
+        assert!(Metric::Euclidean.check_point(&[1.0, f64::INFINITY]).is_err());
+    }
+}

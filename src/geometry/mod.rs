@@ -1,0 +1,9 @@
+//! Geometry apart from the tree: metrics, regions and query boxes.
+
+pub mod bbox;
+pub mod metric;
+pub mod region;
+
+pub use bbox::BBox;
+pub use metric::{Metric, EARTH_RADIUS_M, MAX_DIMS};
+pub use region::Region;

@@ -1,0 +1,297 @@
+//! The public database API: open an index, query it, build one.
+
+mod build;
+mod disk;
+
+pub use build::{build, BuildOptions, BuildProgress, BuildSummary, NoProgress};
+pub use disk::dir_size;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use crate::error::{Error, Result};
+use crate::geometry::{BBox, Metric};
+use crate::point::{Payload, PointId};
+use crate::query::{self, Answer, StatsAnswer, Walk};
+use crate::store::format::{Meta, FORMAT_VERSION, META_KEY, VERSION_KEY};
+use crate::store::{codec, SledStore, Space, Store};
+use crate::tree::verify::{self, VerifyReport};
+use crate::tree::{Node, TreeReader};
+
+/// Default sled page cache, MiB.
+pub const DEFAULT_CACHE_MB: u64 = 256;
+
+/// An open index.
+pub struct Index {
+    store: Arc<dyn Store>,
+    meta: RwLock<Meta>,
+    path: Option<PathBuf>,
+    nodes_read: AtomicU64,
+}
+
+/// One stored point with everything known about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredPoint {
+    /// Node holding the point.
+    pub node: u64,
+    /// Coordinates.
+    pub coords: Vec<f64>,
+    /// User id and attributes.
+    pub payload: Payload,
+}
+
+impl Index {
+    /// Opens the index at `path` with a sled page cache of `cache_mb` MiB. Fails without touching
+    /// anything if there is no index there or its format version is not this binary's.
+    pub fn open(path: &Path, cache_mb: u64) -> Result<Index> {
+        if !path.join("db").is_file() {
+            return Err(Error::Database(format!(
+                "no index at {}: build one with `kdsled build --db {} --input FILE`",
+                path.display(),
+                path.display()
+            )));
+        }
+        let store = SledStore::open(path, cache_mb)?;
+        let mut index = Index::from_store(Arc::new(store))?;
+        index.path = Some(path.to_path_buf());
+        Ok(index)
+    }
+
+    /// Opens an index over any store holding one.
+    pub fn from_store(store: Arc<dyn Store>) -> Result<Index> {
+        let version = match store.get(Space::Meta, VERSION_KEY)? {
+            Some(v) => codec::decode_version(&v)?,
+            None => {
+                return Err(Error::Database(
+                    "not a kdsled index: it has no format version record".into(),
+                ))
+            }
+        };
+        check_version(version)?;
+        let meta = match store.get(Space::Meta, META_KEY)? {
+            Some(m) => codec::decode_meta(&m)?,
+            None => return Err(Error::Corrupt("the meta record is missing".into())),
+        };
+        Ok(Index {
+            store,
+            meta: RwLock::new(meta),
+            path: None,
+            nodes_read: AtomicU64::new(0),
+        })
+    }
+
+    /// Writes an empty index with the given metric into `store` (which must be empty).
+    pub fn create_in(store: Arc<dyn Store>, metric: Metric, dims: usize) -> Result<Index> {
+        metric.check_dims(dims)?;
+        let mut batch = crate::store::WriteBatch::new();
+        batch.put(Space::Meta, VERSION_KEY, codec::encode_version(FORMAT_VERSION));
+        batch.put(
+            Space::Meta,
+            META_KEY,
+            codec::encode_meta(&Meta::empty(metric, dims as u8)),
+        );
+        store.apply(&batch)?;
+        store.flush()?;
+        Index::from_store(store)
+    }
+
+    /// The index's meta record as of now.
+    pub fn meta(&self) -> Meta {
+        match self.meta.read() {
+            Ok(m) => m.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The directory the index lives in, if it was opened from one.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The store underneath.
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    /// Tree nodes read by all queries on this handle so far.
+    pub fn nodes_read_total(&self) -> u64 {
+        self.nodes_read.load(Ordering::Relaxed)
+    }
+
+    fn walk(&self) -> (Walk<'_>, Meta) {
+        let meta = self.meta();
+        (
+            Walk {
+                store: self.store.as_ref(),
+                metric: meta.metric,
+                dims: meta.dims as usize,
+                root: meta.root,
+            },
+            meta,
+        )
+    }
+
+    fn counted(&self, a: Result<Answer>) -> Result<Answer> {
+        if let Ok(a) = &a {
+            self.nodes_read.fetch_add(a.nodes_read, Ordering::Relaxed);
+        }
+        a
+    }
+
+    /// Checks a query point: right dimension count, valid for the metric.
+    pub fn check_point(&self, p: &[f64]) -> Result<()> {
+        let meta = self.meta();
+        check_point(&meta, p)
+    }
+
+    /// Points within `radius` of `center`, nearest first, at most `limit`.
+    pub fn radius(&self, center: &[f64], radius: f64, limit: usize) -> Result<Answer> {
+        let (w, meta) = self.walk();
+        check_point(&meta, center)?;
+        check_radius("radius", radius)?;
+        self.counted(query::radius::radius(w, center, radius, limit))
+    }
+
+    /// Number of points within `radius` of `center`, and the nodes read.
+    pub fn count_within(&self, center: &[f64], radius: f64) -> Result<(u64, u64)> {
+        let (w, meta) = self.walk();
+        check_point(&meta, center)?;
+        check_radius("radius", radius)?;
+        let (n, reads) = query::radius::count(w, center, radius)?;
+        self.nodes_read.fetch_add(reads, Ordering::Relaxed);
+        Ok((n, reads))
+    }
+
+    /// The `k` nearest points to `center`, optionally within `max_distance`.
+    pub fn nearest(&self, center: &[f64], k: usize, max_distance: Option<f64>) -> Result<Answer> {
+        let (w, meta) = self.walk();
+        check_point(&meta, center)?;
+        if let Some(d) = max_distance {
+            check_radius("max_distance", d)?;
+        }
+        self.counted(query::nearest::nearest(w, center, k, max_distance))
+    }
+
+    /// Points inside `bbox`, at most `limit`.
+    pub fn within(&self, bbox: &BBox, limit: usize) -> Result<Answer> {
+        let (w, meta) = self.walk();
+        if bbox.dims() != meta.dims as usize {
+            return Err(Error::invalid(
+                "bbox",
+                format!(
+                    "the index has {} dimensions, the box {}",
+                    meta.dims,
+                    bbox.dims()
+                ),
+            ));
+        }
+        self.counted(query::bbox::within(w, bbox, limit))
+    }
+
+    /// Per-value counts (and sums) of an attribute over the points within a radius.
+    pub fn stats(
+        &self,
+        center: &[f64],
+        radius: f64,
+        group_by: &str,
+        sum: Option<&str>,
+    ) -> Result<StatsAnswer> {
+        let (w, meta) = self.walk();
+        check_point(&meta, center)?;
+        check_radius("radius", radius)?;
+        let a = query::stats::stats(w, center, radius, group_by, sum)?;
+        self.nodes_read.fetch_add(a.nodes_read, Ordering::Relaxed);
+        Ok(a)
+    }
+
+    /// The payload of node `node`.
+    pub fn payload(&self, node: u64) -> Result<Payload> {
+        let bytes = self
+            .store
+            .get(Space::Payloads, &codec::node_key(node))?
+            .ok_or_else(|| Error::Corrupt(format!("node {node} has no payload")))?;
+        codec::decode_payload(node, &bytes)
+    }
+
+    /// Node `id` as stored.
+    pub fn node(&self, id: u64) -> Result<Node> {
+        let meta = self.meta();
+        TreeReader::new(self.store.as_ref(), meta.dims as usize).node(id)
+    }
+
+    /// The point with the user's id `id`, if there is one.
+    pub fn get(&self, id: &PointId) -> Result<Option<StoredPoint>> {
+        let Some(r) = self.store.get(Space::Ids, &codec::id_key(id))? else {
+            return Ok(None);
+        };
+        let node = codec::decode_node_ref(&r)?;
+        Ok(Some(StoredPoint {
+            node,
+            coords: self.node(node)?.coords,
+            payload: self.payload(node)?,
+        }))
+    }
+
+    /// Walks every node and checks every invariant; see [`verify::verify`].
+    pub fn verify(&self) -> Result<VerifyReport> {
+        verify::verify(self.store.as_ref(), &self.meta())
+    }
+
+    /// Bytes on disk: the directory's files when opened from one, else the store's own figure.
+    pub fn size_on_disk(&self) -> Result<u64> {
+        match &self.path {
+            Some(p) => Ok(dir_size(p)?),
+            None => self.store.size_on_disk(),
+        }
+    }
+
+    /// Makes every write so far durable.
+    pub fn flush(&self) -> Result<()> {
+        self.store.flush()?;
+        Ok(())
+    }
+}
+
+fn check_version(version: u32) -> Result<()> {
+    use std::cmp::Ordering::*;
+    match version.cmp(&FORMAT_VERSION) {
+        Equal => Ok(()),
+        Less => Err(Error::FormatVersion(format!(
+            "the index has format version {version}, this binary reads version {FORMAT_VERSION}: \
+             run `kdsled migrate --db DIR` to upgrade it"
+        ))),
+        Greater => Err(Error::FormatVersion(format!(
+            "the index has format version {version}, newer than this binary's \
+             {FORMAT_VERSION}: upgrade kdsled to read it"
+        ))),
+    }
+}
+
+fn check_point(meta: &Meta, p: &[f64]) -> Result<()> {
+    let dims = meta.dims as usize;
+    if p.len() != dims {
+        return Err(Error::invalid(
+            "point",
+            format!("the index has {dims} dimensions, the point {}", p.len()),
+        ));
+    }
+    meta.metric.check_point(p).map_err(|e| {
+        let param = match (meta.metric, e.starts_with("longitude"), e.starts_with("latitude")) {
+            (Metric::Haversine, true, _) => "lon",
+            (Metric::Haversine, _, true) => "lat",
+            _ => "point",
+        };
+        Error::invalid(param, e)
+    })
+}
+
+fn check_radius(param: &str, r: f64) -> Result<()> {
+    if !r.is_finite() || r < 0.0 {
+        return Err(Error::invalid(
+            param,
+            format!("{r} is not a finite, non-negative distance"),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,79 @@
+//! Every point within a radius of a centre, boundary inclusive.
+
+use super::collect::Best;
+use super::{Answer, Hit, Walk};
+use crate::error::Result;
+use crate::tree::{Node, TreeReader};
+
+/// Walks the tree and calls `visit` for every point within `radius` of `center`, in no
+/// particular order. Returns the nodes read.
+///
+/// A child is read only if the region it covers can hold a point within the radius, so a small
+/// radius reads O(log n + answer) nodes.
+pub fn walk(
+    w: Walk<'_>,
+    center: &[f64],
+    radius: f64,
+    mut visit: impl FnMut(u64, &Node, f64) -> Result<()>,
+) -> Result<u64> {
+    let mut reader = TreeReader::new(w.store, w.dims);
+    let reach = radius + w.metric.slack(radius);
+    let mut stack = Vec::with_capacity(64);
+    if let Some(root) = w.root {
+        let region = w.metric.root_region(w.dims);
+        if w.metric.min_distance_to_region(center, &region, w.dims) <= reach {
+            stack.push((root, region));
+        }
+    }
+    while let Some((id, region)) = stack.pop() {
+        let node = reader.node(id)?;
+        let d = w.metric.distance(center, &node.coords);
+        if d <= radius {
+            visit(id, &node, d)?;
+        }
+        let axis = node.axis as usize;
+        let split = node.split();
+        for (child, r) in [
+            (node.below, region.below(axis, split)),
+            (node.above, region.above(axis, split)),
+        ] {
+            if let Some(c) = child {
+                if w.metric.min_distance_to_region(center, &r, w.dims) <= reach {
+                    stack.push((c, r));
+                }
+            }
+        }
+    }
+    Ok(reader.reads())
+}
+
+/// The points within `radius` of `center`, nearest first (ties by node id), at most `limit` of
+/// them; the answer's count covers all of them. Memory is bounded by the limit.
+pub fn radius(w: Walk<'_>, center: &[f64], radius: f64, limit: usize) -> Result<Answer> {
+    let mut best = Best::new(limit);
+    let mut count = 0u64;
+    let nodes_read = walk(w, center, radius, |id, node, d| {
+        count += 1;
+        best.offer(Hit {
+            node: id,
+            coords: node.coords.clone(),
+            distance: d,
+        });
+        Ok(())
+    })?;
+    Ok(Answer {
+        hits: best.into_sorted(),
+        count,
+        nodes_read,
+    })
+}
+
+/// How many points lie within `radius` of `center`, and the nodes read to find out.
+pub fn count(w: Walk<'_>, center: &[f64], radius: f64) -> Result<(u64, u64)> {
+    let mut n = 0u64;
+    let reads = walk(w, center, radius, |_, _, _| {
+        n += 1;
+        Ok(())
+    })?;
+    Ok((n, reads))
+}

@@ -1,0 +1,59 @@
+//! Per-category counts and sums of the points within a radius.
+
+use std::collections::BTreeMap;
+
+use super::{radius, Walk};
+use crate::error::{Error, Result};
+use crate::store::{codec, Space};
+
+/// Count and sum for one value of the grouping attribute.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GroupStats {
+    /// Points with this value.
+    pub count: u64,
+    /// Sum of the summed attribute over those points whose value is numeric.
+    pub sum: f64,
+}
+
+/// The answer of a stats query.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StatsAnswer {
+    /// Points within the radius.
+    pub count: u64,
+    /// Per value of the grouping attribute (missing values group under "").
+    pub groups: BTreeMap<String, GroupStats>,
+    /// Tree nodes read.
+    pub nodes_read: u64,
+}
+
+/// Groups the points within `radius` of `center` by attribute `group_by`, counting them and
+/// summing attribute `sum` when given. Payloads are read only for points inside the radius, and
+/// memory grows with the number of groups, not of points.
+pub fn stats(
+    w: Walk<'_>,
+    center: &[f64],
+    r: f64,
+    group_by: &str,
+    sum: Option<&str>,
+) -> Result<StatsAnswer> {
+    let mut answer = StatsAnswer::default();
+    answer.nodes_read = radius::walk(w, center, r, |id, _, _| {
+        let bytes = w
+            .store
+            .get(Space::Payloads, &codec::node_key(id))?
+            .ok_or_else(|| Error::Corrupt(format!("node {id} has no payload")))?;
+        let payload = codec::decode_payload(id, &bytes)?;
+        let key = payload
+            .get(group_by)
+            .map(|v| v.group_key())
+            .unwrap_or_default();
+        let g = answer.groups.entry(key).or_default();
+        g.count += 1;
+        if let Some(x) = sum.and_then(|f| payload.get(f)).and_then(|v| v.as_f64()) {
+            g.sum += x;
+        }
+        answer.count += 1;
+        Ok(())
+    })?;
+    Ok(answer)
+}

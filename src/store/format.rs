@@ -1,0 +1,55 @@
+//! The on-disk format: its version number and the meta record that describes an index.
+
+use crate::geometry::Metric;
+
+/// The format version this binary writes and reads. Each version is described in `migrations/`.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Key of the format version in the meta space (a big-endian u32, readable by every version).
+pub const VERSION_KEY: &[u8] = b"format_version";
+
+/// Key of the [`Meta`] record in the meta space.
+pub const META_KEY: &[u8] = b"meta";
+
+/// Everything an index knows about itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Meta {
+    /// How distances are measured.
+    pub metric: Metric,
+    /// Number of coordinates per point.
+    pub dims: u8,
+    /// The root node, if the tree has any node.
+    pub root: Option<u64>,
+    /// Number of points.
+    pub count: u64,
+    /// The next unused node id.
+    pub next_id: u64,
+    /// Depth of the tree (levels; 0 for an empty tree) as of the last build or write.
+    pub depth: u32,
+    /// Identity of this index's history: new at every fresh build.
+    pub generation: String,
+}
+
+impl Meta {
+    /// Meta of an empty index.
+    pub fn empty(metric: Metric, dims: u8) -> Meta {
+        Meta {
+            metric,
+            dims,
+            root: None,
+            count: 0,
+            next_id: 1,
+            depth: 0,
+            generation: new_generation(),
+        }
+    }
+}
+
+/// A fresh generation id: time and process id, unique enough to tell two builds apart.
+pub fn new_generation() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{nanos:x}-{:x}", std::process::id())
+}

@@ -1,0 +1,118 @@
+//! Storage at the bottom: a small key-value interface over sled, the record codec and the on-disk
+//! format's meta record.
+//!
+//! The tree and query code only ever talk to [`Store`], so tests can inject faults and another
+//! backend can be measured against sled without touching them.
+
+pub mod codec;
+pub mod format;
+mod sled_store;
+
+pub use sled_store::SledStore;
+
+use crate::error::Result;
+
+/// Bytes handed back by a [`Store`]: sled's reference-counted buffer, cheap to clone and inline
+/// for small records.
+pub type Bytes = sled::IVec;
+
+/// The keyspaces of an index. Each is its own sled tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Space {
+    /// Format version and the meta record.
+    Meta,
+    /// One record per tree node, keyed by big-endian node id.
+    Nodes,
+    /// The payload (user id and attributes) of each node's point, keyed by node id.
+    Payloads,
+    /// From a user's point id to its node id.
+    Ids,
+}
+
+impl Space {
+    /// All spaces, in a fixed order.
+    pub const ALL: [Space; 4] = [Space::Meta, Space::Nodes, Space::Payloads, Space::Ids];
+
+    /// The sled tree name of the space.
+    pub fn tree_name(self) -> &'static str {
+        match self {
+            Space::Meta => "meta",
+            Space::Nodes => "nodes",
+            Space::Payloads => "payloads",
+            Space::Ids => "ids",
+        }
+    }
+}
+
+/// A set of writes applied together by [`Store::apply`].
+#[derive(Debug, Default, Clone)]
+pub struct WriteBatch {
+    ops: Vec<(Space, Vec<u8>, Option<Vec<u8>>)>,
+}
+
+impl WriteBatch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets `key` to `value` in `space`.
+    pub fn put(&mut self, space: Space, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
+        self.ops.push((space, key.into(), Some(value.into())));
+    }
+
+    /// Removes `key` from `space`.
+    pub fn delete(&mut self, space: Space, key: impl Into<Vec<u8>>) {
+        self.ops.push((space, key.into(), None));
+    }
+
+    /// Number of operations.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Whether the batch holds no operation.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// The operations in order.
+    pub fn ops(&self) -> &[(Space, Vec<u8>, Option<Vec<u8>>)] {
+        &self.ops
+    }
+}
+
+/// Iterator over the records of one space, in key order.
+pub type ScanIter<'a> = Box<dyn Iterator<Item = Result<(Bytes, Bytes)>> + Send + 'a>;
+
+/// What the tree needs from storage.
+pub trait Store: Send + Sync {
+    /// Reads one record.
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<Bytes>>;
+
+    /// Applies a batch atomically: after a crash either every operation is there or none is.
+    /// Not durable until [`Store::flush`].
+    fn apply(&self, batch: &WriteBatch) -> Result<()>;
+
+    /// Every record of a space in key order.
+    fn scan(&self, space: Space) -> ScanIter<'_>;
+
+    /// The last record of a space (highest key), if any.
+    fn last(&self, space: Space) -> Result<Option<(Bytes, Bytes)>>;
+
+    /// Number of records in a space. Walks the whole space.
+    fn len(&self, space: Space) -> Result<u64> {
+        let mut n = 0;
+        for r in self.scan(space) {
+            r?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Makes everything applied so far durable; returns the bytes written.
+    fn flush(&self) -> Result<usize>;
+
+    /// Bytes the store occupies on disk.
+    fn size_on_disk(&self) -> Result<u64>;
+}

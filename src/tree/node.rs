@@ -1,0 +1,26 @@
+//! A tree node as stored on disk.
+
+/// One k-d tree node: a point, the axis it splits on, and its children.
+///
+/// Every point in the `below` subtree has `coords[axis]` at most this node's, every point in the
+/// `above` subtree at least this node's. Both bounds are inclusive so that duplicates of the
+/// split value may sit on either side.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    /// The split axis, `0..dims`.
+    pub axis: u8,
+    /// Child holding the points at or above the split value.
+    pub above: Option<u64>,
+    /// Child holding the points at or below the split value.
+    pub below: Option<u64>,
+    /// The point's coordinates (lon, lat for haversine indexes).
+    pub coords: Vec<f64>,
+}
+
+impl Node {
+    /// The split value: this node's coordinate on its axis.
+    #[inline]
+    pub fn split(&self) -> f64 {
+        self.coords[self.axis as usize]
+    }
+}

@@ -19,6 +19,7 @@
 pub mod error;
 pub mod geometry;
 pub mod index;
+pub mod output;
 pub mod input;
 pub mod point;
 pub mod query;

@@ -1,0 +1,206 @@
+//! The command line, declared with clap.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// A k-d tree spatial index persisted in sled.
+#[derive(Parser, Debug)]
+#[command(name = "kdsled", version, about)]
+pub struct Cli {
+    /// More log output (-v debug, -vv trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Build an index from a file of points.
+    Build(BuildArgs),
+    /// Points within a radius of a location.
+    Near(NearArgs),
+    /// The k nearest points to a location.
+    Nearest(NearestArgs),
+    /// Points inside a bounding box.
+    Within(WithinArgs),
+    /// Describe an index.
+    Info(DbArgs),
+    /// Walk every node and check every invariant.
+    Verify(DbArgs),
+}
+
+/// Where the index is.
+#[derive(Args, Debug, Clone)]
+pub struct DbArgs {
+    /// Index directory.
+    #[arg(long)]
+    pub db: PathBuf,
+    /// sled page cache, MiB.
+    #[arg(long, default_value_t = kdsled::index::DEFAULT_CACHE_MB)]
+    pub cache_mb: u64,
+}
+
+/// Input file formats.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormatArg {
+    /// GeoNames dump (cities1000.txt and friends).
+    Geonames,
+    /// Comma-separated values.
+    Csv,
+    /// Tab-separated values.
+    Tsv,
+}
+
+/// Distance metrics.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricArg {
+    /// Great-circle metres on lon/lat degrees.
+    Haversine,
+    /// Straight-line distance in k dimensions.
+    Euclidean,
+}
+
+/// How to read points from a file.
+#[derive(Args, Debug, Clone)]
+pub struct InputArgs {
+    /// Input file (`-` for standard input; `.gz` is decompressed).
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Input format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Geonames)]
+    pub format: FormatArg,
+    /// The first row is a header (the default for csv and tsv).
+    #[arg(long, overrides_with = "no_header")]
+    pub header: bool,
+    /// The first row is data.
+    #[arg(long)]
+    pub no_header: bool,
+    /// Point id column (header name or 0-based index); without it, the row number is the id.
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Longitude column.
+    #[arg(long)]
+    pub lon: Option<String>,
+    /// Latitude column.
+    #[arg(long)]
+    pub lat: Option<String>,
+    /// Coordinate columns, comma-separated, for euclidean indexes.
+    #[arg(long, value_delimiter = ',')]
+    pub coords: Option<Vec<String>>,
+    /// Distance metric (default: haversine with --lon/--lat, euclidean with --coords).
+    #[arg(long, value_enum)]
+    pub metric: Option<MetricArg>,
+}
+
+/// `kdsled build`.
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// Where the index goes.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The input.
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Skip rows with bad coordinates (and report how many) instead of failing.
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Replace an existing index.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Output formats of queries.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputArg {
+    /// `{"count", "truncated", "nodes_read", "results"}`.
+    Json,
+    /// An RFC 7946 FeatureCollection.
+    Geojson,
+    /// One line per point: id, coordinates, distance.
+    Tsv,
+}
+
+/// A query location.
+#[derive(Args, Debug, Clone)]
+pub struct PointArgs {
+    /// Longitude (haversine indexes).
+    #[arg(long, allow_hyphen_values = true)]
+    pub lon: Option<f64>,
+    /// Latitude (haversine indexes).
+    #[arg(long, allow_hyphen_values = true)]
+    pub lat: Option<f64>,
+    /// Coordinates, comma-separated (euclidean indexes).
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+    pub point: Option<Vec<f64>>,
+}
+
+/// `kdsled near`.
+#[derive(Args, Debug)]
+pub struct NearArgs {
+    /// The index.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The centre (not with --queries).
+    #[command(flatten)]
+    pub at: PointArgs,
+    /// Radius: metres for haversine indexes.
+    #[arg(long)]
+    pub radius: f64,
+    /// At most this many points in the answer (the count covers all).
+    #[arg(long, default_value_t = 1000)]
+    pub limit: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputArg::Json)]
+    pub output: OutputArg,
+    /// A file of `qid<TAB>lon<TAB>lat` lines (or `qid<TAB>x<TAB>y...`) to query in one run.
+    #[arg(long)]
+    pub queries: Option<PathBuf>,
+    /// With --queries: print `qid<TAB>count` per query.
+    #[arg(long)]
+    pub counts: bool,
+    /// With --queries: worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// `kdsled nearest`.
+#[derive(Args, Debug)]
+pub struct NearestArgs {
+    /// The index.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The query location.
+    #[command(flatten)]
+    pub at: PointArgs,
+    /// How many points.
+    #[arg(short)]
+    pub k: usize,
+    /// Only points within this distance.
+    #[arg(long)]
+    pub max_distance: Option<f64>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputArg::Json)]
+    pub output: OutputArg,
+}
+
+/// `kdsled within`.
+#[derive(Args, Debug)]
+pub struct WithinArgs {
+    /// The index.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// MINLON,MINLAT,MAXLON,MAXLAT (or the k minimums then the k maximums for euclidean
+    /// indexes). MINLON > MAXLON crosses the antimeridian.
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+    pub bbox: Vec<f64>,
+    /// At most this many points in the answer.
+    #[arg(long, default_value_t = 1000)]
+    pub limit: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputArg::Json)]
+    pub output: OutputArg,
+}

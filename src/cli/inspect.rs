@@ -1,0 +1,38 @@
+//! `kdsled info` and `kdsled verify`.
+
+use std::process::ExitCode;
+
+use kdsled::store::format::FORMAT_VERSION;
+use kdsled::Index;
+
+use super::args::DbArgs;
+
+/// Prints what an index holds.
+pub fn info(a: DbArgs) -> anyhow::Result<ExitCode> {
+    let index = Index::open(&a.db, a.cache_mb)?;
+    let m = index.meta();
+    println!("path            {}", a.db.display());
+    println!("format version  {FORMAT_VERSION}");
+    println!("metric          {}", m.metric.name());
+    println!("dimensions      {}", m.dims);
+    println!("points          {}", m.count);
+    println!("depth           {}", m.depth);
+    println!("bytes on disk   {}", index.size_on_disk()?);
+    println!("generation      {}", m.generation);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Checks every invariant; exits non-zero naming the first violation.
+pub fn verify(a: DbArgs) -> anyhow::Result<ExitCode> {
+    let index = Index::open(&a.db, a.cache_mb)?;
+    match index.verify() {
+        Ok(r) => {
+            println!("ok: {} nodes, depth {}", r.nodes, r.depth);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("verify failed: {e}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! `kdsled near`, `nearest` and `within`.
+
+use std::io::{BufRead, BufWriter, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use kdsled::output::{answer_geojson, answer_json};
+use kdsled::query::Answer;
+use kdsled::{BBox, Index, Metric};
+use rayon::prelude::*;
+
+use super::args::{NearArgs, NearestArgs, OutputArg, PointArgs, WithinArgs};
+
+/// The query location from --lon/--lat or --point, checked against the index.
+fn location(index: &Index, at: &PointArgs) -> anyhow::Result<Vec<f64>> {
+    let p = match (at.lon, at.lat, &at.point) {
+        (Some(lon), Some(lat), None) => vec![lon, lat],
+        (None, None, Some(p)) => p.clone(),
+        _ => bail!("give the location as --lon X --lat Y, or --point X,Y,..."),
+    };
+    index.check_point(&p)?;
+    Ok(p)
+}
+
+fn print(index: &Index, answer: &Answer, output: OutputArg, with_distance: bool) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    match output {
+        OutputArg::Json => {
+            serde_json::to_writer_pretty(&mut out, &answer_json(index, answer, with_distance)?)?;
+            writeln!(out)?;
+        }
+        OutputArg::Geojson => {
+            serde_json::to_writer(&mut out, &answer_geojson(index, answer, with_distance)?)?;
+            writeln!(out)?;
+        }
+        OutputArg::Tsv => {
+            for h in &answer.hits {
+                let p = index.payload(h.node)?;
+                let coords: Vec<String> = h.coords.iter().map(|c| c.to_string()).collect();
+                if with_distance {
+                    writeln!(out, "{}\t{}\t{:.3}", p.id, coords.join("\t"), h.distance)?;
+                } else {
+                    writeln!(out, "{}\t{}", p.id, coords.join("\t"))?;
+                }
+            }
+            eprintln!(
+                "{} points ({} shown), {} nodes read",
+                answer.count,
+                answer.hits.len(),
+                answer.nodes_read
+            );
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// `near`: one radius query, or a batch from --queries.
+pub fn near(a: NearArgs) -> anyhow::Result<ExitCode> {
+    let index = Index::open(&a.db.db, a.db.cache_mb)?;
+    if let Some(file) = &a.queries {
+        if !a.counts {
+            bail!("--queries prints counts only: add --counts");
+        }
+        return batch_counts(&index, file, a.radius, a.threads);
+    }
+    let center = location(&index, &a.at)?;
+    let answer = index.radius(&center, a.radius, a.limit)?;
+    print(&index, &answer, a.output, true)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `nearest`.
+pub fn nearest(a: NearestArgs) -> anyhow::Result<ExitCode> {
+    let index = Index::open(&a.db.db, a.db.cache_mb)?;
+    let center = location(&index, &a.at)?;
+    let answer = index.nearest(&center, a.k, a.max_distance)?;
+    print(&index, &answer, a.output, true)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `within`.
+pub fn within(a: WithinArgs) -> anyhow::Result<ExitCode> {
+    let index = Index::open(&a.db.db, a.db.cache_mb)?;
+    let dims = index.meta().dims as usize;
+    if a.bbox.len() != 2 * dims {
+        bail!(
+            "--bbox takes {} numbers (the minimum corner, then the maximum), got {}",
+            2 * dims,
+            a.bbox.len()
+        );
+    }
+    let bbox = BBox::new(index.meta().metric, &a.bbox[..dims], &a.bbox[dims..])?;
+    let answer = index.within(&bbox, a.limit)?;
+    print(&index, &answer, a.output, false)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Parses one `qid<TAB>c1<TAB>c2...` line.
+fn parse_query(line: &str, lineno: usize, dims: usize) -> anyhow::Result<(String, Vec<f64>)> {
+    let mut fields = line.split('\t');
+    let qid = fields.next().unwrap_or_default().to_string();
+    let coords = fields
+        .map(|f| f.trim().parse::<f64>())
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("queries line {lineno}: a coordinate is not a number"))?;
+    if coords.len() != dims {
+        bail!(
+            "queries line {lineno}: {} coordinates after the id, the index has {dims}",
+            coords.len()
+        );
+    }
+    Ok((qid, coords))
+}
+
+/// Counts per query line, printed in input order, with throughput on stderr.
+fn batch_counts(
+    index: &Index,
+    file: &Path,
+    radius: f64,
+    threads: Option<usize>,
+) -> anyhow::Result<ExitCode> {
+    let meta = index.meta();
+    let dims = meta.dims as usize;
+    let reader = std::io::BufReader::new(
+        std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?,
+    );
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.unwrap_or(0))
+        .build()?;
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let started = Instant::now();
+    let (mut queries, mut nodes) = (0u64, 0u64);
+    let mut chunk: Vec<(String, Vec<f64>)> = Vec::with_capacity(CHUNK);
+    let mut lines = reader.lines().enumerate().peekable();
+    loop {
+        chunk.clear();
+        while chunk.len() < CHUNK {
+            let Some((i, line)) = lines.next() else { break };
+            let line = line?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let (qid, p) = parse_query(&line, i + 1, dims)?;
+            index
+                .check_point(&p)
+                .with_context(|| format!("queries line {}", i + 1))?;
+            chunk.push((qid, p));
+        }
+        if chunk.is_empty() {
+            break;
+        }
+        let counts: Vec<(u64, u64)> = pool.install(|| {
+            chunk
+                .par_iter()
+                .map(|(_, p)| index.count_within(p, radius))
+                .collect::<kdsled::Result<Vec<_>>>()
+        })?;
+        for ((qid, _), (n, reads)) in chunk.iter().zip(&counts) {
+            writeln!(out, "{qid}\t{n}")?;
+            queries += 1;
+            nodes += reads;
+        }
+    }
+    out.flush()?;
+    let secs = started.elapsed().as_secs_f64();
+    let unit = if meta.metric == Metric::Haversine { " m" } else { "" };
+    eprintln!(
+        "{queries} queries at radius {radius}{unit} in {secs:.3} s: {:.0} queries/s, {:.1} nodes read per query",
+        queries as f64 / secs.max(1e-9),
+        nodes as f64 / (queries.max(1)) as f64
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Queries handed to the thread pool at a time: enough to keep every core busy, few enough to
+/// keep memory flat however long the file.
+const CHUNK: usize = 16 * 1024;

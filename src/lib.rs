@@ -19,8 +19,8 @@
 pub mod error;
 pub mod geometry;
 pub mod index;
-pub mod output;
 pub mod input;
+pub mod output;
 pub mod point;
 pub mod query;
 pub mod store;

@@ -23,7 +23,10 @@ pub fn hit_json(index: &Index, metric: Metric, hit: &Hit, with_distance: bool) -
             o.insert("lon".into(), json!(hit.coords[0]));
             o.insert("lat".into(), json!(hit.coords[1]));
             if with_distance {
-                o.insert("distance_m".into(), json!((hit.distance * 1000.0).round() / 1000.0));
+                o.insert(
+                    "distance_m".into(),
+                    json!((hit.distance * 1000.0).round() / 1000.0),
+                );
             }
         }
         Metric::Euclidean => {

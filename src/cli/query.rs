@@ -24,7 +24,12 @@ fn location(index: &Index, at: &PointArgs) -> anyhow::Result<Vec<f64>> {
     Ok(p)
 }
 
-fn print(index: &Index, answer: &Answer, output: OutputArg, with_distance: bool) -> anyhow::Result<()> {
+fn print(
+    index: &Index,
+    answer: &Answer,
+    output: OutputArg,
+    with_distance: bool,
+) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     match output {
@@ -168,7 +173,11 @@ fn batch_counts(
     }
     out.flush()?;
     let secs = started.elapsed().as_secs_f64();
-    let unit = if meta.metric == Metric::Haversine { " m" } else { "" };
+    let unit = if meta.metric == Metric::Haversine {
+        " m"
+    } else {
+        ""
+    };
     eprintln!(
         "{queries} queries at radius {radius}{unit} in {secs:.3} s: {:.0} queries/s, {:.1} nodes read per query",
         queries as f64 / secs.max(1e-9),

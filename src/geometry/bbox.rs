@@ -19,7 +19,10 @@ impl BBox {
     /// minimum must be at most its maximum.
     pub fn new(metric: Metric, min: &[f64], max: &[f64]) -> Result<BBox> {
         if min.len() != max.len() || min.is_empty() {
-            return Err(Error::invalid("bbox", "corners must have the same dimension"));
+            return Err(Error::invalid(
+                "bbox",
+                "corners must have the same dimension",
+            ));
         }
         let dims = min.len();
         for (corner, name) in [(min, "minimum"), (max, "maximum")] {
@@ -34,10 +37,8 @@ impl BBox {
             ));
         }
         let mut base = Region::unbounded(dims);
-        for i in 0..dims {
-            base.lo[i] = min[i];
-            base.hi[i] = max[i];
-        }
+        base.lo[..dims].copy_from_slice(min);
+        base.hi[..dims].copy_from_slice(max);
         let parts = if metric == Metric::Haversine && min[0] > max[0] {
             let mut east = base;
             east.hi[0] = 180.0;

@@ -118,11 +118,11 @@ impl Metric {
             ),
             Metric::Euclidean => {
                 let mut sum = 0.0;
-                for i in 0..dims {
-                    let d = if p[i] < region.lo[i] {
-                        region.lo[i] - p[i]
-                    } else if p[i] > region.hi[i] {
-                        p[i] - region.hi[i]
+                for ((&c, &lo), &hi) in p[..dims].iter().zip(&region.lo).zip(&region.hi) {
+                    let d = if c < lo {
+                        lo - c
+                    } else if c > hi {
+                        c - hi
                     } else {
                         0.0
                     };
@@ -170,8 +170,19 @@ pub fn haversine(lon1: f64, lat1: f64, lon2: f64, lat2: f64) -> f64 {
     let dlambda = (lon2 - lon1).to_radians();
     let s1 = (dphi * 0.5).sin();
     let s2 = (dlambda * 0.5).sin();
-    let a = s1 * s1 + phi1.cos() * phi2.cos() * s2 * s2;
+    let a = s1 * s1 + cos_lat(lat1) * cos_lat(lat2) * s2 * s2;
     2.0 * EARTH_RADIUS_M * a.sqrt().min(1.0).asin()
+}
+
+/// Cosine of a latitude, exactly 0 at the poles, where `90f64.to_radians().cos()` is 6e-17 and
+/// would give points at the same pole but different longitudes a non-zero distance.
+#[inline]
+fn cos_lat(lat: f64) -> f64 {
+    if lat.abs() == 90.0 {
+        0.0
+    } else {
+        lat.to_radians().cos()
+    }
 }
 
 /// Longitude difference folded into [0, 180] degrees.
@@ -201,7 +212,10 @@ pub fn haversine_to_box(lon: f64, lat: f64, lon0: f64, lat0: f64, lon1: f64, lat
         let gap = lon_gap(lon, edge);
         if gap <= 90.0 {
             let phi = lat.to_radians();
-            let nearest = phi.sin().atan2(phi.cos() * gap.to_radians().cos()).to_degrees();
+            let nearest = phi
+                .sin()
+                .atan2(phi.cos() * gap.to_radians().cos())
+                .to_degrees();
             haversine(lon, lat, edge, nearest.clamp(lat0, lat1))
         } else {
             // The meridian's nearest point to p is on the far side of the pole; along this half
@@ -272,9 +286,17 @@ mod tests {
     fn point_validation() {
         let m = Metric::Haversine;
         assert!(m.check_point(&[180.0, -90.0]).is_ok());
-        assert!(m.check_point(&[180.1, 0.0]).unwrap_err().contains("longitude"));
-        assert!(m.check_point(&[0.0, 90.5]).unwrap_err().contains("latitude"));
+        assert!(m
+            .check_point(&[180.1, 0.0])
+            .unwrap_err()
+            .contains("longitude"));
+        assert!(m
+            .check_point(&[0.0, 90.5])
+            .unwrap_err()
+            .contains("latitude"));
         assert!(m.check_point(&[f64::NAN, 0.0]).is_err());
-        assert!(Metric::Euclidean.check_point(&[1.0, f64::INFINITY]).is_err());
+        assert!(Metric::Euclidean
+            .check_point(&[1.0, f64::INFINITY])
+            .is_err());
     }
 }

@@ -180,7 +180,11 @@ fn read_all(
         if rec.coords.len() != opts.dims {
             return Err(Error::Input {
                 line: rec.line,
-                reason: format!("{} coordinates, the index has {}", rec.coords.len(), opts.dims),
+                reason: format!(
+                    "{} coordinates, the index has {}",
+                    rec.coords.len(),
+                    opts.dims
+                ),
             });
         }
         if let Some(first) = seen.insert(rec.id.clone(), rec.line) {
@@ -226,7 +230,11 @@ fn write_tree(
             };
             let key = codec::node_key(id);
             nodes.put(Space::Nodes, key, codec::encode_node(&node));
-            payloads.put(Space::Payloads, key, codec::encode_payload(&input.payloads[p]));
+            payloads.put(
+                Space::Payloads,
+                key,
+                codec::encode_payload(&input.payloads[p]),
+            );
             ids.put(
                 Space::Ids,
                 codec::id_key(&input.payloads[p].id),
@@ -245,7 +253,11 @@ fn write_tree(
     meta.next_id = n + 1;
     meta.depth = layout.depth;
     let mut batch = WriteBatch::new();
-    batch.put(Space::Meta, VERSION_KEY, codec::encode_version(FORMAT_VERSION));
+    batch.put(
+        Space::Meta,
+        VERSION_KEY,
+        codec::encode_version(FORMAT_VERSION),
+    );
     batch.put(Space::Meta, META_KEY, codec::encode_meta(&meta));
     store.apply(&batch)?;
     Ok(())
@@ -257,7 +269,10 @@ fn install(built: &Path, target: &Path) -> Result<()> {
     if target.exists() {
         let old = target.with_file_name(format!(
             ".{}.replaced-{}",
-            target.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+            target
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default(),
             std::process::id()
         ));
         std::fs::rename(target, &old)?;

@@ -85,7 +85,11 @@ impl Index {
     pub fn create_in(store: Arc<dyn Store>, metric: Metric, dims: usize) -> Result<Index> {
         metric.check_dims(dims)?;
         let mut batch = crate::store::WriteBatch::new();
-        batch.put(Space::Meta, VERSION_KEY, codec::encode_version(FORMAT_VERSION));
+        batch.put(
+            Space::Meta,
+            VERSION_KEY,
+            codec::encode_version(FORMAT_VERSION),
+        );
         batch.put(
             Space::Meta,
             META_KEY,
@@ -277,7 +281,11 @@ fn check_point(meta: &Meta, p: &[f64]) -> Result<()> {
         ));
     }
     meta.metric.check_point(p).map_err(|e| {
-        let param = match (meta.metric, e.starts_with("longitude"), e.starts_with("latitude")) {
+        let param = match (
+            meta.metric,
+            e.starts_with("longitude"),
+            e.starts_with("latitude"),
+        ) {
             (Metric::Haversine, true, _) => "lon",
             (Metric::Haversine, _, true) => "lat",
             _ => "point",

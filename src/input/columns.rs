@@ -52,7 +52,10 @@ impl Column {
         match (self, header) {
             (Column::Index(i), _) => Ok(*i),
             (Column::Name(n), Some(h)) => h.iter().position(|x| x == n).ok_or_else(|| {
-                Error::invalid("column", format!("no column named {n:?} in the header {h:?}"))
+                Error::invalid(
+                    "column",
+                    format!("no column named {n:?} in the header {h:?}"),
+                )
             }),
             (Column::Name(n), None) => Err(Error::invalid(
                 "column",

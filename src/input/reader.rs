@@ -54,7 +54,11 @@ pub fn open(path: &Path, spec: &InputSpec) -> Result<RecordReader> {
 }
 
 /// Reads records from any byte stream; `path` names it in messages.
-pub fn from_reader(raw: Box<dyn Read + Send>, spec: &InputSpec, path: &Path) -> Result<RecordReader> {
+pub fn from_reader(
+    raw: Box<dyn Read + Send>,
+    spec: &InputSpec,
+    path: &Path,
+) -> Result<RecordReader> {
     let file_err = |reason: String| Error::InputFile {
         path: path.to_path_buf(),
         reason,
@@ -123,7 +127,12 @@ impl RecordReader {
             let name = self.spec.metric.axis_name(axis);
             let text = row
                 .get(col)
-                .ok_or_else(|| bad(format!("{name} column {col} is missing (row has {} columns)", row.len())))?
+                .ok_or_else(|| {
+                    bad(format!(
+                        "{name} column {col} is missing (row has {} columns)",
+                        row.len()
+                    ))
+                })?
                 .trim();
             if text.is_empty() {
                 return Err(bad(format!("{name} is empty")));

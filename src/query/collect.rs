@@ -70,6 +70,10 @@ impl Best {
 
     /// The kept hits, nearest first.
     pub(crate) fn into_sorted(self) -> Vec<Hit> {
-        self.heap.into_sorted_vec().into_iter().map(|r| r.0).collect()
+        self.heap
+            .into_sorted_vec()
+            .into_iter()
+            .map(|r| r.0)
+            .collect()
     }
 }

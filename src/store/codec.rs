@@ -77,7 +77,9 @@ pub fn id_from_key(key: &[u8]) -> Result<PointId> {
         Some((1, rest)) => std::str::from_utf8(rest)
             .map(|s| PointId::Str(s.to_string()))
             .map_err(|_| Error::Corrupt("id index key is not UTF-8".into())),
-        _ => Err(Error::Corrupt(format!("id index key {key:?} has no valid tag"))),
+        _ => Err(Error::Corrupt(format!(
+            "id index key {key:?} has no valid tag"
+        ))),
     }
 }
 

@@ -44,10 +44,13 @@ impl Space {
     }
 }
 
+/// One write: a key in a space set to a value, or removed (`None`).
+pub type WriteOp = (Space, Vec<u8>, Option<Vec<u8>>);
+
 /// A set of writes applied together by [`Store::apply`].
 #[derive(Debug, Default, Clone)]
 pub struct WriteBatch {
-    ops: Vec<(Space, Vec<u8>, Option<Vec<u8>>)>,
+    ops: Vec<WriteOp>,
 }
 
 impl WriteBatch {
@@ -77,7 +80,7 @@ impl WriteBatch {
     }
 
     /// The operations in order.
-    pub fn ops(&self) -> &[(Space, Vec<u8>, Option<Vec<u8>>)] {
+    pub fn ops(&self) -> &[WriteOp] {
         &self.ops
     }
 }

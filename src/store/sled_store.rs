@@ -1,11 +1,15 @@
 //! [`Store`] over a sled database.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use sled::Transactional;
 
 use super::{Bytes, ScanIter, Space, Store, WriteBatch};
 use crate::error::{Error, Result};
+
+/// How long an open waits for another handle's lock to be released.
+const LOCK_WAIT: Duration = Duration::from_secs(3);
 
 /// A sled database with one sled tree per [`Space`].
 #[derive(Clone)]
@@ -29,14 +33,25 @@ impl SledStore {
     }
 
     fn from_config(config: sled::Config) -> Result<SledStore> {
-        let db = config.open().map_err(|e| match e {
-            sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
-                Error::Database(format!(
-                    "the index is in use by another process (sled allows one per directory): {io}"
-                ))
+        // sled releases its directory lock only when its last background thread lets go of the
+        // database, a moment after the handle is dropped; a re-open right after a close (a build
+        // followed by serving it) must wait that moment out rather than fail.
+        let deadline = Instant::now() + LOCK_WAIT;
+        let db = loop {
+            match config.open() {
+                Ok(db) => break db,
+                Err(sled::Error::Io(io)) if is_lock_conflict(&io) => {
+                    if Instant::now() >= deadline {
+                        return Err(Error::Database(format!(
+                            "the index is in use by another process (sled allows one per \
+                             directory): {io}"
+                        )));
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(other) => return Err(Error::from(other)),
             }
-            other => Error::from(other),
-        })?;
+        };
         let open = |s: Space| db.open_tree(s.tree_name());
         let trees = [
             open(Space::Meta)?,
@@ -55,6 +70,11 @@ impl SledStore {
             Space::Ids => &self.trees[3],
         }
     }
+}
+
+/// sled wraps the OS's "would block" from its lock attempt in an error of its own kind.
+fn is_lock_conflict(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("could not acquire lock")
 }
 
 impl Store for SledStore {

@@ -36,7 +36,10 @@ pub struct Layout {
 /// If there are more than `u32::MAX` points (the caller partitions long before that).
 pub fn layout(coords: &[f64], dims: usize, base_id: u64) -> Layout {
     let n = coords.len() / dims;
-    assert!(n <= u32::MAX as usize, "a single layout holds at most 2^32-1 points");
+    assert!(
+        n <= u32::MAX as usize,
+        "a single layout holds at most 2^32-1 points"
+    );
     let mut idx: Vec<u32> = (0..n as u32).collect();
     let mut slots = vec![Slot::default(); n];
     let depth = build(coords, dims, &mut idx, &mut slots, base_id);
@@ -146,9 +149,7 @@ mod tests {
         check(&[5.0; 200], 2);
         let pts: Vec<f64> = (0..1000).flat_map(|i| [i as f64, 0.0]).collect();
         check(&pts, 2);
-        let pts: Vec<f64> = (0..30_000)
-            .map(|i| ((i * 7919) % 10007) as f64)
-            .collect();
+        let pts: Vec<f64> = (0..30_000).map(|i| ((i * 7919) % 10007) as f64).collect();
         check(&pts, 3);
     }
 }

@@ -84,12 +84,13 @@ pub fn verify(store: &dyn Store, meta: &Meta) -> Result<VerifyReport> {
             records.saturating_sub(reached)
         )));
     }
-    for (space, what) in [(Space::Payloads, "payloads"), (Space::Ids, "id index entries")] {
+    for (space, what) in [
+        (Space::Payloads, "payloads"),
+        (Space::Ids, "id index entries"),
+    ] {
         let n = store.len(space)?;
         if n != reached {
-            return Err(Error::Corrupt(format!(
-                "{n} {what} for {reached} points"
-            )));
+            return Err(Error::Corrupt(format!("{n} {what} for {reached} points")));
         }
     }
     Ok(VerifyReport {

@@ -1,0 +1,362 @@
+//! The `kdsled` binary end to end: build from files, query, inspect, and fail clearly.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn kdsled(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kdsled"))
+        .args(args)
+        .output()
+        .expect("run kdsled")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = kdsled(args);
+    assert!(
+        out.status.success(),
+        "kdsled {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+fn fails(args: &[&str]) -> String {
+    let out = kdsled(args);
+    assert!(!out.status.success(), "kdsled {args:?} should fail");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+const POINTS: &str = "a\t2.3488\t48.85341\tbakery\n\
+b\t2.36073\t48.81471\tbakery\n\
+c\t2.3417\t48.81294\tbutcher\n\
+d\t-0.12574\t51.50853\tbakery\n\
+e\t179.95\t0.0\tisland\n\
+f\t-179.95\t0.0\tisland\n";
+
+#[test]
+fn the_documented_tsv_example_builds_and_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "points.tsv", POINTS);
+    let db = dir.path().join("x");
+    let db = db.to_str().unwrap();
+    let out = ok(&[
+        "build",
+        "--db",
+        db,
+        "--input",
+        &input,
+        "--format",
+        "tsv",
+        "--no-header",
+        "--id",
+        "0",
+        "--lon",
+        "1",
+        "--lat",
+        "2",
+    ]);
+    assert!(out.contains("6 points"), "{out}");
+
+    let near = ok(&[
+        "near", "--db", db, "--lon", "2.35", "--lat", "48.85", "--radius", "5000",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&near).unwrap();
+    assert_eq!(v["count"], 3);
+    assert_eq!(v["results"][0]["id"], "a");
+    assert_eq!(v["results"][0]["properties"]["col3"], "bakery");
+    assert!(v["nodes_read"].as_u64().unwrap() >= 1);
+    let d: Vec<f64> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["distance_m"].as_f64().unwrap())
+        .collect();
+    assert!(d.windows(2).all(|w| w[0] <= w[1]), "{d:?}");
+
+    // The antimeridian, from both sides, in GeoJSON.
+    let gj = ok(&[
+        "near", "--db", db, "--lon", "179.9", "--lat", "0", "--radius", "20000", "--output",
+        "geojson",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&gj).unwrap();
+    assert_eq!(v["type"], "FeatureCollection");
+    let ids: Vec<&str> = v["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["e", "f"]);
+    assert_eq!(v["features"][1]["geometry"]["coordinates"][0], -179.95);
+
+    let nearest = ok(&[
+        "nearest", "--db", db, "--lon", "0", "--lat", "51", "-k", "2", "--output", "tsv",
+    ]);
+    let first: Vec<&str> = nearest
+        .lines()
+        .map(|l| l.split('\t').next().unwrap())
+        .collect();
+    assert_eq!(first, vec!["d", "a"]);
+
+    let within = ok(&["within", "--db", db, "--bbox", "179,-1,-179,1"]);
+    let v: serde_json::Value = serde_json::from_str(&within).unwrap();
+    assert_eq!(v["count"], 2);
+
+    let info = ok(&["info", "--db", db]);
+    assert!(
+        info.contains("points          6") && info.contains("haversine"),
+        "{info}"
+    );
+    assert!(ok(&["verify", "--db", db]).starts_with("ok: 6 nodes"));
+}
+
+#[test]
+fn batch_counts_keep_input_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "points.tsv", POINTS);
+    let db = dir.path().join("x");
+    let db = db.to_str().unwrap();
+    ok(&[
+        "build",
+        "--db",
+        db,
+        "--input",
+        &input,
+        "--format",
+        "tsv",
+        "--no-header",
+        "--id",
+        "0",
+        "--lon",
+        "1",
+        "--lat",
+        "2",
+    ]);
+    let q = write(
+        dir.path(),
+        "q.tsv",
+        "q1\t2.35\t48.85\nq2\t0\t0\n\nq3\t179.9\t0\n",
+    );
+    let out = kdsled(&[
+        "near",
+        "--db",
+        db,
+        "--queries",
+        &q,
+        "--radius",
+        "20000",
+        "--counts",
+    ]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "q1\t3\nq2\t0\nq3\t2\n"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("queries/s"));
+
+    let bad = write(dir.path(), "bad.tsv", "q1\t2.35\t48.85\nq2\t0\tnorth\n");
+    let err = fails(&[
+        "near",
+        "--db",
+        db,
+        "--queries",
+        &bad,
+        "--radius",
+        "1",
+        "--counts",
+    ]);
+    assert!(err.contains("line 2"), "{err}");
+}
+
+#[test]
+fn bad_rows_name_their_line_and_leave_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("x");
+    let db = db.to_str().unwrap();
+    let flags = [
+        "--format",
+        "tsv",
+        "--no-header",
+        "--id",
+        "0",
+        "--lon",
+        "1",
+        "--lat",
+        "2",
+    ];
+    let cases = [
+        ("a\t1\t2\nb\t1\tx\n", "line 2", "latitude"),
+        ("a\t1\t2\nb\t1\t2\nc\t200\t2\n", "line 3", "longitude 200"),
+        ("a\t1\t91\n", "line 1", "latitude 91"),
+        ("a\t1\t2\nb\tNaN\t2\n", "line 2", "not a finite"),
+        ("a\t1\t2\nb\t1\n", "line 2", "missing"),
+        ("a\t1\t2\nb\t1\tinf\n", "line 2", "finite"),
+    ];
+    for (text, line, reason) in cases {
+        let input = write(dir.path(), "bad.tsv", text);
+        let mut args = vec!["build", "--db", db, "--input", &input];
+        args.extend(flags);
+        let err = fails(&args);
+        assert!(
+            err.contains(line) && err.contains(reason),
+            "{text:?}: {err}"
+        );
+        assert!(!Path::new(db).exists());
+    }
+    let input = write(dir.path(), "dup.tsv", "a\t1\t2\nb\t1\t2\na\t3\t4\n");
+    let mut args = vec!["build", "--db", db, "--input", &input];
+    args.extend(flags);
+    let err = fails(&args);
+    assert!(
+        err.contains("\"a\"") && err.contains("line 1") && err.contains("line 3"),
+        "{err}"
+    );
+    // No temporary directory is left beside the target either.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("building"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    // --skip-invalid skips and counts.
+    let input = write(
+        dir.path(),
+        "mixed.tsv",
+        "a\t1\t2\nb\t1\tx\nc\t3\t4\nd\t500\t0\n",
+    );
+    let mut args = vec!["build", "--db", db, "--input", &input, "--skip-invalid"];
+    args.extend(flags);
+    let out = kdsled(&args);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("skipped 2 invalid rows"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 points"));
+
+    // An existing index is not replaced without --force.
+    args.retain(|a| *a != "--skip-invalid");
+    let input2 = write(dir.path(), "good.tsv", "z\t1\t2\n");
+    let args2 = [
+        "build",
+        "--db",
+        db,
+        "--input",
+        &input2,
+        "--format",
+        "tsv",
+        "--no-header",
+        "--id",
+        "0",
+        "--lon",
+        "1",
+        "--lat",
+        "2",
+    ];
+    assert!(fails(&args2).contains("--force"));
+    let mut forced = args2.to_vec();
+    forced.push("--force");
+    assert!(ok(&forced).contains("1 points"));
+}
+
+#[test]
+fn an_empty_input_builds_an_empty_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "empty.csv", "id,lon,lat\n");
+    let db = dir.path().join("e");
+    let db = db.to_str().unwrap();
+    ok(&[
+        "build", "--db", db, "--input", &input, "--format", "csv", "--id", "id", "--lon", "lon",
+        "--lat", "lat",
+    ]);
+    assert!(ok(&["info", "--db", db]).contains("points          0"));
+    assert!(ok(&["verify", "--db", db]).starts_with("ok: 0 nodes"));
+    let v: serde_json::Value = serde_json::from_str(&ok(&[
+        "near", "--db", db, "--lon", "0", "--lat", "0", "--radius", "1e6",
+    ]))
+    .unwrap();
+    assert_eq!(v["count"], 0);
+}
+
+#[test]
+fn euclidean_from_csv_with_named_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(
+        dir.path(),
+        "stars.csv",
+        "name,x,y,t,mag\nsol,0,0,0,4.8\nvega,\"7.7\",1,2,0.03\nrigel,260,1,1,-7\n",
+    );
+    let db = dir.path().join("s");
+    let db = db.to_str().unwrap();
+    ok(&[
+        "build", "--db", db, "--input", &input, "--format", "csv", "--id", "name", "--coords",
+        "x,y,t",
+    ]);
+    assert!(ok(&["info", "--db", db]).contains("euclidean"));
+    let v: serde_json::Value = serde_json::from_str(&ok(&[
+        "near", "--db", db, "--point", "0,0,0", "--radius", "10",
+    ]))
+    .unwrap();
+    assert_eq!(v["count"], 2);
+    assert_eq!(v["results"][1]["id"], "vega");
+    assert_eq!(v["results"][1]["properties"]["mag"], "0.03");
+    let err = fails(&["near", "--db", db, "--point", "0,0", "--radius", "10"]);
+    assert!(err.contains("3 dimensions"), "{err}");
+    let err = fails(&[
+        "near", "--db", db, "--lon", "0", "--lat", "0", "--radius", "1",
+    ]);
+    assert!(err.contains("dimensions"), "{err}");
+}
+
+#[test]
+fn verify_fails_on_a_corrupt_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "points.tsv", POINTS);
+    let db = dir.path().join("x");
+    ok(&[
+        "build",
+        "--db",
+        db.to_str().unwrap(),
+        "--input",
+        &input,
+        "--format",
+        "tsv",
+        "--no-header",
+        "--id",
+        "0",
+        "--lon",
+        "1",
+        "--lat",
+        "2",
+    ]);
+    {
+        use kdsled::store::{codec, SledStore, Space, Store, WriteBatch};
+        let s = SledStore::open(&db, 8).unwrap();
+        let mut b = WriteBatch::new();
+        b.put(Space::Nodes, codec::node_key(2), b"garbage".to_vec());
+        s.apply(&b).unwrap();
+        s.flush().unwrap();
+    }
+    let out = kdsled(&["verify", "--db", db.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("node 2"), "{err}");
+    let err = fails(&[
+        "near",
+        "--db",
+        db.to_str().unwrap(),
+        "--lon",
+        "0",
+        "--lat",
+        "0",
+        "--radius",
+        "2e7",
+    ]);
+    assert!(err.contains("corrupt"), "{err}");
+    assert!(fails(&["info", "--db", "/nonexistent/kdsled"]).contains("no index at"));
+}

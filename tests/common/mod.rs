@@ -1,0 +1,109 @@
+//! Helpers shared by the integration tests: building indexes from point lists and brute-force
+//! oracles.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use kdsled::index::{build, BuildOptions, NoProgress};
+use kdsled::input::Record;
+use kdsled::{BBox, Index, Metric, PointId, Value};
+
+/// An index in a temporary directory that is removed when this is dropped.
+pub struct TestIndex {
+    pub index: Index,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestIndex {
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("idx")
+    }
+}
+
+/// The category every test point gets: its id modulo 3, as text.
+pub fn category(i: usize) -> String {
+    format!("c{}", i % 3)
+}
+
+/// Builds an index over `points`; point i gets id i, a `cat` and a numeric `w` attribute.
+pub fn build_index(metric: Metric, dims: usize, points: &[Vec<f64>]) -> TestIndex {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("idx");
+    let records = points.iter().enumerate().map(|(i, p)| {
+        Ok(Record {
+            line: i as u64 + 1,
+            id: PointId::Int(i as i64),
+            coords: p.clone(),
+            properties: vec![
+                ("cat".into(), Value::Str(category(i))),
+                ("w".into(), Value::Int(i as i64)),
+            ],
+        })
+    });
+    let opts = BuildOptions {
+        metric,
+        dims,
+        cache_mb: 16,
+        skip_invalid: false,
+        force: false,
+    };
+    build(&path, records, &opts, &NoProgress).expect("build");
+    let index = Index::open(&path, 16).expect("open");
+    TestIndex { index, dir }
+}
+
+/// User ids of an answer's hits, in answer order, with their distances.
+pub fn ids_and_distances(index: &Index, hits: &[kdsled::query::Hit]) -> Vec<(f64, i64)> {
+    hits.iter()
+        .map(|h| match index.payload(h.node).expect("payload").id {
+            PointId::Int(n) => (h.distance, n),
+            PointId::Str(s) => panic!("unexpected string id {s}"),
+        })
+        .collect()
+}
+
+/// Every point within `r` of `c`, as (distance, id), sorted.
+pub fn brute_radius(metric: Metric, points: &[Vec<f64>], c: &[f64], r: f64) -> Vec<(f64, i64)> {
+    let mut v: Vec<(f64, i64)> = points
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (metric.distance(c, p), i as i64))
+        .filter(|(d, _)| *d <= r)
+        .collect();
+    v.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    v
+}
+
+/// The k smallest distances to `c` (within `max`), sorted.
+pub fn brute_nearest(
+    metric: Metric,
+    points: &[Vec<f64>],
+    c: &[f64],
+    k: usize,
+    max: Option<f64>,
+) -> Vec<f64> {
+    let mut d: Vec<f64> = points
+        .iter()
+        .map(|p| metric.distance(c, p))
+        .filter(|d| max.is_none_or(|m| *d <= m))
+        .collect();
+    d.sort_by(|a, b| a.total_cmp(b));
+    d.truncate(k);
+    d
+}
+
+/// Ids of the points inside `bbox`, sorted.
+pub fn brute_within(points: &[Vec<f64>], bbox: &BBox) -> Vec<i64> {
+    points
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| bbox.contains(p))
+        .map(|(i, _)| i as i64)
+        .collect()
+}
+
+/// Sorts (distance, id) pairs the way the oracle does.
+pub fn sorted(mut v: Vec<(f64, i64)>) -> Vec<(f64, i64)> {
+    v.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    v
+}

@@ -1,0 +1,233 @@
+//! Corrupt records, injected I/O faults and degenerate trees: errors, never panics.
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use common::build_index;
+use kdsled::store::format::{Meta, FORMAT_VERSION, META_KEY, VERSION_KEY};
+use kdsled::store::{codec, Bytes, ScanIter, SledStore, Space, Store, WriteBatch};
+use kdsled::tree::Node;
+use kdsled::{BBox, Error, Index, Metric};
+
+fn grid(n: usize) -> Vec<Vec<f64>> {
+    (0..n)
+        .map(|i| vec![(i % 100) as f64 * 0.01, (i / 100) as f64 * 0.01])
+        .collect()
+}
+
+/// Opens the raw store of a closed test index, applies `batch`, and reopens the index.
+fn tamper(t: common::TestIndex, batch: WriteBatch) -> (tempfile::TempDir, Index) {
+    let path = t.path();
+    let dir = t.dir;
+    drop(t.index);
+    {
+        let store = SledStore::open(&path, 8).unwrap();
+        store.apply(&batch).unwrap();
+        store.flush().unwrap();
+    }
+    let index = Index::open(&path, 8).unwrap();
+    (dir, index)
+}
+
+#[test]
+fn a_record_that_does_not_decode_fails_verify_and_queries_cleanly() {
+    let t = build_index(Metric::Haversine, 2, &grid(1000));
+    let mut b = WriteBatch::new();
+    b.put(Space::Nodes, codec::node_key(5), vec![0xff, 0xfe, 0x01]);
+    let (_dir, index) = tamper(t, b);
+    let err = index.verify().unwrap_err();
+    assert!(matches!(err, Error::Corrupt(_)), "{err}");
+    assert!(err.to_string().contains("node 5"), "{err}");
+    // A query that has to read node 5 reports the corruption instead of panicking.
+    let q = index.radius(&[0.5, 0.5], 1e8, 10).unwrap_err();
+    assert!(q.to_string().contains("node 5"), "{q}");
+    assert!(index.nearest(&[0.5, 0.5], 2000, None).is_err());
+    let all = BBox::new(Metric::Haversine, &[-180.0, -90.0], &[180.0, 90.0]).unwrap();
+    assert!(index.within(&all, 10).is_err());
+}
+
+#[test]
+fn a_dangling_child_and_a_broken_split_are_named() {
+    let t = build_index(Metric::Haversine, 2, &grid(300));
+    let root = t.index.node(1).unwrap();
+    let mut dangling = root.clone();
+    dangling.above = Some(999_999);
+    let mut b = WriteBatch::new();
+    b.put(
+        Space::Nodes,
+        codec::node_key(1),
+        codec::encode_node(&dangling),
+    );
+    let (_dir, index) = tamper(t, b);
+    let err = index.verify().unwrap_err().to_string();
+    assert!(err.contains("999999"), "{err}");
+
+    let t = build_index(Metric::Haversine, 2, &grid(300));
+    let root = t.index.node(1).unwrap();
+    // Move the root's below child far above the split.
+    let child_id = root.below.unwrap();
+    let mut child = t.index.node(child_id).unwrap();
+    child.coords[root.axis as usize] = root.split() + 10.0;
+    let mut b = WriteBatch::new();
+    b.put(
+        Space::Nodes,
+        codec::node_key(child_id),
+        codec::encode_node(&child),
+    );
+    let (_dir, index) = tamper(t, b);
+    let err = index.verify().unwrap_err().to_string();
+    assert!(
+        err.contains("k-d invariant") && err.contains(&format!("node {child_id}")),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_missing_payload_and_a_wrong_count_are_named() {
+    let t = build_index(Metric::Haversine, 2, &grid(50));
+    let mut b = WriteBatch::new();
+    b.delete(Space::Payloads, codec::node_key(7));
+    let (_dir, index) = tamper(t, b);
+    let err = index.verify().unwrap_err().to_string();
+    assert!(err.contains("node 7 has no payload"), "{err}");
+
+    let t = build_index(Metric::Haversine, 2, &grid(50));
+    let mut meta = t.index.meta();
+    meta.count += 1;
+    let mut b = WriteBatch::new();
+    b.put(Space::Meta, META_KEY, codec::encode_meta(&meta));
+    let (_dir, index) = tamper(t, b);
+    let err = index.verify().unwrap_err().to_string();
+    assert!(err.contains("meta counts 51"), "{err}");
+}
+
+/// A store that fails every read after a budget of reads.
+struct Faulty {
+    inner: SledStore,
+    reads_left: AtomicU64,
+}
+
+impl Store for Faulty {
+    fn get(&self, space: Space, key: &[u8]) -> kdsled::Result<Option<Bytes>> {
+        if self
+            .reads_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_err()
+        {
+            return Err(Error::Storage("injected read failure".into()));
+        }
+        self.inner.get(space, key)
+    }
+    fn apply(&self, batch: &WriteBatch) -> kdsled::Result<()> {
+        self.inner.apply(batch)
+    }
+    fn scan(&self, space: Space) -> ScanIter<'_> {
+        self.inner.scan(space)
+    }
+    fn last(&self, space: Space) -> kdsled::Result<Option<(Bytes, Bytes)>> {
+        self.inner.last(space)
+    }
+    fn flush(&self) -> kdsled::Result<usize> {
+        self.inner.flush()
+    }
+    fn size_on_disk(&self) -> kdsled::Result<u64> {
+        self.inner.size_on_disk()
+    }
+}
+
+#[test]
+fn injected_read_failures_surface_as_errors() {
+    let t = build_index(Metric::Haversine, 2, &grid(2000));
+    let path = t.path();
+    drop(t.index);
+    let store = Arc::new(Faulty {
+        inner: SledStore::open(&path, 8).unwrap(),
+        reads_left: AtomicU64::new(2 + 25),
+    });
+    let index = Index::from_store(store).unwrap();
+    // Opening read the version and meta; the query gets 25 node reads, then failures.
+    let err = index.radius(&[0.5, 0.1], 1e7, 10).unwrap_err();
+    assert!(err.to_string().contains("injected"), "{err}");
+    assert!(index.nearest(&[0.5, 0.1], 3, None).is_err());
+    assert!(index.verify().is_err());
+}
+
+/// Writes a tree by hand: `n` nodes in one long chain, each the `above` child of the previous.
+fn chain_store(n: u64) -> Arc<SledStore> {
+    let store = Arc::new(SledStore::temporary().unwrap());
+    let mut batch = WriteBatch::new();
+    for id in 1..=n {
+        let node = Node {
+            axis: 0,
+            above: (id < n).then_some(id + 1),
+            below: None,
+            coords: vec![id as f64 * 1e-4, 0.0],
+        };
+        batch.put(Space::Nodes, codec::node_key(id), codec::encode_node(&node));
+        let p = kdsled::Payload {
+            id: kdsled::PointId::Int(id as i64),
+            properties: vec![],
+        };
+        batch.put(
+            Space::Payloads,
+            codec::node_key(id),
+            codec::encode_payload(&p),
+        );
+        batch.put(Space::Ids, codec::id_key(&p.id), codec::encode_node_ref(id));
+        if batch.len() >= 3000 {
+            store.apply(&batch).unwrap();
+            batch = WriteBatch::new();
+        }
+    }
+    let mut meta = Meta::empty(Metric::Haversine, 2);
+    meta.root = Some(1);
+    meta.count = n;
+    meta.next_id = n + 1;
+    meta.depth = n as u32;
+    batch.put(
+        Space::Meta,
+        VERSION_KEY,
+        codec::encode_version(FORMAT_VERSION),
+    );
+    batch.put(Space::Meta, META_KEY, codec::encode_meta(&meta));
+    store.apply(&batch).unwrap();
+    store
+}
+
+#[test]
+fn a_long_chain_never_overflows_the_stack() {
+    let n = 200_000;
+    let index = Index::from_store(chain_store(n)).unwrap();
+    // A radius covering the whole chain: every node is visited, iteratively.
+    let a = index.radius(&[10.0, 0.0], 2_000_000.0, 5).unwrap();
+    assert_eq!(a.count, n);
+    let a = index.nearest(&[0.0, 0.0], 3, None).unwrap();
+    assert_eq!(a.hits.len(), 3);
+    let all = BBox::new(Metric::Haversine, &[-1.0, -1.0], &[30.0, 1.0]).unwrap();
+    assert_eq!(index.within(&all, 1).unwrap().count, n);
+    let r = index.verify().unwrap();
+    assert_eq!((r.nodes, r.depth), (n, n as u32));
+}
+
+#[test]
+fn a_cycle_is_reported_not_followed_forever() {
+    let store = chain_store(10);
+    let mut node = codec::decode_node(
+        10,
+        &store
+            .get(Space::Nodes, &codec::node_key(10))
+            .unwrap()
+            .unwrap(),
+        2,
+    )
+    .unwrap();
+    node.above = Some(3);
+    let mut b = WriteBatch::new();
+    b.put(Space::Nodes, codec::node_key(10), codec::encode_node(&node));
+    store.apply(&b).unwrap();
+    let index = Index::from_store(store).unwrap();
+    let err = index.verify().unwrap_err().to_string();
+    assert!(err.contains("more than once"), "{err}");
+}

@@ -1,0 +1,64 @@
+//! Queries read only the nodes they need from a freshly opened index.
+
+mod common;
+
+use common::build_index;
+use kdsled::{Index, Metric};
+
+/// A deterministic pseudo-random sequence (xorshift), so the test needs no seed handling.
+fn rng(mut s: u64) -> impl FnMut() -> f64 {
+    move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+#[test]
+fn small_radius_reads_log_n_plus_answer_nodes() {
+    let mut r = rng(0x9e3779b97f4a7c15);
+    let n = 100_000usize;
+    // Points over western Europe, roughly cities1000's density there.
+    let pts: Vec<Vec<f64>> = (0..n)
+        .map(|_| vec![-5.0 + 20.0 * r(), 40.0 + 15.0 * r()])
+        .collect();
+    let t = build_index(Metric::Haversine, 2, &pts);
+    let path = t.path();
+    drop(t.index);
+    let index = Index::open(&path, 8).unwrap();
+    let log_n = (n as f64).log2();
+    let mut total_reads = 0;
+    for _ in 0..200 {
+        let c = [-5.0 + 20.0 * r(), 40.0 + 15.0 * r()];
+        let a = index.radius(&c, 1_200.0, 1000).unwrap();
+        // O(log n + answer): a constant factor over both, far below n.
+        let bound = 4.0 * (log_n + a.count as f64) + 16.0;
+        assert!(
+            (a.nodes_read as f64) <= bound,
+            "{} nodes read for {} hits",
+            a.nodes_read,
+            a.count
+        );
+        total_reads += a.nodes_read;
+    }
+    assert!(total_reads < 200 * 100, "mean reads {}", total_reads / 200);
+    assert_eq!(index.nodes_read_total(), total_reads);
+
+    // k-nearest with small k reads a similar handful.
+    let a = index.nearest(&[5.0, 47.0], 5, None).unwrap();
+    assert!(a.nodes_read < 200, "{} nodes read", a.nodes_read);
+}
+
+#[test]
+fn identical_points_stay_cheap_to_miss() {
+    // Ten thousand copies of one point: a query elsewhere is pruned at the root's children.
+    let pts = vec![vec![10.0, 10.0]; 10_000];
+    let t = build_index(Metric::Haversine, 2, &pts);
+    let far = t.index.radius(&[-10.0, -10.0], 1_000.0, 10).unwrap();
+    assert_eq!(far.count, 0);
+    assert!(far.nodes_read <= 20, "{}", far.nodes_read);
+    let here = t.index.radius(&[10.0, 10.0], 0.0, 10).unwrap();
+    assert_eq!(here.count, 10_000);
+    assert_eq!(here.hits.len(), 10);
+}

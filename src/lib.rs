@@ -23,6 +23,7 @@ pub mod input;
 pub mod output;
 pub mod point;
 pub mod query;
+pub mod server;
 pub mod store;
 pub mod tree;
 

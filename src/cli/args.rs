@@ -31,6 +31,34 @@ pub enum Command {
     Info(DbArgs),
     /// Walk every node and check every invariant.
     Verify(DbArgs),
+    /// Serve an index over HTTP (with no --db: the bundled GeoNames data, built on first start).
+    Serve(ServeArgs),
+}
+
+/// `kdsled serve`.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Index directory; without it, the bundled data is built into --default-dir on first start.
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    /// Where the bundled data's index goes when --db is not given.
+    #[arg(long, default_value = "kdsled-data/cities1000")]
+    pub default_dir: PathBuf,
+    /// The GeoNames file built when --db is not given (default: the bundled data/cities1000.txt.gz).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: std::net::SocketAddr,
+    /// Refuse every write route with 405.
+    #[arg(long)]
+    pub read_only: bool,
+    /// sled page cache, MiB.
+    #[arg(long, default_value_t = kdsled::index::DEFAULT_CACHE_MB)]
+    pub cache_mb: u64,
+    /// Seconds a request may take before it is answered 408.
+    #[arg(long, default_value_t = 30)]
+    pub request_timeout: u64,
 }
 
 /// Where the index is.

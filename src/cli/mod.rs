@@ -5,6 +5,7 @@ mod build;
 mod inspect;
 mod progress;
 mod query;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -36,6 +37,7 @@ fn init_tracing(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 
@@ -47,5 +49,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Within(a) => query::within(a),
         Command::Info(a) => inspect::info(a),
         Command::Verify(a) => inspect::verify(a),
+        Command::Serve(a) => serve::run(a),
     }
 }

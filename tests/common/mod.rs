@@ -10,7 +10,7 @@ use kdsled::{BBox, Index, Metric, PointId, Value};
 
 /// An index in a temporary directory that is removed when this is dropped.
 pub struct TestIndex {
-    pub index: Index,
+    pub index: std::sync::Arc<Index>,
     pub dir: tempfile::TempDir,
 }
 
@@ -48,7 +48,7 @@ pub fn build_index(metric: Metric, dims: usize, points: &[Vec<f64>]) -> TestInde
         force: false,
     };
     build(&path, records, &opts, &NoProgress).expect("build");
-    let index = Index::open(&path, 16).expect("open");
+    let index = std::sync::Arc::new(Index::open(&path, 16).expect("open"));
     TestIndex { index, dir }
 }
 

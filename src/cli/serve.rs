@@ -1,0 +1,95 @@
+//! `kdsled serve`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use kdsled::index::{build, BuildOptions};
+use kdsled::input::{self, InputSpec};
+use kdsled::server::{serve, AppState, ServerConfig};
+use kdsled::{Index, Metric};
+
+use super::args::ServeArgs;
+use super::progress::BarProgress;
+
+/// The bundled GeoNames file: next to the sources when run through cargo, else under ./data.
+fn bundled_data() -> anyhow::Result<PathBuf> {
+    let candidates = [
+        PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/data/cities1000.txt.gz"
+        )),
+        PathBuf::from("data/cities1000.txt.gz"),
+    ];
+    for c in &candidates {
+        if c.is_file() {
+            return Ok(c.clone());
+        }
+    }
+    bail!("the bundled data/cities1000.txt.gz was not found: pass --db DIR or --data FILE")
+}
+
+/// Builds the default index from the bundled data unless it is already there.
+fn default_index(dir: &Path, data: Option<&Path>, cache_mb: u64) -> anyhow::Result<()> {
+    if dir.join("db").is_file() {
+        return Ok(());
+    }
+    let data = match data {
+        Some(d) => d.to_path_buf(),
+        None => bundled_data()?,
+    };
+    tracing::info!(data = %data.display(), index = %dir.display(), "first start: building the index");
+    let spec = InputSpec::geonames();
+    let opts = BuildOptions {
+        metric: Metric::Haversine,
+        dims: 2,
+        cache_mb,
+        skip_invalid: false,
+        force: dir.exists(),
+    };
+    let summary = build(dir, input::open(&data, &spec)?, &opts, &BarProgress::new())
+        .with_context(|| format!("building {}", dir.display()))?;
+    tracing::info!(
+        points = summary.points,
+        seconds = format!("{:.1}", summary.seconds),
+        depth = summary.depth,
+        "index built"
+    );
+    Ok(())
+}
+
+/// Opens (building if needed) the index and serves it until a signal.
+pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
+    let dir = match &a.db {
+        Some(d) => d.clone(),
+        None => {
+            default_index(&a.default_dir, a.data.as_deref(), a.cache_mb)?;
+            a.default_dir.clone()
+        }
+    };
+    let index = Arc::new(Index::open(&dir, a.cache_mb)?);
+    let meta = index.meta();
+    let config = ServerConfig {
+        read_only: a.read_only,
+        request_timeout: Duration::from_secs(a.request_timeout.max(1)),
+        ..ServerConfig::default()
+    };
+    let state = AppState::new(index, config);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(serve(state, a.addr, |bound| {
+        tracing::info!(
+            points = meta.count,
+            metric = meta.metric.name(),
+            dims = meta.dims,
+            index = %dir.display(),
+            read_only = a.read_only,
+            "listening on http://{bound}"
+        );
+    }))?;
+    Ok(ExitCode::SUCCESS)
+}

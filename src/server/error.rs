@@ -1,0 +1,73 @@
+//! Errors as HTTP answers: a status and `{"error": "..."}`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::error::Error;
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Message for the client.
+    pub message: String,
+    /// The offending parameter, when one is to blame.
+    pub param: Option<String>,
+}
+
+impl ApiError {
+    /// 400 naming a parameter.
+    pub fn bad_param(param: &str, reason: impl Into<String>) -> Self {
+        let reason = reason.into();
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message: format!("invalid {param}: {reason}"),
+            param: Some(param.to_string()),
+        }
+    }
+
+    /// Any status with a message.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+            param: None,
+        }
+    }
+
+    /// 404.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::InvalidArgument { param, reason } => ApiError::bad_param(&param, reason),
+            Error::Input { .. } | Error::DuplicateId { .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, e.to_string())
+            }
+            other => {
+                tracing::error!(error = %other, "request failed");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string())
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = match &self.param {
+            Some(p) => json!({"error": self.message, "param": p}),
+            None => json!({"error": self.message}),
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// What every handler returns.
+pub type ApiResult<T> = Result<T, ApiError>;

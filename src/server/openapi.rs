@@ -1,0 +1,191 @@
+//! The OpenAPI 3 description, generated from the handlers' annotations.
+//!
+//! The structs here document parameters and answers; the handlers parse and render by hand so
+//! that every error can name its parameter.
+#![allow(dead_code)]
+
+use axum::Json;
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+/// Parameters of `/v1/near`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct NearQuery {
+    /// Longitude in degrees, [-180, 180] (lon/lat indexes).
+    lon: Option<f64>,
+    /// Latitude in degrees, [-90, 90] (lon/lat indexes).
+    lat: Option<f64>,
+    /// Comma-separated coordinates (euclidean indexes).
+    point: Option<String>,
+    /// Radius: metres for lon/lat indexes; above 0, at most half the earth's circumference.
+    radius: f64,
+    /// Most points in the answer (default 1000, at most 10000); `count` covers all.
+    limit: Option<usize>,
+    /// `json` (default) or `geojson`.
+    format: Option<String>,
+}
+
+/// Parameters of `/v1/nearest`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct NearestQuery {
+    /// Longitude in degrees.
+    lon: Option<f64>,
+    /// Latitude in degrees.
+    lat: Option<f64>,
+    /// Comma-separated coordinates (euclidean indexes).
+    point: Option<String>,
+    /// How many points, 1 to 10000.
+    k: usize,
+    /// Only points within this distance.
+    max_distance: Option<f64>,
+    /// `json` (default) or `geojson`.
+    format: Option<String>,
+}
+
+/// Parameters of `/v1/within`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WithinQuery {
+    /// `MINLON,MINLAT,MAXLON,MAXLAT`; MINLON > MAXLON crosses the antimeridian. Euclidean
+    /// indexes: the k minimums, then the k maximums.
+    bbox: String,
+    /// Most points in the answer (default 1000, at most 10000).
+    limit: Option<usize>,
+    /// `json` (default) or `geojson`.
+    format: Option<String>,
+}
+
+/// Parameters of `/v1/stats`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatsQuery {
+    /// Longitude in degrees.
+    lon: Option<f64>,
+    /// Latitude in degrees.
+    lat: Option<f64>,
+    /// Comma-separated coordinates (euclidean indexes).
+    point: Option<String>,
+    /// Radius, as for `/v1/near`.
+    radius: f64,
+    /// The attribute to group by.
+    group_by: String,
+    /// A numeric attribute to sum per group.
+    sum: Option<String>,
+}
+
+/// One point of an answer.
+#[derive(ToSchema)]
+pub struct PointDoc {
+    /// The point's id: a number or a string.
+    id: serde_json::Value,
+    /// Longitude (lon/lat indexes).
+    lon: Option<f64>,
+    /// Latitude (lon/lat indexes).
+    lat: Option<f64>,
+    /// Coordinates (euclidean indexes).
+    point: Option<Vec<f64>>,
+    /// Great-circle metres from the query point (distance queries on lon/lat indexes).
+    distance_m: Option<f64>,
+    /// Distance from the query point (euclidean indexes).
+    distance: Option<f64>,
+    /// The point's attributes.
+    properties: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A list answer. With `format=geojson` the same points come as an RFC 7946 FeatureCollection.
+#[derive(ToSchema)]
+pub struct AnswerDoc {
+    /// Points that matched, including any cut by the limit.
+    count: u64,
+    /// Whether the limit cut the answer.
+    truncated: bool,
+    /// Tree nodes the query read from storage.
+    nodes_read: u64,
+    /// The points.
+    results: Vec<PointDoc>,
+}
+
+/// One group of a stats answer.
+#[derive(ToSchema)]
+pub struct GroupDoc {
+    /// The attribute's value.
+    value: String,
+    /// Points with it.
+    count: u64,
+    /// Sum of the `sum` attribute, when asked.
+    sum: Option<f64>,
+}
+
+/// A stats answer.
+#[derive(ToSchema)]
+pub struct StatsDoc {
+    /// Points within the radius.
+    count: u64,
+    /// The grouping attribute.
+    group_by: String,
+    /// The summed attribute.
+    sum_field: Option<String>,
+    /// Tree nodes read.
+    nodes_read: u64,
+    /// Groups, largest first.
+    groups: Vec<GroupDoc>,
+}
+
+/// Liveness.
+#[derive(ToSchema)]
+pub struct HealthDoc {
+    /// Always `ok`.
+    status: String,
+    /// Points in the index.
+    points: u64,
+    /// On-disk format version.
+    format_version: u32,
+    /// `haversine` or `euclidean`.
+    metric: String,
+    /// Coordinates per point.
+    dims: u8,
+    /// The index history's identity.
+    generation: String,
+    /// Whether writes are refused.
+    read_only: bool,
+}
+
+/// Every error answer.
+#[derive(ToSchema)]
+pub struct ErrorDoc {
+    /// What went wrong.
+    error: String,
+    /// The parameter at fault, if one is.
+    param: Option<String>,
+}
+
+/// The whole API.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "kdsled",
+        description = "Proximity search over a k-d tree persisted in sled."
+    ),
+    paths(
+        super::routes::health::healthz,
+        super::routes::health::metrics,
+        serve,
+        super::routes::query::near,
+        super::routes::query::nearest,
+        super::routes::query::within,
+        super::routes::query::stats,
+        super::routes::points::get_point,
+    ),
+    components(schemas(PointDoc, AnswerDoc, GroupDoc, StatsDoc, HealthDoc, ErrorDoc))
+)]
+pub struct ApiDoc;
+
+/// This description.
+#[utoipa::path(
+    get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3 description of every route"))
+)]
+pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

@@ -1,0 +1,231 @@
+//! Query-string parsing with messages that name the parameter.
+//!
+//! Parameters are read from the raw query rather than through serde so that every problem (a
+//! missing value, a non-number, NaN, a value out of range) gets its own clear 400.
+
+use std::collections::HashMap;
+
+use super::error::{ApiError, ApiResult};
+use crate::geometry::metric::HALF_CIRCUMFERENCE_M;
+use crate::geometry::Metric;
+use crate::store::format::Meta;
+
+/// Largest `limit` and `k` a request may ask for; larger answers must be paged by area.
+pub const MAX_RESULTS: usize = 10_000;
+
+/// The default `limit` of list answers.
+pub const DEFAULT_LIMIT: usize = 1000;
+
+/// A request's query parameters.
+pub struct Params(HashMap<String, String>);
+
+impl Params {
+    /// Parses a raw query string; a repeated parameter keeps its last value.
+    pub fn parse(raw: Option<&str>) -> Params {
+        let mut m = HashMap::new();
+        for (k, v) in form_urlencoded_pairs(raw.unwrap_or("")) {
+            m.insert(k, v);
+        }
+        Params(m)
+    }
+
+    /// A parameter as text.
+    pub fn str(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    /// A required text parameter.
+    pub fn required_str(&self, name: &str) -> ApiResult<&str> {
+        match self.str(name) {
+            Some(s) if !s.is_empty() => Ok(s),
+            _ => Err(ApiError::bad_param(name, "is required")),
+        }
+    }
+
+    /// An optional finite number.
+    pub fn f64(&self, name: &str) -> ApiResult<Option<f64>> {
+        match self.str(name) {
+            None => Ok(None),
+            Some(s) => parse_f64(name, s).map(Some),
+        }
+    }
+
+    /// A required finite number.
+    pub fn required_f64(&self, name: &str) -> ApiResult<f64> {
+        self.f64(name)?
+            .ok_or_else(|| ApiError::bad_param(name, "is required"))
+    }
+
+    /// An optional count between `min` and `max`.
+    pub fn count(&self, name: &str, min: usize, max: usize) -> ApiResult<Option<usize>> {
+        let Some(s) = self.str(name) else {
+            return Ok(None);
+        };
+        let n: usize = s
+            .trim()
+            .parse()
+            .map_err(|_| ApiError::bad_param(name, format!("{s:?} is not a whole number")))?;
+        if n < min || n > max {
+            return Err(ApiError::bad_param(
+                name,
+                format!("{n} is outside [{min}, {max}]"),
+            ));
+        }
+        Ok(Some(n))
+    }
+
+    /// `limit`, defaulting to [`DEFAULT_LIMIT`], capped at [`MAX_RESULTS`].
+    pub fn limit(&self) -> ApiResult<usize> {
+        Ok(self
+            .count("limit", 0, MAX_RESULTS)?
+            .unwrap_or(DEFAULT_LIMIT))
+    }
+
+    /// The query location: `lon` and `lat` for haversine indexes, `point=x,y,...` otherwise.
+    pub fn location(&self, meta: &Meta) -> ApiResult<Vec<f64>> {
+        match meta.metric {
+            Metric::Haversine => {
+                if self.str("point").is_some() && self.str("lon").is_none() {
+                    return Err(ApiError::bad_param(
+                        "point",
+                        "this index is lon/lat: give lon and lat",
+                    ));
+                }
+                let lon = self.required_f64("lon")?;
+                let lat = self.required_f64("lat")?;
+                if !(-180.0..=180.0).contains(&lon) {
+                    return Err(ApiError::bad_param(
+                        "lon",
+                        format!("{lon} is outside [-180, 180]"),
+                    ));
+                }
+                if !(-90.0..=90.0).contains(&lat) {
+                    return Err(ApiError::bad_param(
+                        "lat",
+                        format!("{lat} is outside [-90, 90]"),
+                    ));
+                }
+                Ok(vec![lon, lat])
+            }
+            Metric::Euclidean => {
+                let s = self.str("point").ok_or_else(|| {
+                    ApiError::bad_param(
+                        "point",
+                        "is required (point=x,y,... for this euclidean index)",
+                    )
+                })?;
+                let p = parse_list("point", s)?;
+                if p.len() != meta.dims as usize {
+                    return Err(ApiError::bad_param(
+                        "point",
+                        format!("has {} coordinates, the index has {}", p.len(), meta.dims),
+                    ));
+                }
+                Ok(p)
+            }
+        }
+    }
+
+    /// A distance parameter: positive, and for haversine at most half the earth's circumference.
+    pub fn distance(&self, name: &str, meta: &Meta, required: bool) -> ApiResult<Option<f64>> {
+        let Some(r) = self.f64(name)? else {
+            if required {
+                return Err(ApiError::bad_param(name, "is required"));
+            }
+            return Ok(None);
+        };
+        if r <= 0.0 {
+            return Err(ApiError::bad_param(name, format!("{r} must be above 0")));
+        }
+        if meta.metric == Metric::Haversine && r > HALF_CIRCUMFERENCE_M {
+            return Err(ApiError::bad_param(
+                name,
+                format!("{r} m is more than half the earth's circumference ({HALF_CIRCUMFERENCE_M:.0} m)"),
+            ));
+        }
+        Ok(Some(r))
+    }
+
+    /// `format`: json (default) or geojson.
+    pub fn geojson(&self) -> ApiResult<bool> {
+        match self.str("format") {
+            None | Some("json") => Ok(false),
+            Some("geojson") => Ok(true),
+            Some(other) => Err(ApiError::bad_param(
+                "format",
+                format!("{other:?} is neither json nor geojson"),
+            )),
+        }
+    }
+}
+
+/// A finite number.
+pub fn parse_f64(name: &str, s: &str) -> ApiResult<f64> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| ApiError::bad_param(name, format!("{s:?} is not a number")))?;
+    if !v.is_finite() {
+        return Err(ApiError::bad_param(
+            name,
+            format!("{s:?} is not a finite number"),
+        ));
+    }
+    Ok(v)
+}
+
+/// Comma-separated finite numbers.
+pub fn parse_list(name: &str, s: &str) -> ApiResult<Vec<f64>> {
+    s.split(',').map(|x| parse_f64(name, x)).collect()
+}
+
+/// Splits `a=1&b=x%20y` into decoded pairs.
+fn form_urlencoded_pairs(q: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    q.split('&').filter(|p| !p.is_empty()).map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode(k), percent_decode(v))
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_queries() {
+        let p = Params::parse(Some("a=1&b=x%20y+z&c=%zz&d=%41&e"));
+        assert_eq!(p.str("a"), Some("1"));
+        assert_eq!(p.str("b"), Some("x y z"));
+        assert_eq!(p.str("c"), Some("%zz"));
+        assert_eq!(p.str("d"), Some("A"));
+        assert_eq!(p.str("e"), Some(""));
+        let p = Params::parse(Some("x=%4"));
+        assert_eq!(p.str("x"), Some("%4"));
+    }
+}

@@ -1,0 +1,40 @@
+//! Handlers, one module per resource.
+
+pub mod health;
+pub mod points;
+pub mod query;
+
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+
+use super::error::{ApiError, ApiResult};
+
+/// Unknown routes: 404 in JSON.
+pub async fn not_found(uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no route {}", uri.path()))
+}
+
+/// Known routes asked with another method: 405 in JSON.
+pub async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}
+
+/// A JSON value as a response with the given content type.
+pub fn json_response(v: &serde_json::Value, content_type: &'static str) -> ApiResult<Response> {
+    let body = serde_json::to_vec(v).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("encoding the answer: {e}"),
+        )
+    })?;
+    Ok(([(CONTENT_TYPE, content_type)], body).into_response())
+}
+
+/// `application/json`.
+pub const JSON: &str = "application/json";
+/// `application/geo+json` (RFC 7946).
+pub const GEOJSON: &str = "application/geo+json";

@@ -1,0 +1,39 @@
+//! Single points by id.
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+
+use super::{json_response, JSON};
+use crate::output::hit_json;
+use crate::point::PointId;
+use crate::query::Hit;
+use crate::server::error::{ApiError, ApiResult};
+use crate::server::{blocking, AppState};
+
+/// One point by its id.
+#[utoipa::path(
+    get, path = "/v1/points/{id}", tag = "points",
+    params(("id" = String, Path, description = "The point's id (an integer or a string)")),
+    responses(
+        (status = 200, description = "The point", body = crate::server::openapi::PointDoc),
+        (status = 404, description = "No point has this id", body = crate::server::openapi::ErrorDoc),
+    )
+)]
+pub async fn get_point(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let pid = PointId::parse(&id);
+    blocking(move || {
+        let Some(p) = s.index.get(&pid)? else {
+            return Err(ApiError::not_found(format!("no point with id {id:?}")));
+        };
+        let hit = Hit {
+            node: p.node,
+            coords: p.coords,
+            distance: 0.0,
+        };
+        json_response(
+            &hit_json(&s.index, s.index.meta().metric, &hit, false)?,
+            JSON,
+        )
+    })
+    .await
+}

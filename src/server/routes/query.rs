@@ -1,0 +1,130 @@
+//! The read queries: near, nearest, within and stats.
+
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+
+use super::{json_response, GEOJSON, JSON};
+use crate::geometry::BBox;
+use crate::output::{answer_geojson, answer_json, stats_json};
+use crate::query::Answer;
+use crate::server::error::{ApiError, ApiResult};
+use crate::server::params::{parse_list, Params, MAX_RESULTS};
+use crate::server::{blocking, AppState};
+
+fn render(s: &AppState, a: &Answer, geojson: bool, with_distance: bool) -> ApiResult<Response> {
+    s.metrics.nodes_read(a.nodes_read);
+    if geojson {
+        json_response(&answer_geojson(&s.index, a, with_distance)?, GEOJSON)
+    } else {
+        json_response(&answer_json(&s.index, a, with_distance)?, JSON)
+    }
+}
+
+/// Points within a radius, nearest first.
+#[utoipa::path(
+    get, path = "/v1/near", tag = "query",
+    params(crate::server::openapi::NearQuery),
+    responses(
+        (status = 200, description = "Points within the radius, nearest first", body = crate::server::openapi::AnswerDoc),
+        (status = 400, description = "A bad parameter", body = crate::server::openapi::ErrorDoc),
+    )
+)]
+pub async fn near(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let p = Params::parse(q.as_deref());
+    let meta = s.index.meta();
+    let center = p.location(&meta)?;
+    let radius = required(p.distance("radius", &meta, true)?, "radius")?;
+    let limit = p.limit()?;
+    let geojson = p.geojson()?;
+    blocking(move || {
+        let a = s.index.radius(&center, radius, limit)?;
+        render(&s, &a, geojson, true)
+    })
+    .await
+}
+
+/// The k nearest points.
+#[utoipa::path(
+    get, path = "/v1/nearest", tag = "query",
+    params(crate::server::openapi::NearestQuery),
+    responses(
+        (status = 200, description = "The k nearest points, nearest first", body = crate::server::openapi::AnswerDoc),
+        (status = 400, description = "A bad parameter", body = crate::server::openapi::ErrorDoc),
+    )
+)]
+pub async fn nearest(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let p = Params::parse(q.as_deref());
+    let meta = s.index.meta();
+    let center = p.location(&meta)?;
+    let k = required(p.count("k", 1, MAX_RESULTS)?, "k")?;
+    let max = p.distance("max_distance", &meta, false)?;
+    let geojson = p.geojson()?;
+    blocking(move || {
+        let a = s.index.nearest(&center, k, max)?;
+        render(&s, &a, geojson, true)
+    })
+    .await
+}
+
+/// Points inside a bounding box.
+#[utoipa::path(
+    get, path = "/v1/within", tag = "query",
+    params(crate::server::openapi::WithinQuery),
+    responses(
+        (status = 200, description = "Points inside the box", body = crate::server::openapi::AnswerDoc),
+        (status = 400, description = "A bad parameter", body = crate::server::openapi::ErrorDoc),
+    )
+)]
+pub async fn within(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let p = Params::parse(q.as_deref());
+    let meta = s.index.meta();
+    let dims = meta.dims as usize;
+    let raw = p.required_str("bbox")?;
+    let v = parse_list("bbox", raw)?;
+    if v.len() != 2 * dims {
+        return Err(ApiError::bad_param(
+            "bbox",
+            format!(
+                "takes {} numbers (minimum corner, then maximum), got {}",
+                2 * dims,
+                v.len()
+            ),
+        ));
+    }
+    let bbox = BBox::new(meta.metric, &v[..dims], &v[dims..])?;
+    let limit = p.limit()?;
+    let geojson = p.geojson()?;
+    blocking(move || {
+        let a = s.index.within(&bbox, limit)?;
+        render(&s, &a, geojson, false)
+    })
+    .await
+}
+
+/// Per-value counts (and sums) of an attribute within a radius.
+#[utoipa::path(
+    get, path = "/v1/stats", tag = "query",
+    params(crate::server::openapi::StatsQuery),
+    responses(
+        (status = 200, description = "Counts per value, largest first", body = crate::server::openapi::StatsDoc),
+        (status = 400, description = "A bad parameter", body = crate::server::openapi::ErrorDoc),
+    )
+)]
+pub async fn stats(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let p = Params::parse(q.as_deref());
+    let meta = s.index.meta();
+    let center = p.location(&meta)?;
+    let radius = required(p.distance("radius", &meta, true)?, "radius")?;
+    let group_by = p.required_str("group_by")?.to_string();
+    let sum = p.str("sum").filter(|x| !x.is_empty()).map(str::to_string);
+    blocking(move || {
+        let a = s.index.stats(&center, radius, &group_by, sum.as_deref())?;
+        s.metrics.nodes_read(a.nodes_read);
+        json_response(&stats_json(&a, &group_by, sum.as_deref()), JSON)
+    })
+    .await
+}
+
+fn required<T>(v: Option<T>, name: &str) -> ApiResult<T> {
+    v.ok_or_else(|| ApiError::bad_param(name, "is required"))
+}

@@ -1,0 +1,288 @@
+//! The HTTP service on a real loopback port: answers, GeoJSON, errors, metrics, OpenAPI.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use common::build_index;
+use kdsled::server::{router, routes, AppState, ServerConfig};
+use kdsled::{Index, Metric};
+
+/// A server on an ephemeral port, stopped when dropped.
+struct Server {
+    base: String,
+    _rt: tokio::runtime::Runtime,
+    _index: common::TestIndex,
+}
+
+fn start(t: common::TestIndex) -> Server {
+    let index: Arc<Index> = t.index.clone();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = router(AppState::new(index, ServerConfig::default()));
+    rt.spawn(async move { axum::serve(listener, app).await });
+    Server {
+        base: format!("http://{addr}"),
+        _rt: rt,
+        _index: t,
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// GETs a path: status, content type, body.
+fn get(s: &Server, path: &str) -> (u16, String, String) {
+    let mut r = agent().get(&format!("{}{path}", s.base)).call().unwrap();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (
+        r.status().as_u16(),
+        ct,
+        r.body_mut().read_to_string().unwrap(),
+    )
+}
+
+fn get_json(s: &Server, path: &str) -> serde_json::Value {
+    let (status, ct, body) = get(s, path);
+    assert_eq!(status, 200, "{path}: {body}");
+    assert!(ct.starts_with("application/json"), "{path}: {ct}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn cities_like() -> Vec<Vec<f64>> {
+    // A grid over Paris, about 1.1 km apart, plus points on both sides of the antimeridian.
+    let mut v: Vec<Vec<f64>> = (0..400)
+        .map(|i| {
+            vec![
+                2.2 + (i % 20) as f64 * 0.015,
+                48.75 + (i / 20) as f64 * 0.01,
+            ]
+        })
+        .collect();
+    v.push(vec![179.99, 0.0]);
+    v.push(vec![-179.99, 0.0]);
+    v
+}
+
+#[test]
+fn queries_answer_like_the_library() {
+    let pts = cities_like();
+    let t = build_index(Metric::Haversine, 2, &pts);
+    let lib = t.index.radius(&[2.35, 48.85], 2_500.0, 5).unwrap();
+    let first = t.index.payload(lib.hits[0].node).unwrap();
+    let s = start(t);
+
+    let v = get_json(&s, "/v1/near?lon=2.35&lat=48.85&radius=2500&limit=5");
+    assert_eq!(v["count"], lib.count);
+    assert_eq!(v["truncated"], true);
+    assert_eq!(v["results"].as_array().unwrap().len(), 5);
+    let d: Vec<f64> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["distance_m"].as_f64().unwrap())
+        .collect();
+    let want: Vec<f64> = lib
+        .hits
+        .iter()
+        .map(|h| (h.distance * 1000.0).round() / 1000.0)
+        .collect();
+    assert_eq!(d, want);
+    assert_eq!(v["results"][0]["id"], first.id.to_json());
+    assert_eq!(
+        v["results"][0]["properties"]["cat"],
+        first.get("cat").unwrap().to_json()
+    );
+
+    let (status, ct, body) = get(&s, "/v1/near?lon=179.999&lat=0&radius=5000&format=geojson");
+    assert_eq!(status, 200);
+    assert_eq!(ct, "application/geo+json");
+    let g: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(g["type"], "FeatureCollection");
+    assert_eq!(g["features"].as_array().unwrap().len(), 2);
+    assert_eq!(g["features"][0]["geometry"]["type"], "Point");
+    assert_eq!(g["features"][0]["geometry"]["coordinates"][0], 179.99);
+
+    let v = get_json(&s, "/v1/nearest?lon=2.2&lat=48.75&k=3");
+    assert_eq!(v["results"][0]["id"], 0);
+    assert_eq!(v["results"][0]["distance_m"], 0.0);
+    assert_eq!(v["results"].as_array().unwrap().len(), 3);
+    let v = get_json(&s, "/v1/nearest?lon=0&lat=0&k=3&max_distance=1000");
+    assert_eq!(v["count"], 0);
+
+    let v = get_json(&s, "/v1/within?bbox=179,-1,-179,1");
+    assert_eq!(v["count"], 2);
+    let v = get_json(&s, "/v1/within?bbox=2.2,48.75,2.23,48.76&limit=2");
+    assert_eq!(v["count"], 6);
+    assert_eq!(v["results"].as_array().unwrap().len(), 2);
+
+    let v = get_json(
+        &s,
+        "/v1/stats?lon=2.35&lat=48.85&radius=2500&group_by=cat&sum=w",
+    );
+    let total: u64 = v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, lib.count);
+    assert_eq!(v["count"], lib.count);
+
+    let v = get_json(&s, "/v1/points/7");
+    assert_eq!(v["id"], 7);
+    assert_eq!(v["lon"], pts[7][0]);
+    let (status, _, body) = get(&s, "/v1/points/nope");
+    assert_eq!(status, 404);
+    assert!(body.contains("\"error\""));
+
+    let v = get_json(&s, "/healthz");
+    assert_eq!(v["points"], pts.len());
+    assert_eq!(v["format_version"], 1);
+
+    let (status, ct, text) = get(&s, "/metrics");
+    assert_eq!(status, 200);
+    assert!(ct.starts_with("text/plain"));
+    assert!(
+        text.contains("kdsled_http_requests_total{route=\"/v1/near\",status=\"200\"} 2"),
+        "{text}"
+    );
+    assert!(text.contains("kdsled_http_requests_total{route=\"/v1/points/{id}\",status=\"404\"} 1"));
+    assert!(text.contains(&format!("kdsled_points {}", pts.len())));
+    assert!(text.contains("kdsled_query_nodes_read_count"));
+    assert!(text
+        .contains("kdsled_http_request_duration_seconds_bucket{route=\"/v1/near\",le=\"+Inf\"} 2"));
+}
+
+#[test]
+fn bad_requests_get_400_naming_the_parameter() {
+    let s = start(build_index(Metric::Haversine, 2, &cities_like()));
+    let cases: &[(&str, &str)] = &[
+        ("/v1/near", "lon"),
+        ("/v1/near?lat=1&radius=5", "lon"),
+        ("/v1/near?lon=1&radius=5", "lat"),
+        ("/v1/near?lon=200&lat=0&radius=5", "lon"),
+        ("/v1/near?lon=-180.5&lat=0&radius=5", "lon"),
+        ("/v1/near?lon=0&lat=91&radius=5", "lat"),
+        ("/v1/near?lon=0&lat=-90.01&radius=5", "lat"),
+        ("/v1/near?lon=NaN&lat=0&radius=5", "lon"),
+        ("/v1/near?lon=inf&lat=0&radius=5", "lon"),
+        ("/v1/near?lon=abc&lat=0&radius=5", "lon"),
+        ("/v1/near?lon=%ff%fe&lat=0&radius=5", "lon"),
+        ("/v1/near?lon=&lat=0&radius=5", "lon"),
+        ("/v1/near?lon=0&lat=0", "radius"),
+        ("/v1/near?lon=0&lat=0&radius=0", "radius"),
+        ("/v1/near?lon=0&lat=0&radius=-3", "radius"),
+        ("/v1/near?lon=0&lat=0&radius=NaN", "radius"),
+        ("/v1/near?lon=0&lat=0&radius=20100000", "radius"),
+        ("/v1/near?lon=0&lat=0&radius=1e400", "radius"),
+        ("/v1/near?lon=0&lat=0&radius=5&limit=10001", "limit"),
+        ("/v1/near?lon=0&lat=0&radius=5&limit=-1", "limit"),
+        ("/v1/near?lon=0&lat=0&radius=5&limit=1.5", "limit"),
+        ("/v1/near?lon=0&lat=0&radius=5&format=xml", "format"),
+        ("/v1/near?point=1,2&radius=5", "point"),
+        ("/v1/nearest?lon=0&lat=0", "k"),
+        ("/v1/nearest?lon=0&lat=0&k=0", "k"),
+        ("/v1/nearest?lon=0&lat=0&k=10001", "k"),
+        ("/v1/nearest?lon=0&lat=0&k=abc", "k"),
+        ("/v1/nearest?lon=0&lat=0&k=99999999999999999999999", "k"),
+        (
+            "/v1/nearest?lon=0&lat=0&k=3&max_distance=-1",
+            "max_distance",
+        ),
+        ("/v1/within", "bbox"),
+        ("/v1/within?bbox=1,2,3", "bbox"),
+        ("/v1/within?bbox=a,b,c,d", "bbox"),
+        ("/v1/within?bbox=0,10,1,5", "bbox"),
+        ("/v1/within?bbox=0,0,1,95", "bbox"),
+        ("/v1/within?bbox=0,0,1,1,2,2", "bbox"),
+        ("/v1/within?bbox=0,0,1,1&limit=x", "limit"),
+        ("/v1/stats?lon=0&lat=0&radius=5", "group_by"),
+        ("/v1/stats?lon=0&lat=0&group_by=cat", "radius"),
+    ];
+    for (path, param) in cases {
+        let (status, ct, body) = get(&s, path);
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(ct.starts_with("application/json"), "{path}: {ct}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["param"], *param, "{path}: {body}");
+        assert!(
+            v["error"].as_str().unwrap().contains(param),
+            "{path}: {body}"
+        );
+    }
+    for path in ["/nope", "/v1", "/v1/near/extra", "/v1/points/"] {
+        let (status, ct, body) = get(&s, path);
+        assert_eq!(status, 404, "{path}");
+        assert!(
+            ct.starts_with("application/json") && body.contains("error"),
+            "{path}: {body}"
+        );
+    }
+    let mut r = agent()
+        .post(&format!("{}/v1/near", s.base))
+        .send("x")
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 405);
+    assert!(r.body_mut().read_to_string().unwrap().contains("error"));
+}
+
+#[test]
+fn euclidean_indexes_take_point() {
+    let pts: Vec<Vec<f64>> = (0..50)
+        .map(|i| vec![i as f64, (i % 7) as f64, 0.5])
+        .collect();
+    let s = start(build_index(Metric::Euclidean, 3, &pts));
+    let v = get_json(&s, "/v1/near?point=10,3,0.5&radius=1.5");
+    assert_eq!(v["results"][0]["id"], 10);
+    assert_eq!(v["results"][0]["point"][0], 10.0);
+    assert!(v["results"][0].get("lon").is_none());
+    for (path, param) in [
+        ("/v1/near?point=1,2&radius=1", "point"),
+        ("/v1/near?lon=1&lat=2&radius=1", "point"),
+        ("/v1/near?point=1,x,2&radius=1", "point"),
+        ("/v1/within?bbox=0,0,0,1,1", "bbox"),
+    ] {
+        let (status, _, body) = get(&s, path);
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(
+            body.contains(&format!("\"param\":\"{param}\"")),
+            "{path}: {body}"
+        );
+    }
+    let v = get_json(&s, "/v1/within?bbox=0,0,0,5,6,1");
+    assert_eq!(v["count"], 6);
+}
+
+#[test]
+fn openapi_describes_exactly_the_served_routes() {
+    let s = start(build_index(Metric::Haversine, 2, &cities_like()));
+    let doc = get_json(&s, "/openapi.json");
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let documented: BTreeSet<String> = doc["paths"].as_object().unwrap().keys().cloned().collect();
+    let served: BTreeSet<String> = routes().into_iter().map(|(p, _)| p.to_string()).collect();
+    assert_eq!(documented, served);
+    // Every documented GET answers from its handler, not the 404 fallback.
+    for path in &documented {
+        let concrete = path.replace("{id}", "1");
+        let (status, _, body) = get(&s, &concrete);
+        assert!(status != 404 && status != 405, "{path}: {status} {body}");
+        assert!(doc["paths"][path]["get"].is_object(), "{path} has no GET");
+    }
+}

@@ -115,7 +115,7 @@ fn main() {
         for r in RADII {
             let before = s.index.nodes_read_total();
             let (kd, ran, hits) = rate(&qs, Duration::from_secs(2), |q| {
-                s.index.count_within(q, r).expect("query").0
+                s.index.count_within(q, r).expect("query").count
             });
             let reads = s.index.nodes_read_total() - before;
             let (brute, _, brute_hits) = rate(&qs, Duration::from_secs(1), |q| {

@@ -166,6 +166,7 @@ fn queries_answer_like_the_library() {
     assert!(text.contains("kdsled_http_requests_total{route=\"/v1/points/{id}\",status=\"404\"} 1"));
     assert!(text.contains(&format!("kdsled_points {}", pts.len())));
     assert!(text.contains("kdsled_query_nodes_read_count"));
+    assert!(text.contains("kdsled_node_cache_hits_total"));
     assert!(text
         .contains("kdsled_http_request_duration_seconds_bucket{route=\"/v1/near\",le=\"+Inf\"} 2"));
 }

@@ -35,15 +35,27 @@ fn small_radius_reads_log_n_plus_answer_nodes() {
         // O(log n + answer): a constant factor over both, far below n.
         let bound = 4.0 * (log_n + a.count as f64) + 16.0;
         assert!(
-            (a.nodes_read as f64) <= bound,
-            "{} nodes read for {} hits",
-            a.nodes_read,
+            (a.nodes_visited as f64) <= bound,
+            "{} nodes visited for {} hits",
+            a.nodes_visited,
             a.count
         );
+        // Storage reads are the visits the node cache did not answer.
+        assert!(a.nodes_read <= a.nodes_visited);
         total_reads += a.nodes_read;
     }
     assert!(total_reads < 200 * 100, "mean reads {}", total_reads / 200);
     assert_eq!(index.nodes_read_total(), total_reads);
+
+    // The same query again is answered mostly from the cache of the top levels.
+    let c = [5.0, 47.0];
+    let first = index.radius(&c, 1_200.0, 10).unwrap();
+    let again = index.radius(&c, 1_200.0, 10).unwrap();
+    assert_eq!(first.hits, again.hits);
+    assert_eq!(first.nodes_visited, again.nodes_visited);
+    assert!(again.nodes_read < again.nodes_visited, "{again:?}");
+    let cache = index.node_cache().expect("open() sets up a node cache");
+    assert!(cache.hits() > 0 && !cache.is_empty());
 
     // k-nearest with small k reads a similar handful.
     let a = index.nearest(&[5.0, 47.0], 5, None).unwrap();
@@ -57,7 +69,7 @@ fn identical_points_stay_cheap_to_miss() {
     let t = build_index(Metric::Haversine, 2, &pts);
     let far = t.index.radius(&[-10.0, -10.0], 1_000.0, 10).unwrap();
     assert_eq!(far.count, 0);
-    assert!(far.nodes_read <= 20, "{}", far.nodes_read);
+    assert!(far.nodes_visited <= 20, "{}", far.nodes_visited);
     let here = t.index.radius(&[10.0, 10.0], 0.0, 10).unwrap();
     assert_eq!(here.count, 10_000);
     assert_eq!(here.hits.len(), 10);

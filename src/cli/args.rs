@@ -53,7 +53,7 @@ pub struct ServeArgs {
     /// Refuse every write route with 405.
     #[arg(long)]
     pub read_only: bool,
-    /// sled page cache, MiB.
+    /// Cache memory, MiB: three quarters for sled's page cache, a quarter for decoded tree nodes.
     #[arg(long, default_value_t = kdsled::index::DEFAULT_CACHE_MB)]
     pub cache_mb: u64,
     /// Seconds a request may take before it is answered 408.
@@ -67,7 +67,7 @@ pub struct DbArgs {
     /// Index directory.
     #[arg(long)]
     pub db: PathBuf,
-    /// sled page cache, MiB.
+    /// Cache memory, MiB: three quarters for sled's page cache, a quarter for decoded tree nodes.
     #[arg(long, default_value_t = kdsled::index::DEFAULT_CACHE_MB)]
     pub cache_mb: u64,
 }

@@ -159,16 +159,16 @@ fn batch_counts(
         if chunk.is_empty() {
             break;
         }
-        let counts: Vec<(u64, u64)> = pool.install(|| {
+        let counts: Vec<kdsled::query::Answer> = pool.install(|| {
             chunk
                 .par_iter()
                 .map(|(_, p)| index.count_within(p, radius))
                 .collect::<kdsled::Result<Vec<_>>>()
         })?;
-        for ((qid, _), (n, reads)) in chunk.iter().zip(&counts) {
-            writeln!(out, "{qid}\t{n}")?;
+        for ((qid, _), a) in chunk.iter().zip(&counts) {
+            writeln!(out, "{qid}\t{}", a.count)?;
             queries += 1;
-            nodes += reads;
+            nodes += a.nodes_visited;
         }
     }
     out.flush()?;
@@ -179,7 +179,7 @@ fn batch_counts(
         ""
     };
     eprintln!(
-        "{queries} queries at radius {radius}{unit} in {secs:.3} s: {:.0} queries/s, {:.1} nodes read per query",
+        "{queries} queries at radius {radius}{unit} in {secs:.3} s: {:.0} queries/s, {:.1} nodes visited per query",
         queries as f64 / secs.max(1e-9),
         nodes as f64 / (queries.max(1)) as f64
     );

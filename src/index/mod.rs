@@ -17,9 +17,10 @@ use crate::query::{self, Answer, StatsAnswer, Walk};
 use crate::store::format::{Meta, FORMAT_VERSION, META_KEY, VERSION_KEY};
 use crate::store::{codec, SledStore, Space, Store};
 use crate::tree::verify::{self, VerifyReport};
+use crate::tree::cache::NodeCache;
 use crate::tree::{Node, TreeReader};
 
-/// Default sled page cache, MiB.
+/// Default memory for caches, MiB: sled's page cache and kdsled's node cache together.
 pub const DEFAULT_CACHE_MB: u64 = 256;
 
 /// An open index.
@@ -28,6 +29,14 @@ pub struct Index {
     meta: RwLock<Meta>,
     path: Option<PathBuf>,
     nodes_read: AtomicU64,
+    cache: Option<NodeCache>,
+}
+
+/// How `cache_mb` is shared: a quarter for decoded top-level nodes, the rest for sled's pages.
+fn split_cache(cache_mb: u64) -> (u64, usize) {
+    let node_bytes = (cache_mb * 1024 * 1024 / 4) as usize;
+    let sled_mb = cache_mb - cache_mb / 4;
+    (sled_mb.max(1), node_bytes)
 }
 
 /// One stored point with everything known about it.
@@ -42,8 +51,9 @@ pub struct StoredPoint {
 }
 
 impl Index {
-    /// Opens the index at `path` with a sled page cache of `cache_mb` MiB. Fails without touching
-    /// anything if there is no index there or its format version is not this binary's.
+    /// Opens the index at `path` with `cache_mb` MiB of caches (sled's page cache and a cache of
+    /// decoded top-level nodes). Fails without touching anything if there is no index there or
+    /// its format version is not this binary's.
     pub fn open(path: &Path, cache_mb: u64) -> Result<Index> {
         if !path.join("db").is_file() {
             return Err(Error::Database(format!(
@@ -52,13 +62,15 @@ impl Index {
                 path.display()
             )));
         }
-        let store = SledStore::open(path, cache_mb)?;
+        let (sled_mb, node_bytes) = split_cache(cache_mb);
+        let store = SledStore::open(path, sled_mb)?;
         let mut index = Index::from_store(Arc::new(store))?;
         index.path = Some(path.to_path_buf());
+        index.cache = (node_bytes > 0).then(|| NodeCache::with_budget(node_bytes));
         Ok(index)
     }
 
-    /// Opens an index over any store holding one.
+    /// Opens an index over any store holding one, without a node cache.
     pub fn from_store(store: Arc<dyn Store>) -> Result<Index> {
         let version = match store.get(Space::Meta, VERSION_KEY)? {
             Some(v) => codec::decode_version(&v)?,
@@ -78,6 +90,7 @@ impl Index {
             meta: RwLock::new(meta),
             path: None,
             nodes_read: AtomicU64::new(0),
+            cache: None,
         })
     }
 
@@ -118,6 +131,11 @@ impl Index {
         self.store.as_ref()
     }
 
+    /// The node cache, if the index has one.
+    pub fn node_cache(&self) -> Option<&NodeCache> {
+        self.cache.as_ref()
+    }
+
     /// Tree nodes read by all queries on this handle so far.
     pub fn nodes_read_total(&self) -> u64 {
         self.nodes_read.load(Ordering::Relaxed)
@@ -131,6 +149,7 @@ impl Index {
                 metric: meta.metric,
                 dims: meta.dims as usize,
                 root: meta.root,
+                cache: self.cache.as_ref(),
             },
             meta,
         )
@@ -157,14 +176,12 @@ impl Index {
         self.counted(query::radius::radius(w, center, radius, limit))
     }
 
-    /// Number of points within `radius` of `center`, and the nodes read.
-    pub fn count_within(&self, center: &[f64], radius: f64) -> Result<(u64, u64)> {
+    /// Number of points within `radius` of `center` (an answer with a count and no hits).
+    pub fn count_within(&self, center: &[f64], radius: f64) -> Result<Answer> {
         let (w, meta) = self.walk();
         check_point(&meta, center)?;
         check_radius("radius", radius)?;
-        let (n, reads) = query::radius::count(w, center, radius)?;
-        self.nodes_read.fetch_add(reads, Ordering::Relaxed);
-        Ok((n, reads))
+        self.counted(query::radius::count(w, center, radius))
     }
 
     /// The `k` nearest points to `center`, optionally within `max_distance`.

@@ -10,6 +10,8 @@ pub mod stats;
 
 use crate::geometry::Metric;
 use crate::store::Store;
+use crate::tree::cache::NodeCache;
+use crate::tree::TreeReader;
 
 pub use stats::{GroupStats, StatsAnswer};
 
@@ -24,6 +26,15 @@ pub struct Walk<'a> {
     pub dims: usize,
     /// The root node, if any.
     pub root: Option<u64>,
+    /// Decoded top levels shared by all queries, if any.
+    pub cache: Option<&'a NodeCache>,
+}
+
+impl<'a> Walk<'a> {
+    /// A node reader for one walk.
+    pub fn reader(&self) -> TreeReader<'a> {
+        TreeReader::with_cache(self.store, self.cache, self.dims)
+    }
 }
 
 /// One point of an answer.
@@ -44,8 +55,10 @@ pub struct Answer {
     pub hits: Vec<Hit>,
     /// How many points matched, including those cut by the limit.
     pub count: u64,
-    /// Tree nodes read from storage by the walk.
+    /// Tree nodes read from storage by the walk (visits the node cache did not answer).
     pub nodes_read: u64,
+    /// Tree nodes the walk visited, from the cache or storage.
+    pub nodes_visited: u64,
 }
 
 impl Answer {

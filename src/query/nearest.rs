@@ -7,12 +7,12 @@ use super::collect::Best;
 use super::{Answer, Hit, Walk};
 use crate::error::Result;
 use crate::geometry::Region;
-use crate::tree::TreeReader;
 
 /// A subtree waiting to be read, ordered so the heap pops the smallest lower bound first.
 struct Pending {
     bound: f64,
     id: u64,
+    depth: u32,
     region: Region,
 }
 
@@ -40,7 +40,7 @@ impl Ord for Pending {
 /// `max_distance`. Subtrees are read in order of their lower bound, and the walk stops once no
 /// unread subtree can beat the k-th best.
 pub fn nearest(w: Walk<'_>, center: &[f64], k: usize, max_distance: Option<f64>) -> Result<Answer> {
-    let mut reader = TreeReader::new(w.store, w.dims);
+    let mut reader = w.reader();
     let limit = max_distance.unwrap_or(f64::INFINITY);
     let reach = |d: f64| d + w.metric.slack(d);
     let mut best = Best::new(k);
@@ -52,6 +52,7 @@ pub fn nearest(w: Walk<'_>, center: &[f64], k: usize, max_distance: Option<f64>)
             frontier.push(Pending {
                 bound,
                 id: root,
+                depth: 1,
                 region,
             });
         }
@@ -62,7 +63,7 @@ pub fn nearest(w: Walk<'_>, center: &[f64], k: usize, max_distance: Option<f64>)
                 break;
             }
         }
-        let node = reader.node(p.id)?;
+        let node = reader.node_at(p.id, p.depth)?;
         let d = w.metric.distance(center, &node.coords);
         let axis = node.axis as usize;
         let split = node.split();
@@ -77,13 +78,18 @@ pub fn nearest(w: Walk<'_>, center: &[f64], k: usize, max_distance: Option<f64>)
                 _ => limit,
             };
             if bound <= reach(cutoff) {
-                frontier.push(Pending { bound, id, region });
+                frontier.push(Pending {
+                    bound,
+                    id,
+                    depth: p.depth + 1,
+                    region,
+                });
             }
         }
         if d <= limit {
             best.offer(Hit {
                 node: p.id,
-                coords: node.coords,
+                coords: node.coords.clone(),
                 distance: d,
             });
         }
@@ -93,5 +99,6 @@ pub fn nearest(w: Walk<'_>, center: &[f64], k: usize, max_distance: Option<f64>)
         count: hits.len() as u64,
         hits,
         nodes_read: reader.reads(),
+        nodes_visited: reader.visits(),
     })
 }

@@ -22,8 +22,10 @@ pub struct StatsAnswer {
     pub count: u64,
     /// Per value of the grouping attribute (missing values group under "").
     pub groups: BTreeMap<String, GroupStats>,
-    /// Tree nodes read.
+    /// Tree nodes read from storage.
     pub nodes_read: u64,
+    /// Tree nodes visited.
+    pub nodes_visited: u64,
 }
 
 /// Groups the points within `radius` of `center` by attribute `group_by`, counting them and
@@ -37,7 +39,7 @@ pub fn stats(
     sum: Option<&str>,
 ) -> Result<StatsAnswer> {
     let mut answer = StatsAnswer::default();
-    answer.nodes_read = radius::walk(w, center, r, |id, _, _| {
+    let (reads, visits) = radius::walk(w, center, r, |id, _, _| {
         let bytes = w
             .store
             .get(Space::Payloads, &codec::node_key(id))?
@@ -55,5 +57,7 @@ pub fn stats(
         answer.count += 1;
         Ok(())
     })?;
+    answer.nodes_read = reads;
+    answer.nodes_visited = visits;
     Ok(answer)
 }

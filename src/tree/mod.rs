@@ -2,6 +2,7 @@
 //! and the invariant checker.
 
 pub mod build;
+pub mod cache;
 pub mod node;
 pub mod reader;
 pub mod verify;

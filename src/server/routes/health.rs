@@ -38,12 +38,27 @@ pub async fn healthz(State(s): State<AppState>) -> ApiResult<Response> {
 )]
 pub async fn metrics(State(s): State<AppState>) -> Response {
     let m = s.index.meta();
+    let (hits, misses) = s
+        .index
+        .node_cache()
+        .map(|c| (c.hits(), c.misses()))
+        .unwrap_or((0, 0));
     let text = s.metrics.render(&[
         ("kdsled_points", "Points in the index.", m.count as f64),
         (
             "kdsled_nodes_read_total",
             "Tree nodes read from storage by all queries.",
             s.index.nodes_read_total() as f64,
+        ),
+        (
+            "kdsled_node_cache_hits_total",
+            "Node visits answered by the cache of decoded top-level nodes.",
+            hits as f64,
+        ),
+        (
+            "kdsled_node_cache_misses_total",
+            "Node visits the node cache could have answered but did not hold.",
+            misses as f64,
         ),
     ]);
     (

@@ -1,0 +1,166 @@
+//! HTTP load benchmark: radius queries on cities1000 over 16 keep-alive connections.
+//!
+//! `cargo bench --bench http_load` starts kdsled's server in this process on a loopback port and
+//! drives it with a small HTTP/1.1 load generator, then prints requests/second and p50/p99
+//! latency per radius. `KDSLED_LOAD_TARGET=http://127.0.0.1:PORT` drives an external server
+//! instead (the same query paths), which is how `benches/http_compare.sh` measures the Flask +
+//! cKDTree baseline side by side. `KDSLED_LOAD_SECONDS` (default 10) and
+//! `KDSLED_LOAD_CONNECTIONS` (default 16) tune the run.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kdsled::server::{router, AppState, ServerConfig};
+use kdsled::Index;
+use support::*;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// One keep-alive connection issuing GETs in a loop; returns per-request latencies.
+async fn connection(
+    addr: String,
+    paths: Arc<Vec<String>>,
+    offset: usize,
+    until: Instant,
+) -> std::io::Result<(Vec<u32>, u64)> {
+    let stream = TcpStream::connect(&addr).await?;
+    stream.set_nodelay(true)?;
+    let (r, mut w) = stream.into_split();
+    let mut r = BufReader::new(r);
+    let mut lat = Vec::with_capacity(1 << 16);
+    let mut errors = 0u64;
+    let mut i = offset;
+    let mut line = String::new();
+    let mut body = Vec::new();
+    while Instant::now() < until {
+        let path = &paths[i % paths.len()];
+        i += 1;
+        let t = Instant::now();
+        w.write_all(format!("GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n").as_bytes())
+            .await?;
+        let mut len = 0usize;
+        let mut status_ok = false;
+        let mut first = true;
+        loop {
+            line.clear();
+            if r.read_line(&mut line).await? == 0 {
+                return Ok((lat, errors + 1));
+            }
+            if first {
+                status_ok = line.split_whitespace().nth(1) == Some("200");
+                first = false;
+            }
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = l.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        body.resize(len, 0);
+        r.read_exact(&mut body).await?;
+        if !status_ok {
+            errors += 1;
+        }
+        lat.push(t.elapsed().as_micros() as u32);
+    }
+    Ok((lat, errors))
+}
+
+fn run_load(addr: &str, paths: Vec<String>, conns: usize, secs: u64) -> (f64, f64, f64, u64) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("load runtime");
+    let paths = Arc::new(paths);
+    let until = Instant::now() + Duration::from_secs(secs);
+    let started = Instant::now();
+    let results = rt.block_on(async {
+        let tasks: Vec<_> = (0..conns)
+            .map(|c| {
+                tokio::spawn(connection(
+                    addr.to_string(),
+                    paths.clone(),
+                    c * 997,
+                    until,
+                ))
+            })
+            .collect();
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.expect("task").expect("connection"));
+        }
+        out
+    });
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut all: Vec<u32> = results.iter().flat_map(|r| r.0.iter().copied()).collect();
+    let errors: u64 = results.iter().map(|r| r.1).sum();
+    all.sort_unstable();
+    let pct = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0) as f64 / 1000.0;
+    (all.len() as f64 / elapsed, pct(0.50), pct(0.99), errors)
+}
+
+fn main() {
+    let secs = env_or("KDSLED_LOAD_SECONDS", 10u64);
+    let conns = env_or("KDSLED_LOAD_CONNECTIONS", 16usize);
+    let points = cities();
+    let qs = queries(&points, 4096, 42);
+
+    let (_server_rt, _dir, addr, label) = match std::env::var("KDSLED_LOAD_TARGET") {
+        Ok(target) => (None, None, target.trim_start_matches("http://").to_string(), target),
+        Err(_) => {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("idx");
+            kdsled::index::build(
+                &path,
+                kdsled::input::open(&cities_path(), &kdsled::input::InputSpec::geonames())
+                    .expect("open cities"),
+                &kdsled::index::BuildOptions {
+                    metric: kdsled::Metric::Haversine,
+                    dims: 2,
+                    cache_mb: 256,
+                    skip_invalid: false,
+                    force: true,
+                },
+                &kdsled::index::NoProgress,
+            )
+            .expect("build");
+            let index = Arc::new(Index::open(&path, 256).expect("open"));
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .expect("server runtime");
+            let listener = rt
+                .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+                .expect("bind");
+            let addr = listener.local_addr().expect("addr").to_string();
+            let app = router(AppState::new(index, ServerConfig::default()));
+            rt.spawn(async move { axum::serve(listener, app).await });
+            (Some(rt), Some(dir), addr, "kdsled (in process)".to_string())
+        }
+    };
+
+    println!("target: {label}; {conns} connections, {secs} s per radius, cities1000 query points");
+    println!("{:>10} {:>10} {:>9} {:>9} {:>7}", "radius m", "req/s", "p50 ms", "p99 ms", "errors");
+    for r in [1_200.0, 25_000.0] {
+        let paths: Vec<String> = qs
+            .iter()
+            .map(|q| format!("/v1/near?lon={}&lat={}&radius={r}&limit=1000", q[0], q[1]))
+            .collect();
+        let (rps, p50, p99, errors) = run_load(&addr, paths, conns, secs);
+        println!("{r:>10} {rps:>10.0} {p50:>9.3} {p99:>9.3} {errors:>7}");
+    }
+}

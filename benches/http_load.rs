@@ -5,9 +5,15 @@
 //! latency per radius. `KDSLED_LOAD_TARGET=http://127.0.0.1:PORT` drives an external server
 //! instead (the same query paths), which is how `benches/http_compare.sh` measures the Flask +
 //! cKDTree baseline side by side. `KDSLED_LOAD_SECONDS` (default 10) and
-//! `KDSLED_LOAD_CONNECTIONS` (default 16) tune the run.
+//! `KDSLED_LOAD_CONNECTIONS` (default 16) tune the run; `KDSLED_LOAD_LIMIT` sets the `limit`
+//! parameter, and `KDSLED_LOAD_PATH=/healthz` measures one fixed path instead (the server's
+//! floor without any query).
 
 mod support;
+
+// The same allocator as the kdsled binary, so the in-process server is measured as it ships.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -90,14 +96,7 @@ fn run_load(addr: &str, paths: Vec<String>, conns: usize, secs: u64) -> (f64, f6
     let started = Instant::now();
     let results = rt.block_on(async {
         let tasks: Vec<_> = (0..conns)
-            .map(|c| {
-                tokio::spawn(connection(
-                    addr.to_string(),
-                    paths.clone(),
-                    c * 997,
-                    until,
-                ))
-            })
+            .map(|c| tokio::spawn(connection(addr.to_string(), paths.clone(), c * 997, until)))
             .collect();
         let mut out = Vec::new();
         for t in tasks {
@@ -109,7 +108,12 @@ fn run_load(addr: &str, paths: Vec<String>, conns: usize, secs: u64) -> (f64, f6
     let mut all: Vec<u32> = results.iter().flat_map(|r| r.0.iter().copied()).collect();
     let errors: u64 = results.iter().map(|r| r.1).sum();
     all.sort_unstable();
-    let pct = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0) as f64 / 1000.0;
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0
+    };
     (all.len() as f64 / elapsed, pct(0.50), pct(0.99), errors)
 }
 
@@ -120,7 +124,12 @@ fn main() {
     let qs = queries(&points, 4096, 42);
 
     let (_server_rt, _dir, addr, label) = match std::env::var("KDSLED_LOAD_TARGET") {
-        Ok(target) => (None, None, target.trim_start_matches("http://").to_string(), target),
+        Ok(target) => (
+            None,
+            None,
+            target.trim_start_matches("http://").to_string(),
+            target,
+        ),
         Err(_) => {
             let dir = tempfile::tempdir().expect("tempdir");
             let path = dir.path().join("idx");
@@ -154,11 +163,25 @@ fn main() {
     };
 
     println!("target: {label}; {conns} connections, {secs} s per radius, cities1000 query points");
-    println!("{:>10} {:>10} {:>9} {:>9} {:>7}", "radius m", "req/s", "p50 ms", "p99 ms", "errors");
+    println!(
+        "{:>10} {:>10} {:>9} {:>9} {:>7}",
+        "radius m", "req/s", "p50 ms", "p99 ms", "errors"
+    );
+    if let Ok(path) = std::env::var("KDSLED_LOAD_PATH") {
+        let (rps, p50, p99, errors) = run_load(&addr, vec![path.clone()], conns, secs);
+        println!("{path}: {rps:.0} req/s, p50 {p50:.3} ms, p99 {p99:.3} ms, {errors} errors");
+        return;
+    }
+    let limit: usize = env_or("KDSLED_LOAD_LIMIT", 1000);
     for r in [1_200.0, 25_000.0] {
         let paths: Vec<String> = qs
             .iter()
-            .map(|q| format!("/v1/near?lon={}&lat={}&radius={r}&limit=1000", q[0], q[1]))
+            .map(|q| {
+                format!(
+                    "/v1/near?lon={}&lat={}&radius={r}&limit={limit}",
+                    q[0], q[1]
+                )
+            })
             .collect();
         let (rps, p50, p99, errors) = run_load(&addr, paths, conns, secs);
         println!("{r:>10} {rps:>10.0} {p50:>9.3} {p99:>9.3} {errors:>7}");

@@ -1,90 +1,243 @@
 //! The JSON and GeoJSON shapes of answers, shared by the CLI and the HTTP API.
+//!
+//! Answers are serialized straight from the decoded payloads into the output buffer (no
+//! intermediate JSON tree): rendering was the largest cost of small HTTP answers.
 
-use serde_json::{json, Map, Value as Json};
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
+use serde_json::{json, Value as Json};
 
 use crate::error::Result;
 use crate::geometry::Metric;
 use crate::index::Index;
+use crate::point::{Payload, PointId, Value};
 use crate::query::{Answer, Hit, StatsAnswer};
 
-/// Rounds to a millimetre (or 1e-9 in k-space): more digits are noise to a reader.
-fn round(x: f64) -> f64 {
-    (x * 1e9).round() / 1e9
+/// How an answer is written out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// `{"count", "truncated", "nodes_read", "results": [...]}`.
+    Json,
+    /// An RFC 7946 FeatureCollection.
+    GeoJson,
 }
 
-/// One hit as a JSON object: `id`, `lon`/`lat` (or `point`), `distance_m` (or `distance`) when
-/// `with_distance`, and `properties`.
-pub fn hit_json(index: &Index, metric: Metric, hit: &Hit, with_distance: bool) -> Result<Json> {
-    let payload = index.payload(hit.node)?;
-    let mut o = Map::new();
-    o.insert("id".into(), payload.id.to_json());
+/// Distances as shown: millimetres for metres, 1e-9 in k-space. More digits are noise.
+fn shown_distance(metric: Metric, d: f64) -> f64 {
     match metric {
-        Metric::Haversine => {
-            o.insert("lon".into(), json!(hit.coords[0]));
-            o.insert("lat".into(), json!(hit.coords[1]));
-            if with_distance {
-                o.insert(
-                    "distance_m".into(),
-                    json!((hit.distance * 1000.0).round() / 1000.0),
-                );
-            }
-        }
-        Metric::Euclidean => {
-            o.insert("point".into(), json!(hit.coords));
-            if with_distance {
-                o.insert("distance".into(), json!(round(hit.distance)));
-            }
-        }
+        Metric::Haversine => (d * 1e3).round() / 1e3,
+        Metric::Euclidean => (d * 1e9).round() / 1e9,
     }
-    o.insert("properties".into(), Json::Object(payload.properties_json()));
-    Ok(Json::Object(o))
 }
 
-/// An answer as `{"count", "truncated", "nodes_read", "results": [...]}`.
-pub fn answer_json(index: &Index, answer: &Answer, with_distance: bool) -> Result<Json> {
-    let metric = index.meta().metric;
-    let results = answer
-        .hits
-        .iter()
-        .map(|h| hit_json(index, metric, h, with_distance))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(json!({
-        "count": answer.count,
-        "truncated": answer.truncated(),
-        "nodes_read": answer.nodes_read,
-        "results": results,
-    }))
+fn distance_key(metric: Metric) -> &'static str {
+    match metric {
+        Metric::Haversine => "distance_m",
+        Metric::Euclidean => "distance",
+    }
 }
 
-/// An answer as an RFC 7946 FeatureCollection. Coordinates are `[lon, lat]` (or the k
-/// coordinates of a euclidean index, which GeoJSON readers will not place on a map); the id,
-/// distance and the answer's count ride along as members.
-pub fn answer_geojson(index: &Index, answer: &Answer, with_distance: bool) -> Result<Json> {
-    let metric = index.meta().metric;
-    let mut features = Vec::with_capacity(answer.hits.len());
-    for h in &answer.hits {
-        let payload = index.payload(h.node)?;
-        let mut props = payload.properties_json();
-        if with_distance {
-            let key = match metric {
-                Metric::Haversine => "distance_m",
-                Metric::Euclidean => "distance",
-            };
-            props.insert(key.into(), json!(round(h.distance)));
+impl Serialize for PointId {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            PointId::Int(n) => s.serialize_i64(*n),
+            PointId::Str(x) => s.serialize_str(x),
         }
-        features.push(json!({
-            "type": "Feature",
-            "id": payload.id.to_json(),
-            "geometry": {"type": "Point", "coordinates": h.coords},
-            "properties": props,
-        }));
     }
-    Ok(json!({
-        "type": "FeatureCollection",
-        "count": answer.count,
-        "truncated": answer.truncated(),
-        "features": features,
-    }))
+}
+
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Value::Null => s.serialize_unit(),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Int(n) => s.serialize_i64(*n),
+            Value::Float(x) if x.is_finite() => s.serialize_f64(*x),
+            Value::Float(_) => s.serialize_unit(),
+            Value::Str(x) => s.serialize_str(x),
+        }
+    }
+}
+
+/// A payload's attributes as a JSON object, plus an optional distance member.
+struct Properties<'a> {
+    payload: &'a Payload,
+    distance: Option<(&'static str, f64)>,
+}
+
+impl Serialize for Properties<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        for (k, v) in &self.payload.properties {
+            m.serialize_entry(k, v)?;
+        }
+        if let Some((k, d)) = self.distance {
+            m.serialize_entry(k, &d)?;
+        }
+        m.end()
+    }
+}
+
+/// One point as `{"id", "lon", "lat" | "point", "distance_m" | "distance", "properties"}`.
+struct PointView<'a> {
+    metric: Metric,
+    hit: &'a Hit,
+    payload: &'a Payload,
+    with_distance: bool,
+}
+
+impl Serialize for PointView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &self.payload.id)?;
+        match self.metric {
+            Metric::Haversine => {
+                m.serialize_entry("lon", &self.hit.coords[0])?;
+                m.serialize_entry("lat", &self.hit.coords[1])?;
+            }
+            Metric::Euclidean => m.serialize_entry("point", &self.hit.coords)?,
+        }
+        if self.with_distance {
+            m.serialize_entry(
+                distance_key(self.metric),
+                &shown_distance(self.metric, self.hit.distance),
+            )?;
+        }
+        m.serialize_entry(
+            "properties",
+            &Properties {
+                payload: self.payload,
+                distance: None,
+            },
+        )?;
+        m.end()
+    }
+}
+
+/// One point as a GeoJSON Feature.
+struct FeatureView<'a>(&'a PointView<'a>);
+
+impl Serialize for FeatureView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let p = self.0;
+        let mut m = s.serialize_map(Some(4))?;
+        m.serialize_entry("type", "Feature")?;
+        m.serialize_entry("id", &p.payload.id)?;
+        m.serialize_entry(
+            "geometry",
+            &json!({"type": "Point", "coordinates": p.hit.coords}),
+        )?;
+        let distance = p.with_distance.then(|| {
+            (
+                distance_key(p.metric),
+                shown_distance(p.metric, p.hit.distance),
+            )
+        });
+        m.serialize_entry(
+            "properties",
+            &Properties {
+                payload: p.payload,
+                distance,
+            },
+        )?;
+        m.end()
+    }
+}
+
+/// An answer with its payloads loaded, ready to serialize in either [`Shape`].
+pub struct AnswerView<'a> {
+    answer: &'a Answer,
+    payloads: Vec<Payload>,
+    metric: Metric,
+    with_distance: bool,
+    shape: Shape,
+}
+
+impl<'a> AnswerView<'a> {
+    /// Reads the payloads of `answer`'s hits. `with_distance` adds each hit's distance.
+    pub fn load(
+        index: &Index,
+        answer: &'a Answer,
+        with_distance: bool,
+        shape: Shape,
+    ) -> Result<Self> {
+        let payloads = answer
+            .hits
+            .iter()
+            .map(|h| index.payload(h.node))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(AnswerView {
+            answer,
+            payloads,
+            metric: index.meta().metric,
+            with_distance,
+            shape,
+        })
+    }
+
+    fn points(&self) -> impl Iterator<Item = PointView<'_>> {
+        self.answer
+            .hits
+            .iter()
+            .zip(&self.payloads)
+            .map(|(hit, payload)| PointView {
+                metric: self.metric,
+                hit,
+                payload,
+                with_distance: self.with_distance,
+            })
+    }
+
+    /// The answer as compact JSON bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256 + 512 * self.payloads.len());
+        // Writing to a Vec fails only if a Serialize impl fails, and ours do not.
+        let _ = serde_json::to_writer(&mut out, self);
+        out
+    }
+}
+
+struct Points<'a>(&'a AnswerView<'a>);
+
+impl Serialize for Points<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.payloads.len()))?;
+        for p in self.0.points() {
+            match self.0.shape {
+                Shape::Json => seq.serialize_element(&p)?,
+                Shape::GeoJson => seq.serialize_element(&FeatureView(&p))?,
+            }
+        }
+        seq.end()
+    }
+}
+
+impl Serialize for AnswerView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        if self.shape == Shape::GeoJson {
+            m.serialize_entry("type", "FeatureCollection")?;
+        }
+        m.serialize_entry("count", &self.answer.count)?;
+        m.serialize_entry("truncated", &self.answer.truncated())?;
+        m.serialize_entry("nodes_read", &self.answer.nodes_read)?;
+        match self.shape {
+            Shape::Json => m.serialize_entry("results", &Points(self))?,
+            Shape::GeoJson => m.serialize_entry("features", &Points(self))?,
+        }
+        m.end()
+    }
+}
+
+/// One stored point (no distance) as a JSON object.
+pub fn point_json(metric: Metric, hit: &Hit, payload: &Payload) -> Vec<u8> {
+    let view = PointView {
+        metric,
+        hit,
+        payload,
+        with_distance: false,
+    };
+    serde_json::to_vec(&view).unwrap_or_default()
 }
 
 /// A stats answer as `{"count", "group_by", "sum_field", "groups": [{"value", "count", "sum"}]}`,

@@ -59,6 +59,10 @@ pub struct ServeArgs {
     /// Seconds a request may take before it is answered 408.
     #[arg(long, default_value_t = 30)]
     pub request_timeout: u64,
+    /// Threads that run index work (default: one per core; more hide disk latency on indexes
+    /// larger than the cache).
+    #[arg(long, default_value_t = 0)]
+    pub query_threads: usize,
 }
 
 /// Where the index is.

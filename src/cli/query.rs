@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use kdsled::output::{answer_geojson, answer_json};
+use kdsled::output::{AnswerView, Shape};
 use kdsled::query::Answer;
 use kdsled::{BBox, Index, Metric};
 use rayon::prelude::*;
@@ -34,11 +34,13 @@ fn print(
     let mut out = BufWriter::new(stdout.lock());
     match output {
         OutputArg::Json => {
-            serde_json::to_writer_pretty(&mut out, &answer_json(index, answer, with_distance)?)?;
+            let view = AnswerView::load(index, answer, with_distance, Shape::Json)?;
+            serde_json::to_writer_pretty(&mut out, &view)?;
             writeln!(out)?;
         }
         OutputArg::Geojson => {
-            serde_json::to_writer(&mut out, &answer_geojson(index, answer, with_distance)?)?;
+            let view = AnswerView::load(index, answer, with_distance, Shape::GeoJson)?;
+            out.write_all(&view.to_bytes())?;
             writeln!(out)?;
         }
         OutputArg::Tsv => {

@@ -74,6 +74,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = ServerConfig {
         read_only: a.read_only,
         request_timeout: Duration::from_secs(a.request_timeout.max(1)),
+        query_threads: a.query_threads,
         ..ServerConfig::default()
     };
     let state = AppState::new(index, config);

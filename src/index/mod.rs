@@ -16,8 +16,8 @@ use crate::point::{Payload, PointId};
 use crate::query::{self, Answer, StatsAnswer, Walk};
 use crate::store::format::{Meta, FORMAT_VERSION, META_KEY, VERSION_KEY};
 use crate::store::{codec, SledStore, Space, Store};
-use crate::tree::verify::{self, VerifyReport};
 use crate::tree::cache::NodeCache;
+use crate::tree::verify::{self, VerifyReport};
 use crate::tree::{Node, TreeReader};
 
 /// Default memory for caches, MiB: sled's page cache and kdsled's node cache together.

@@ -55,11 +55,7 @@ impl NodeCache {
 
     /// The cached node `id`, counting a hit or a miss.
     pub fn get(&self, id: u64) -> Option<Arc<Node>> {
-        let found = self
-            .shard(id)
-            .read()
-            .ok()
-            .and_then(|m| m.get(&id).cloned());
+        let found = self.shard(id).read().ok().and_then(|m| m.get(&id).cloned());
         match &found {
             Some(_) => self.hits.fetch_add(1, Ordering::Relaxed),
             None => self.misses.fetch_add(1, Ordering::Relaxed),

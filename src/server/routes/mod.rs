@@ -31,7 +31,12 @@ pub fn json_response(v: &serde_json::Value, content_type: &'static str) -> ApiRe
             format!("encoding the answer: {e}"),
         )
     })?;
-    Ok(([(CONTENT_TYPE, content_type)], body).into_response())
+    Ok(bytes_response(body, content_type))
+}
+
+/// Ready bytes as a response with the given content type.
+pub fn bytes_response(body: Vec<u8>, content_type: &'static str) -> Response {
+    ([(CONTENT_TYPE, content_type)], body).into_response()
 }
 
 /// `application/json`.

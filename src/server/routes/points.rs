@@ -3,8 +3,8 @@
 use axum::extract::{Path, State};
 use axum::response::Response;
 
-use super::{json_response, JSON};
-use crate::output::hit_json;
+use super::{bytes_response, JSON};
+use crate::output::point_json;
 use crate::point::PointId;
 use crate::query::Hit;
 use crate::server::error::{ApiError, ApiResult};
@@ -21,7 +21,7 @@ use crate::server::{blocking, AppState};
 )]
 pub async fn get_point(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     let pid = PointId::parse(&id);
-    blocking(move || {
+    blocking(s.pool.clone(), move || {
         let Some(p) = s.index.get(&pid)? else {
             return Err(ApiError::not_found(format!("no point with id {id:?}")));
         };
@@ -30,10 +30,10 @@ pub async fn get_point(State(s): State<AppState>, Path(id): Path<String>) -> Api
             coords: p.coords,
             distance: 0.0,
         };
-        json_response(
-            &hit_json(&s.index, s.index.meta().metric, &hit, false)?,
+        Ok(bytes_response(
+            point_json(s.index.meta().metric, &hit, &p.payload),
             JSON,
-        )
+        ))
     })
     .await
 }

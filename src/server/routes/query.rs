@@ -3,9 +3,9 @@
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 
-use super::{json_response, GEOJSON, JSON};
+use super::{bytes_response, json_response, GEOJSON, JSON};
 use crate::geometry::BBox;
-use crate::output::{answer_geojson, answer_json, stats_json};
+use crate::output::{stats_json, AnswerView, Shape};
 use crate::query::Answer;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::params::{parse_list, Params, MAX_RESULTS};
@@ -13,11 +13,13 @@ use crate::server::{blocking, AppState};
 
 fn render(s: &AppState, a: &Answer, geojson: bool, with_distance: bool) -> ApiResult<Response> {
     s.metrics.nodes_read(a.nodes_read);
-    if geojson {
-        json_response(&answer_geojson(&s.index, a, with_distance)?, GEOJSON)
+    let (shape, content_type) = if geojson {
+        (Shape::GeoJson, GEOJSON)
     } else {
-        json_response(&answer_json(&s.index, a, with_distance)?, JSON)
-    }
+        (Shape::Json, JSON)
+    };
+    let body = AnswerView::load(&s.index, a, with_distance, shape)?.to_bytes();
+    Ok(bytes_response(body, content_type))
 }
 
 /// Points within a radius, nearest first.
@@ -36,7 +38,7 @@ pub async fn near(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult
     let radius = required(p.distance("radius", &meta, true)?, "radius")?;
     let limit = p.limit()?;
     let geojson = p.geojson()?;
-    blocking(move || {
+    blocking(s.pool.clone(), move || {
         let a = s.index.radius(&center, radius, limit)?;
         render(&s, &a, geojson, true)
     })
@@ -59,7 +61,7 @@ pub async fn nearest(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiRes
     let k = required(p.count("k", 1, MAX_RESULTS)?, "k")?;
     let max = p.distance("max_distance", &meta, false)?;
     let geojson = p.geojson()?;
-    blocking(move || {
+    blocking(s.pool.clone(), move || {
         let a = s.index.nearest(&center, k, max)?;
         render(&s, &a, geojson, true)
     })
@@ -94,7 +96,7 @@ pub async fn within(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResu
     let bbox = BBox::new(meta.metric, &v[..dims], &v[dims..])?;
     let limit = p.limit()?;
     let geojson = p.geojson()?;
-    blocking(move || {
+    blocking(s.pool.clone(), move || {
         let a = s.index.within(&bbox, limit)?;
         render(&s, &a, geojson, false)
     })
@@ -117,7 +119,7 @@ pub async fn stats(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResul
     let radius = required(p.distance("radius", &meta, true)?, "radius")?;
     let group_by = p.required_str("group_by")?.to_string();
     let sum = p.str("sum").filter(|x| !x.is_empty()).map(str::to_string);
-    blocking(move || {
+    blocking(s.pool.clone(), move || {
         let a = s.index.stats(&center, radius, &group_by, sum.as_deref())?;
         s.metrics.nodes_read(a.nodes_read);
         json_response(&stats_json(&a, &group_by, sum.as_deref()), JSON)

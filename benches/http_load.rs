@@ -31,56 +31,63 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-/// One keep-alive connection issuing GETs in a loop; returns per-request latencies.
+/// One client issuing GETs in a loop over a keep-alive connection (reconnecting when the server
+/// closes it, as gunicorn's sync workers do); returns per-request latencies and failures.
 async fn connection(
     addr: String,
     paths: Arc<Vec<String>>,
     offset: usize,
     until: Instant,
 ) -> std::io::Result<(Vec<u32>, u64)> {
-    let stream = TcpStream::connect(&addr).await?;
-    stream.set_nodelay(true)?;
-    let (r, mut w) = stream.into_split();
-    let mut r = BufReader::new(r);
     let mut lat = Vec::with_capacity(1 << 16);
     let mut errors = 0u64;
     let mut i = offset;
     let mut line = String::new();
     let mut body = Vec::new();
-    while Instant::now() < until {
-        let path = &paths[i % paths.len()];
-        i += 1;
-        let t = Instant::now();
-        w.write_all(format!("GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n").as_bytes())
-            .await?;
-        let mut len = 0usize;
-        let mut status_ok = false;
-        let mut first = true;
-        loop {
-            line.clear();
-            if r.read_line(&mut line).await? == 0 {
-                return Ok((lat, errors + 1));
-            }
-            if first {
-                status_ok = line.split_whitespace().nth(1) == Some("200");
-                first = false;
-            }
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = l.split_once(':') {
-                if k.eq_ignore_ascii_case("content-length") {
-                    len = v.trim().parse().unwrap_or(0);
+    'connect: while Instant::now() < until {
+        let stream = TcpStream::connect(&addr).await?;
+        stream.set_nodelay(true)?;
+        let (r, mut w) = stream.into_split();
+        let mut r = BufReader::new(r);
+        while Instant::now() < until {
+            let path = &paths[i % paths.len()];
+            i += 1;
+            let t = Instant::now();
+            w.write_all(format!("GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n").as_bytes())
+                .await?;
+            let (mut len, mut status_ok, mut first, mut close) = (0usize, false, true, false);
+            loop {
+                line.clear();
+                if r.read_line(&mut line).await? == 0 {
+                    errors += 1;
+                    continue 'connect;
+                }
+                if first {
+                    status_ok = line.split_whitespace().nth(1) == Some("200");
+                    first = false;
+                }
+                let l = line.trim_end();
+                if l.is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = l.split_once(':') {
+                    if k.eq_ignore_ascii_case("content-length") {
+                        len = v.trim().parse().unwrap_or(0);
+                    } else if k.eq_ignore_ascii_case("connection") {
+                        close = v.trim().eq_ignore_ascii_case("close");
+                    }
                 }
             }
+            body.resize(len, 0);
+            r.read_exact(&mut body).await?;
+            if !status_ok {
+                errors += 1;
+            }
+            lat.push(t.elapsed().as_micros() as u32);
+            if close {
+                continue 'connect;
+            }
         }
-        body.resize(len, 0);
-        r.read_exact(&mut body).await?;
-        if !status_ok {
-            errors += 1;
-        }
-        lat.push(t.elapsed().as_micros() as u32);
     }
     Ok((lat, errors))
 }

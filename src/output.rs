@@ -9,7 +9,7 @@ use serde_json::{json, Value as Json};
 
 use crate::error::Result;
 use crate::geometry::Metric;
-use crate::index::Index;
+use crate::index::Snapshot;
 use crate::point::{Payload, PointId, Value};
 use crate::query::{Answer, Hit, StatsAnswer};
 
@@ -154,9 +154,10 @@ pub struct AnswerView<'a> {
 }
 
 impl<'a> AnswerView<'a> {
-    /// Reads the payloads of `answer`'s hits. `with_distance` adds each hit's distance.
+    /// Reads the payloads of `answer`'s hits from the snapshot the query ran on.
+    /// `with_distance` adds each hit's distance.
     pub fn load(
-        index: &Index,
+        snap: &Snapshot<'_>,
         answer: &'a Answer,
         with_distance: bool,
         shape: Shape,
@@ -164,12 +165,12 @@ impl<'a> AnswerView<'a> {
         let payloads = answer
             .hits
             .iter()
-            .map(|h| index.payload(h.node))
+            .map(|h| snap.payload(h.node))
             .collect::<Result<Vec<_>>>()?;
         Ok(AnswerView {
             answer,
             payloads,
-            metric: index.meta().metric,
+            metric: snap.meta().metric,
             with_distance,
             shape,
         })

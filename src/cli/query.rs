@@ -34,12 +34,12 @@ fn print(
     let mut out = BufWriter::new(stdout.lock());
     match output {
         OutputArg::Json => {
-            let view = AnswerView::load(index, answer, with_distance, Shape::Json)?;
+            let view = AnswerView::load(&index.snapshot(), answer, with_distance, Shape::Json)?;
             serde_json::to_writer_pretty(&mut out, &view)?;
             writeln!(out)?;
         }
         OutputArg::Geojson => {
-            let view = AnswerView::load(index, answer, with_distance, Shape::GeoJson)?;
+            let view = AnswerView::load(&index.snapshot(), answer, with_distance, Shape::GeoJson)?;
             out.write_all(&view.to_bytes())?;
             writeln!(out)?;
         }

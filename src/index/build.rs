@@ -252,6 +252,7 @@ fn write_tree(
     meta.count = n;
     meta.next_id = n + 1;
     meta.depth = layout.depth;
+    meta.max_count = n;
     let mut batch = WriteBatch::new();
     batch.put(
         Space::Meta,

@@ -2,23 +2,28 @@
 
 mod build;
 mod disk;
+mod flush;
+mod snapshot;
+mod write;
 
 pub use build::{build, BuildOptions, BuildProgress, BuildSummary, NoProgress};
 pub use disk::dir_size;
+pub use snapshot::Snapshot;
+pub use write::{NewPoint, WriteOp, WriteOutcome};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::error::{Error, Result};
 use crate::geometry::{BBox, Metric};
 use crate::point::{Payload, PointId};
-use crate::query::{self, Answer, StatsAnswer, Walk};
+use crate::query::{Answer, StatsAnswer};
 use crate::store::format::{Meta, FORMAT_VERSION, META_KEY, VERSION_KEY};
 use crate::store::{codec, SledStore, Space, Store};
 use crate::tree::cache::NodeCache;
 use crate::tree::verify::{self, VerifyReport};
-use crate::tree::{Node, TreeReader};
+use crate::tree::Node;
 
 /// Default memory for caches, MiB: sled's page cache and kdsled's node cache together.
 pub const DEFAULT_CACHE_MB: u64 = 256;
@@ -30,6 +35,10 @@ pub struct Index {
     path: Option<PathBuf>,
     nodes_read: AtomicU64,
     cache: Option<NodeCache>,
+    /// Serializes writers; readers never take it.
+    writer: Mutex<()>,
+    flusher: flush::GroupFlush,
+    writes: AtomicU64,
 }
 
 /// How `cache_mb` is shared: a quarter for decoded top-level nodes, the rest for sled's pages.
@@ -91,6 +100,9 @@ impl Index {
             path: None,
             nodes_read: AtomicU64::new(0),
             cache: None,
+            writer: Mutex::new(()),
+            flusher: flush::GroupFlush::default(),
+            writes: AtomicU64::new(0),
         })
     }
 
@@ -141,73 +153,34 @@ impl Index {
         self.nodes_read.load(Ordering::Relaxed)
     }
 
-    fn walk(&self) -> (Walk<'_>, Meta) {
-        let meta = self.meta();
-        (
-            Walk {
-                store: self.store.as_ref(),
-                metric: meta.metric,
-                dims: meta.dims as usize,
-                root: meta.root,
-                cache: self.cache.as_ref(),
-            },
-            meta,
-        )
-    }
-
-    fn counted(&self, a: Result<Answer>) -> Result<Answer> {
-        if let Ok(a) = &a {
-            self.nodes_read.fetch_add(a.nodes_read, Ordering::Relaxed);
+    /// A consistent view for one or more reads: writes wait until it is dropped, so a query and
+    /// the payload reads that render its answer see the same committed state. Do not hold one
+    /// across a write on the same thread.
+    pub fn snapshot(&self) -> Snapshot<'_> {
+        Snapshot {
+            index: self,
+            meta: self.meta.read().unwrap_or_else(|p| p.into_inner()),
         }
-        a
-    }
-
-    /// Checks a query point: right dimension count, valid for the metric.
-    pub fn check_point(&self, p: &[f64]) -> Result<()> {
-        let meta = self.meta();
-        check_point(&meta, p)
     }
 
     /// Points within `radius` of `center`, nearest first, at most `limit`.
     pub fn radius(&self, center: &[f64], radius: f64, limit: usize) -> Result<Answer> {
-        let (w, meta) = self.walk();
-        check_point(&meta, center)?;
-        check_radius("radius", radius)?;
-        self.counted(query::radius::radius(w, center, radius, limit))
+        self.snapshot().radius(center, radius, limit)
     }
 
     /// Number of points within `radius` of `center` (an answer with a count and no hits).
     pub fn count_within(&self, center: &[f64], radius: f64) -> Result<Answer> {
-        let (w, meta) = self.walk();
-        check_point(&meta, center)?;
-        check_radius("radius", radius)?;
-        self.counted(query::radius::count(w, center, radius))
+        self.snapshot().count_within(center, radius)
     }
 
     /// The `k` nearest points to `center`, optionally within `max_distance`.
     pub fn nearest(&self, center: &[f64], k: usize, max_distance: Option<f64>) -> Result<Answer> {
-        let (w, meta) = self.walk();
-        check_point(&meta, center)?;
-        if let Some(d) = max_distance {
-            check_radius("max_distance", d)?;
-        }
-        self.counted(query::nearest::nearest(w, center, k, max_distance))
+        self.snapshot().nearest(center, k, max_distance)
     }
 
     /// Points inside `bbox`, at most `limit`.
     pub fn within(&self, bbox: &BBox, limit: usize) -> Result<Answer> {
-        let (w, meta) = self.walk();
-        if bbox.dims() != meta.dims as usize {
-            return Err(Error::invalid(
-                "bbox",
-                format!(
-                    "the index has {} dimensions, the box {}",
-                    meta.dims,
-                    bbox.dims()
-                ),
-            ));
-        }
-        self.counted(query::bbox::within(w, bbox, limit))
+        self.snapshot().within(bbox, limit)
     }
 
     /// Per-value counts (and sums) of an attribute over the points within a radius.
@@ -218,45 +191,33 @@ impl Index {
         group_by: &str,
         sum: Option<&str>,
     ) -> Result<StatsAnswer> {
-        let (w, meta) = self.walk();
-        check_point(&meta, center)?;
-        check_radius("radius", radius)?;
-        let a = query::stats::stats(w, center, radius, group_by, sum)?;
-        self.nodes_read.fetch_add(a.nodes_read, Ordering::Relaxed);
-        Ok(a)
+        self.snapshot().stats(center, radius, group_by, sum)
     }
 
     /// The payload of node `node`.
     pub fn payload(&self, node: u64) -> Result<Payload> {
-        let bytes = self
-            .store
-            .get(Space::Payloads, &codec::node_key(node))?
-            .ok_or_else(|| Error::Corrupt(format!("node {node} has no payload")))?;
-        codec::decode_payload(node, &bytes)
+        self.snapshot().payload(node)
     }
 
     /// Node `id` as stored.
     pub fn node(&self, id: u64) -> Result<Node> {
-        let meta = self.meta();
-        TreeReader::new(self.store.as_ref(), meta.dims as usize).node(id)
+        self.snapshot().node(id)
     }
 
     /// The point with the user's id `id`, if there is one.
     pub fn get(&self, id: &PointId) -> Result<Option<StoredPoint>> {
-        let Some(r) = self.store.get(Space::Ids, &codec::id_key(id))? else {
-            return Ok(None);
-        };
-        let node = codec::decode_node_ref(&r)?;
-        Ok(Some(StoredPoint {
-            node,
-            coords: self.node(node)?.coords,
-            payload: self.payload(node)?,
-        }))
+        self.snapshot().get(id)
+    }
+
+    /// Checks a query point: right dimension count, valid for the metric.
+    pub fn check_point(&self, p: &[f64]) -> Result<()> {
+        check_point(&self.meta(), p)
     }
 
     /// Walks every node and checks every invariant; see [`verify::verify`].
     pub fn verify(&self) -> Result<VerifyReport> {
-        verify::verify(self.store.as_ref(), &self.meta())
+        let snap = self.snapshot();
+        verify::verify(self.store.as_ref(), &snap.meta)
     }
 
     /// Bytes on disk: the directory's files when opened from one, else the store's own figure.
@@ -289,7 +250,7 @@ fn check_version(version: u32) -> Result<()> {
     }
 }
 
-fn check_point(meta: &Meta, p: &[f64]) -> Result<()> {
+pub(crate) fn check_point(meta: &Meta, p: &[f64]) -> Result<()> {
     let dims = meta.dims as usize;
     if p.len() != dims {
         return Err(Error::invalid(
@@ -311,7 +272,7 @@ fn check_point(meta: &Meta, p: &[f64]) -> Result<()> {
     })
 }
 
-fn check_radius(param: &str, r: f64) -> Result<()> {
+pub(crate) fn check_radius(param: &str, r: f64) -> Result<()> {
     if !r.is_finite() || r < 0.0 {
         return Err(Error::invalid(
             param,

@@ -214,6 +214,8 @@ struct MetaRecord {
     next_id: u64,
     depth: u32,
     generation: String,
+    sequence: u64,
+    max_count: u64,
 }
 
 /// Encodes the meta record.
@@ -229,6 +231,8 @@ pub fn encode_meta(m: &Meta) -> Vec<u8> {
         next_id: m.next_id,
         depth: m.depth,
         generation: m.generation.clone(),
+        sequence: m.sequence,
+        max_count: m.max_count,
     })
 }
 
@@ -251,6 +255,8 @@ pub fn decode_meta(bytes: &[u8]) -> Result<Meta> {
         next_id: r.next_id,
         depth: r.depth,
         generation: r.generation,
+        sequence: r.sequence,
+        max_count: r.max_count,
     })
 }
 

@@ -28,6 +28,11 @@ pub struct Meta {
     pub depth: u32,
     /// Identity of this index's history: new at every fresh build.
     pub generation: String,
+    /// Sequence number of the last committed write (0 after a build).
+    pub sequence: u64,
+    /// The largest point count since the last full rebuild: deletions that shrink the tree
+    /// well below it trigger one, so depth keeps within its bound of the current count.
+    pub max_count: u64,
 }
 
 impl Meta {
@@ -41,6 +46,8 @@ impl Meta {
             next_id: 1,
             depth: 0,
             generation: new_generation(),
+            sequence: 0,
+            max_count: 0,
         }
     }
 }

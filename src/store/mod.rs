@@ -27,11 +27,19 @@ pub enum Space {
     Payloads,
     /// From a user's point id to its node id.
     Ids,
+    /// Redo log of a large write batch while it is being applied.
+    Journal,
 }
 
 impl Space {
     /// All spaces, in a fixed order.
-    pub const ALL: [Space; 4] = [Space::Meta, Space::Nodes, Space::Payloads, Space::Ids];
+    pub const ALL: [Space; 5] = [
+        Space::Meta,
+        Space::Nodes,
+        Space::Payloads,
+        Space::Ids,
+        Space::Journal,
+    ];
 
     /// The sled tree name of the space.
     pub fn tree_name(self) -> &'static str {
@@ -40,6 +48,7 @@ impl Space {
             Space::Nodes => "nodes",
             Space::Payloads => "payloads",
             Space::Ids => "ids",
+            Space::Journal => "journal",
         }
     }
 }
@@ -93,8 +102,9 @@ pub trait Store: Send + Sync {
     /// Reads one record.
     fn get(&self, space: Space, key: &[u8]) -> Result<Option<Bytes>>;
 
-    /// Applies a batch atomically: after a crash either every operation is there or none is.
-    /// Not durable until [`Store::flush`].
+    /// Applies a batch atomically: after a crash either every operation is there or none is,
+    /// whatever the batch's size. Not durable until [`Store::flush`]. Concurrent readers may see
+    /// part of a large batch while it is applied; the index keeps them out meanwhile.
     fn apply(&self, batch: &WriteBatch) -> Result<()>;
 
     /// Every record of a space in key order.

@@ -3,6 +3,7 @@
 use crate::error::{Error, Result};
 use crate::store::format::Meta;
 use crate::store::{codec, Space, Store};
+use crate::tree::balance::depth_bound;
 use crate::tree::TreeReader;
 
 /// What a successful verification found.
@@ -19,7 +20,8 @@ pub struct VerifyReport {
 /// (each point lies inside the region its ancestors' splits leave for it); every node is
 /// reachable exactly once; the reachable count equals the meta's point count and the number of
 /// node records; every node has a payload whose id the id index maps back to the node; the id
-/// index has exactly one entry per point.
+/// index has exactly one entry per point; the tree is no deeper than the balance bound
+/// ([`depth_bound`]).
 pub fn verify(store: &dyn Store, meta: &Meta) -> Result<VerifyReport> {
     let dims = meta.dims as usize;
     let mut reader = TreeReader::new(store, dims);
@@ -75,6 +77,13 @@ pub fn verify(store: &dyn Store, meta: &Meta) -> Result<VerifyReport> {
         return Err(Error::Corrupt(format!(
             "meta counts {} points but {reached} nodes are reachable from the root",
             meta.count
+        )));
+    }
+    let bound = depth_bound(reached);
+    if reached > 0 && depth > bound {
+        return Err(Error::Corrupt(format!(
+            "the tree is {depth} levels deep, but {reached} points may be at most {bound} \
+             (the balance bound)"
         )));
     }
     let records = store.len(Space::Nodes)?;

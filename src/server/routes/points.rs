@@ -22,7 +22,8 @@ use crate::server::{blocking, AppState};
 pub async fn get_point(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     let pid = PointId::parse(&id);
     blocking(s.pool.clone(), move || {
-        let Some(p) = s.index.get(&pid)? else {
+        let snap = s.index.snapshot();
+        let Some(p) = snap.get(&pid)? else {
             return Err(ApiError::not_found(format!("no point with id {id:?}")));
         };
         let hit = Hit {
@@ -31,7 +32,7 @@ pub async fn get_point(State(s): State<AppState>, Path(id): Path<String>) -> Api
             distance: 0.0,
         };
         Ok(bytes_response(
-            point_json(s.index.meta().metric, &hit, &p.payload),
+            point_json(snap.meta().metric, &hit, &p.payload),
             JSON,
         ))
     })

@@ -5,20 +5,27 @@ use axum::response::Response;
 
 use super::{bytes_response, json_response, GEOJSON, JSON};
 use crate::geometry::BBox;
+use crate::index::Snapshot;
 use crate::output::{stats_json, AnswerView, Shape};
 use crate::query::Answer;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::params::{parse_list, Params, MAX_RESULTS};
 use crate::server::{blocking, AppState};
 
-fn render(s: &AppState, a: &Answer, geojson: bool, with_distance: bool) -> ApiResult<Response> {
+fn render(
+    s: &AppState,
+    snap: &Snapshot<'_>,
+    a: &Answer,
+    geojson: bool,
+    with_distance: bool,
+) -> ApiResult<Response> {
     s.metrics.nodes_read(a.nodes_read);
     let (shape, content_type) = if geojson {
         (Shape::GeoJson, GEOJSON)
     } else {
         (Shape::Json, JSON)
     };
-    let body = AnswerView::load(&s.index, a, with_distance, shape)?.to_bytes();
+    let body = AnswerView::load(snap, a, with_distance, shape)?.to_bytes();
     Ok(bytes_response(body, content_type))
 }
 
@@ -39,8 +46,9 @@ pub async fn near(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult
     let limit = p.limit()?;
     let geojson = p.geojson()?;
     blocking(s.pool.clone(), move || {
-        let a = s.index.radius(&center, radius, limit)?;
-        render(&s, &a, geojson, true)
+        let snap = s.index.snapshot();
+        let a = snap.radius(&center, radius, limit)?;
+        render(&s, &snap, &a, geojson, true)
     })
     .await
 }
@@ -62,8 +70,9 @@ pub async fn nearest(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiRes
     let max = p.distance("max_distance", &meta, false)?;
     let geojson = p.geojson()?;
     blocking(s.pool.clone(), move || {
-        let a = s.index.nearest(&center, k, max)?;
-        render(&s, &a, geojson, true)
+        let snap = s.index.snapshot();
+        let a = snap.nearest(&center, k, max)?;
+        render(&s, &snap, &a, geojson, true)
     })
     .await
 }
@@ -97,8 +106,9 @@ pub async fn within(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResu
     let limit = p.limit()?;
     let geojson = p.geojson()?;
     blocking(s.pool.clone(), move || {
-        let a = s.index.within(&bbox, limit)?;
-        render(&s, &a, geojson, false)
+        let snap = s.index.snapshot();
+        let a = snap.within(&bbox, limit)?;
+        render(&s, &snap, &a, geojson, false)
     })
     .await
 }

@@ -1,0 +1,133 @@
+//! Reads against one committed state of the index.
+
+use std::sync::atomic::Ordering;
+use std::sync::RwLockReadGuard;
+
+use super::{check_point, check_radius, Index, StoredPoint};
+use crate::error::{Error, Result};
+use crate::geometry::BBox;
+use crate::point::{Payload, PointId};
+use crate::query::{self, Answer, StatsAnswer, Walk};
+use crate::store::format::Meta;
+use crate::store::{codec, Space};
+use crate::tree::{Node, TreeReader};
+
+/// A read view: holds off writers while it lives. See [`Index::snapshot`].
+pub struct Snapshot<'a> {
+    pub(super) index: &'a Index,
+    pub(super) meta: RwLockReadGuard<'a, Meta>,
+}
+
+impl Snapshot<'_> {
+    /// The meta record of this view.
+    pub fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    fn walk(&self) -> Walk<'_> {
+        Walk {
+            store: self.index.store.as_ref(),
+            metric: self.meta.metric,
+            dims: self.meta.dims as usize,
+            root: self.meta.root,
+            cache: self.index.cache.as_ref(),
+        }
+    }
+
+    fn counted(&self, a: Result<Answer>) -> Result<Answer> {
+        if let Ok(a) = &a {
+            self.index
+                .nodes_read
+                .fetch_add(a.nodes_read, Ordering::Relaxed);
+        }
+        a
+    }
+
+    /// Points within `radius` of `center`, nearest first, at most `limit`.
+    pub fn radius(&self, center: &[f64], radius: f64, limit: usize) -> Result<Answer> {
+        check_point(&self.meta, center)?;
+        check_radius("radius", radius)?;
+        self.counted(query::radius::radius(self.walk(), center, radius, limit))
+    }
+
+    /// Number of points within `radius` of `center` (an answer with a count and no hits).
+    pub fn count_within(&self, center: &[f64], radius: f64) -> Result<Answer> {
+        check_point(&self.meta, center)?;
+        check_radius("radius", radius)?;
+        self.counted(query::radius::count(self.walk(), center, radius))
+    }
+
+    /// The `k` nearest points to `center`, optionally within `max_distance`.
+    pub fn nearest(&self, center: &[f64], k: usize, max_distance: Option<f64>) -> Result<Answer> {
+        check_point(&self.meta, center)?;
+        if let Some(d) = max_distance {
+            check_radius("max_distance", d)?;
+        }
+        self.counted(query::nearest::nearest(
+            self.walk(),
+            center,
+            k,
+            max_distance,
+        ))
+    }
+
+    /// Points inside `bbox`, at most `limit`.
+    pub fn within(&self, bbox: &BBox, limit: usize) -> Result<Answer> {
+        if bbox.dims() != self.meta.dims as usize {
+            return Err(Error::invalid(
+                "bbox",
+                format!(
+                    "the index has {} dimensions, the box {}",
+                    self.meta.dims,
+                    bbox.dims()
+                ),
+            ));
+        }
+        self.counted(query::bbox::within(self.walk(), bbox, limit))
+    }
+
+    /// Per-value counts (and sums) of an attribute over the points within a radius.
+    pub fn stats(
+        &self,
+        center: &[f64],
+        radius: f64,
+        group_by: &str,
+        sum: Option<&str>,
+    ) -> Result<StatsAnswer> {
+        check_point(&self.meta, center)?;
+        check_radius("radius", radius)?;
+        let a = query::stats::stats(self.walk(), center, radius, group_by, sum)?;
+        self.index
+            .nodes_read
+            .fetch_add(a.nodes_read, Ordering::Relaxed);
+        Ok(a)
+    }
+
+    /// The payload of node `node`.
+    pub fn payload(&self, node: u64) -> Result<Payload> {
+        let bytes = self
+            .index
+            .store
+            .get(Space::Payloads, &codec::node_key(node))?
+            .ok_or_else(|| Error::Corrupt(format!("node {node} has no payload")))?;
+        codec::decode_payload(node, &bytes)
+    }
+
+    /// Node `id` as stored.
+    pub fn node(&self, id: u64) -> Result<Node> {
+        TreeReader::new(self.index.store.as_ref(), self.meta.dims as usize).node(id)
+    }
+
+    /// The point with the user's id `id`, if there is one.
+    pub fn get(&self, id: &PointId) -> Result<Option<StoredPoint>> {
+        let Some(r) = self.index.store.get(Space::Ids, &codec::id_key(id))? else {
+            return Ok(None);
+        };
+        let node = codec::decode_node_ref(&r)?;
+        Ok(Some(StoredPoint {
+            node,
+            coords: self.node(node)?.coords,
+            payload: self.payload(node)?,
+        }))
+    }
+}

@@ -1,0 +1,156 @@
+//! Incremental writes: insert, upsert, delete, and batches of them, atomic and durable.
+
+use std::sync::atomic::Ordering;
+
+use super::{check_point, Index};
+use crate::error::{Error, Result};
+use crate::point::{Payload, PointId, Value};
+use crate::tree::insert::insert;
+use crate::tree::remove::remove;
+use crate::tree::txn::Txn;
+
+/// A point to write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewPoint {
+    /// The user's id.
+    pub id: PointId,
+    /// Coordinates (lon, lat for haversine indexes).
+    pub coords: Vec<f64>,
+    /// Attributes.
+    pub properties: Vec<(String, Value)>,
+}
+
+/// One operation of a write batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteOp {
+    /// Add a point; fails if its id exists.
+    Insert(NewPoint),
+    /// Add a point or replace the one with its id (position and attributes).
+    Upsert(NewPoint),
+    /// Remove the point with this id, if there is one.
+    Delete(PointId),
+}
+
+/// What a write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriteOutcome {
+    /// Points inserted or replaced.
+    pub written: u64,
+    /// Points deleted.
+    pub deleted: u64,
+    /// Deletes whose id was not there.
+    pub missing: u64,
+    /// The write's sequence number.
+    pub sequence: u64,
+}
+
+impl Index {
+    /// Applies `ops` in order as one atomic write, and returns once it is durable on disk.
+    ///
+    /// Every operation is checked before anything is written: one bad coordinate or duplicate
+    /// insert rejects the whole batch and writes nothing. Concurrent calls are serialized, and
+    /// their flushes are shared.
+    pub fn write(&self, ops: &[WriteOp]) -> Result<WriteOutcome> {
+        let outcome = self.write_unsynced(ops)?;
+        self.flusher.wait_durable(self.store.as_ref())?;
+        Ok(outcome)
+    }
+
+    /// Like [`Index::write`] but returns before the flush: the write is atomic but not yet
+    /// durable (for bulk loads that flush once at the end).
+    pub fn write_unsynced(&self, ops: &[WriteOp]) -> Result<WriteOutcome> {
+        {
+            let meta = self.meta();
+            for (i, op) in ops.iter().enumerate() {
+                if let WriteOp::Insert(p) | WriteOp::Upsert(p) = op {
+                    check_point(&meta, &p.coords).map_err(|e| match e {
+                        Error::InvalidArgument { param, reason } => Error::InvalidArgument {
+                            param: format!("item {i} (id {}) {param}", p.id),
+                            reason,
+                        },
+                        other => other,
+                    })?;
+                }
+            }
+        }
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut txn = Txn::new(self.store.as_ref(), self.meta());
+        let mut outcome = WriteOutcome::default();
+        for (i, op) in ops.iter().enumerate() {
+            match op {
+                WriteOp::Insert(p) | WriteOp::Upsert(p) => {
+                    if let Some(old) = txn.lookup(&p.id)? {
+                        if matches!(op, WriteOp::Insert(_)) {
+                            return Err(Error::invalid(
+                                format!("item {i} id"),
+                                format!("a point with id {} exists (upsert replaces it)", p.id),
+                            ));
+                        }
+                        remove(&mut txn, old)?;
+                    }
+                    let node = txn.allocate();
+                    insert(&mut txn, node, &p.coords)?;
+                    txn.put_payload(
+                        node,
+                        &Payload {
+                            id: p.id.clone(),
+                            properties: p.properties.clone(),
+                        },
+                    );
+                    txn.set_id(&p.id, Some(node));
+                    outcome.written += 1;
+                }
+                WriteOp::Delete(id) => match txn.lookup(id)? {
+                    Some(node) => {
+                        remove(&mut txn, node)?;
+                        txn.set_id(id, None);
+                        outcome.deleted += 1;
+                    }
+                    None => outcome.missing += 1,
+                },
+            }
+        }
+        if outcome.written + outcome.deleted == 0 {
+            outcome.sequence = txn.meta.sequence;
+            return Ok(outcome);
+        }
+        txn.meta.sequence += 1;
+        outcome.sequence = txn.meta.sequence;
+        let (batch, meta, touched) = txn.finish();
+        // Readers are held off only while the batch lands and the cache follows it.
+        let mut current = self.meta.write().unwrap_or_else(|p| p.into_inner());
+        let applied = self.store.apply(&batch);
+        if let Some(cache) = &self.cache {
+            match &applied {
+                Ok(()) => touched.iter().for_each(|id| cache.invalidate(*id)),
+                // A failed large batch may have landed in part: trust nothing cached.
+                Err(_) => cache.clear(),
+            }
+        }
+        applied?;
+        *current = meta;
+        drop(current);
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        Ok(outcome)
+    }
+
+    /// Inserts one point (its id must be new), durably.
+    pub fn insert(&self, p: NewPoint) -> Result<WriteOutcome> {
+        self.write(&[WriteOp::Insert(p)])
+    }
+
+    /// Inserts or replaces one point, durably.
+    pub fn upsert(&self, p: NewPoint) -> Result<WriteOutcome> {
+        self.write(&[WriteOp::Upsert(p)])
+    }
+
+    /// Deletes one point, durably; false if there was none with this id.
+    pub fn delete(&self, id: &PointId) -> Result<bool> {
+        Ok(self.write(&[WriteOp::Delete(id.clone())])?.deleted == 1)
+    }
+
+    /// Committed writes on this handle.
+    pub fn writes_total(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,280 @@
+//! Incremental writes against a model: every answer equals brute force over what was written,
+//! the tree stays balanced under any insertion order, deletes reclaim records, bad batches write
+//! nothing, and readers running beside a writer never miss an acknowledged point.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use common::build_index;
+use kdsled::index::{NewPoint, WriteOp};
+use kdsled::store::Space;
+use kdsled::tree::balance::depth_bound;
+use kdsled::{Index, Metric, PointId, Value};
+use proptest::prelude::*;
+
+fn point(id: i64, lon: f64, lat: f64) -> NewPoint {
+    NewPoint {
+        id: PointId::Int(id),
+        coords: vec![lon, lat],
+        properties: vec![("v".into(), Value::Int(id))],
+    }
+}
+
+/// Checks radius and nearest answers against the model, and the index's own invariants.
+fn check_against(index: &Index, model: &BTreeMap<i64, [f64; 2]>, probes: &[[f64; 2]], r: f64) {
+    let rep = index.verify().expect("verify");
+    assert_eq!(rep.nodes, model.len() as u64);
+    assert!(rep.depth <= depth_bound(model.len() as u64));
+    let m = Metric::Haversine;
+    for c in probes {
+        let mut want: Vec<(f64, i64)> = model
+            .iter()
+            .map(|(id, p)| (m.distance(c, p), *id))
+            .filter(|(d, _)| *d <= r)
+            .collect();
+        want.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let got = index.radius(c, r, usize::MAX).expect("radius");
+        let mut got: Vec<(f64, i64)> = common::ids_and_distances(index, &got.hits);
+        got.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        assert_eq!(got, want);
+        let k = 5.min(model.len());
+        let mut d: Vec<f64> = model.values().map(|p| m.distance(c, p)).collect();
+        d.sort_by(|a, b| a.total_cmp(b));
+        let got: Vec<f64> = index
+            .nearest(c, 5, None)
+            .unwrap()
+            .hits
+            .iter()
+            .map(|h| h.distance)
+            .collect();
+        assert_eq!(got, d[..k].to_vec());
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Upsert(i64, f64, f64),
+    Delete(i64),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    // Few distinct ids so upserts and deletes hit existing points; a small area so radii matter.
+    prop_oneof![
+        3 => (0i64..60, -1.0..1.0f64, -1.0..1.0f64).prop_map(|(i, a, b)| Op::Upsert(i, a, b)),
+        // Duplicates of one location.
+        1 => (0i64..60).prop_map(|i| Op::Upsert(i, 0.5, 0.5)),
+        2 => (0i64..60).prop_map(Op::Delete),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_writes_match_a_model(
+        initial in prop::collection::vec((-1.0..1.0f64, -1.0..1.0f64), 0..40),
+        batches in prop::collection::vec(prop::collection::vec(op(), 1..8), 1..25),
+    ) {
+        let pts: Vec<Vec<f64>> = initial.iter().map(|(a, b)| vec![*a, *b]).collect();
+        let t = build_index(Metric::Haversine, 2, &pts);
+        let mut model: BTreeMap<i64, [f64; 2]> =
+            initial.iter().enumerate().map(|(i, (a, b))| (i as i64, [*a, *b])).collect();
+        for batch in &batches {
+            let ops: Vec<WriteOp> = batch.iter().map(|o| match o {
+                Op::Upsert(i, a, b) => WriteOp::Upsert(point(*i, *a, *b)),
+                Op::Delete(i) => WriteOp::Delete(PointId::Int(*i)),
+            }).collect();
+            t.index.write_unsynced(&ops).unwrap();
+            for o in batch {
+                match o {
+                    Op::Upsert(i, a, b) => { model.insert(*i, [*a, *b]); }
+                    Op::Delete(i) => { model.remove(i); }
+                }
+            }
+        }
+        check_against(&t.index, &model, &[[0.0, 0.0], [0.5, 0.5], [-0.9, 0.7]], 60_000.0);
+        // Payloads follow upserts.
+        for (id, p) in &model {
+            let got = t.index.get(&PointId::Int(*id)).unwrap().unwrap();
+            prop_assert_eq!(got.coords, p.to_vec());
+            // Upserted points carry `v`; points from the initial build carry `w`.
+            let v = got.payload.get("v").or(got.payload.get("w"));
+            prop_assert_eq!(v, Some(&Value::Int(*id)));
+        }
+    }
+}
+
+#[test]
+fn sorted_insertions_stay_balanced() {
+    let t = build_index(Metric::Haversine, 2, &[]);
+    let n = 20_000i64;
+    // Points along a road, in order: plain k-d insertion would make a 20,000-deep list.
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1) {
+        let ops: Vec<WriteOp> = chunk
+            .iter()
+            .map(|&i| WriteOp::Insert(point(i, -10.0 + i as f64 * 1e-3, 40.0 + i as f64 * 5e-4)))
+            .collect();
+        t.index.write_unsynced(&ops).unwrap();
+    }
+    let rep = t.index.verify().unwrap();
+    assert_eq!(rep.nodes, n as u64);
+    let log2 = (n as f64).log2();
+    assert!(rep.depth <= depth_bound(n as u64), "depth {}", rep.depth);
+    assert!(
+        (rep.depth as f64) < 2.2 * log2,
+        "depth {} vs log2 {log2}",
+        rep.depth
+    );
+    let c = [0.0, 45.0];
+    let want = (0..n)
+        .filter(|&i| {
+            let p = [-10.0 + i as f64 * 1e-3, 40.0 + i as f64 * 5e-4];
+            Metric::Haversine.distance(&c, &p) <= 1_000.0
+        })
+        .count();
+    assert_eq!(
+        t.index.radius(&c, 1_000.0, 10).unwrap().count as usize,
+        want
+    );
+}
+
+#[test]
+fn deleting_half_reclaims_records() {
+    let pts: Vec<Vec<f64>> = (0..4000)
+        .map(|i| vec![(i % 80) as f64 * 0.01, (i / 80) as f64 * 0.01])
+        .collect();
+    let t = build_index(Metric::Haversine, 2, &pts);
+    let ops: Vec<WriteOp> = (0..4000)
+        .step_by(2)
+        .map(|i| WriteOp::Delete(PointId::Int(i)))
+        .collect();
+    for chunk in ops.chunks(100) {
+        t.index.write(chunk).unwrap();
+    }
+    let store = t.index.store();
+    assert_eq!(store.len(Space::Nodes).unwrap(), 2000);
+    assert_eq!(store.len(Space::Payloads).unwrap(), 2000);
+    assert_eq!(store.len(Space::Ids).unwrap(), 2000);
+    assert_eq!(t.index.meta().count, 2000);
+    assert!(t.index.verify().unwrap().depth <= depth_bound(2000));
+    // Deleted points never appear in any answer.
+    let all = t.index.radius(&[0.4, 0.25], 1e7, usize::MAX).unwrap();
+    assert_eq!(all.count, 2000);
+    for h in &all.hits {
+        match t.index.payload(h.node).unwrap().id {
+            PointId::Int(i) => assert!(i % 2 == 1),
+            other => panic!("{other}"),
+        }
+    }
+    assert!(!t.index.delete(&PointId::Int(0)).unwrap());
+    assert!(t.index.delete(&PointId::Int(1)).unwrap());
+}
+
+#[test]
+fn a_bad_item_rejects_the_whole_batch() {
+    let t = build_index(Metric::Haversine, 2, &[vec![1.0, 1.0]]);
+    let before = t.index.meta();
+    let ops = vec![
+        WriteOp::Upsert(point(10, 0.0, 0.0)),
+        WriteOp::Upsert(point(11, 200.0, 0.0)),
+    ];
+    let err = t.index.write(&ops).unwrap_err().to_string();
+    assert!(err.contains("item 1") && err.contains("longitude"), "{err}");
+    let dup = vec![
+        WriteOp::Insert(point(12, 0.0, 0.0)),
+        WriteOp::Insert(point(0, 0.0, 0.0)),
+    ];
+    let err = t.index.write(&dup).unwrap_err().to_string();
+    assert!(err.contains("item 1") && err.contains("exists"), "{err}");
+    assert_eq!(t.index.meta(), before);
+    assert!(t.index.get(&PointId::Int(10)).unwrap().is_none());
+    assert!(t.index.get(&PointId::Int(12)).unwrap().is_none());
+}
+
+#[test]
+fn large_batches_and_rebuilds_survive_reopen() {
+    let t = build_index(Metric::Haversine, 2, &[]);
+    // One batch bigger than a sled transaction goes through the journal.
+    let ops: Vec<WriteOp> = (0..3000)
+        .map(|i| WriteOp::Insert(point(i, i as f64 * 0.01, 0.0)))
+        .collect();
+    t.index.write(&ops).unwrap();
+    let path = t.path();
+    let dir = t.dir;
+    drop(t.index);
+    let index = Index::open(&path, 16).unwrap();
+    assert_eq!(index.verify().unwrap().nodes, 3000);
+    assert_eq!(index.meta().sequence, 1);
+    assert_eq!(index.store().len(Space::Journal).unwrap(), 0);
+    drop(dir);
+}
+
+#[test]
+fn readers_never_miss_an_acknowledged_point() {
+    let t = build_index(Metric::Haversine, 2, &[]);
+    let index = t.index.clone();
+    // Acknowledged points, in order of acknowledgement.
+    type Acked = Arc<Mutex<Vec<(i64, [f64; 2])>>>;
+    let acked: Acked = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|r| {
+            let (index, acked, stop) = (index.clone(), acked.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut checks = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    // Everything acknowledged (and not being deleted) when the query starts
+                    // must be in its answer. The snapshot is taken under the same lock as the
+                    // list, so the list is exactly what was committed before the query.
+                    let guard = acked.lock().unwrap();
+                    let known: Vec<(i64, [f64; 2])> = guard.clone();
+                    let snap = index.snapshot();
+                    drop(guard);
+                    let c = [r as f64 * 0.1, 0.0];
+                    let a = snap.radius(&c, 50_000.0, usize::MAX).unwrap();
+                    let got: std::collections::HashSet<i64> = a
+                        .hits
+                        .iter()
+                        .map(|h| match snap.payload(h.node).unwrap().id {
+                            PointId::Int(i) => i,
+                            other => panic!("{other}"),
+                        })
+                        .collect();
+                    drop(snap);
+                    for (id, p) in &known {
+                        if Metric::Haversine.distance(&c, p) <= 50_000.0 {
+                            assert!(got.contains(id), "acknowledged point {id} missing");
+                        }
+                    }
+                    checks += 1;
+                }
+                checks
+            })
+        })
+        .collect();
+    // Sorted insertions force partial rebuilds while the readers run; deletes of older points
+    // rebuild subtrees too.
+    for i in 0..1500i64 {
+        let p = [i as f64 * 1e-4, (i % 7) as f64 * 1e-3];
+        index
+            .write(&[WriteOp::Insert(point(i, p[0], p[1]))])
+            .unwrap();
+        acked.lock().unwrap().push((i, p));
+        if i % 10 == 9 {
+            // A point stops being promised before its delete begins.
+            let victim = i - 5;
+            acked.lock().unwrap().retain(|(id, _)| *id != victim);
+            index
+                .write(&[WriteOp::Delete(PointId::Int(victim))])
+                .unwrap();
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for r in readers {
+        assert!(r.join().unwrap() > 0);
+    }
+    assert_eq!(index.verify().unwrap().nodes, 1500 - 150);
+}

@@ -31,8 +31,40 @@ pub enum Command {
     Info(DbArgs),
     /// Walk every node and check every invariant.
     Verify(DbArgs),
+    /// Insert points from a file into an existing index (durable when it returns).
+    Insert(InsertArgs),
+    /// Delete points by id, one id per line of a file.
+    Delete(DeleteArgs),
     /// Serve an index over HTTP (with no --db: the bundled GeoNames data, built on first start).
     Serve(ServeArgs),
+}
+
+/// `kdsled insert`.
+#[derive(Args, Debug)]
+pub struct InsertArgs {
+    /// The index.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The input.
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Replace points whose id exists instead of failing.
+    #[arg(long)]
+    pub upsert: bool,
+    /// Skip rows with bad coordinates (and report how many) instead of failing.
+    #[arg(long)]
+    pub skip_invalid: bool,
+}
+
+/// `kdsled delete`.
+#[derive(Args, Debug)]
+pub struct DeleteArgs {
+    /// The index.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// File of ids, one per line (`-` for standard input).
+    #[arg(long)]
+    pub ids: PathBuf,
 }
 
 /// `kdsled serve`.

@@ -6,6 +6,7 @@ mod inspect;
 mod progress;
 mod query;
 mod serve;
+mod write;
 
 use std::process::ExitCode;
 
@@ -50,5 +51,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Info(a) => inspect::info(a),
         Command::Verify(a) => inspect::verify(a),
         Command::Serve(a) => serve::run(a),
+        Command::Insert(a) => write::insert(a),
+        Command::Delete(a) => write::delete(a),
     }
 }

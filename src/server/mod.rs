@@ -91,7 +91,7 @@ impl AppState {
 /// Every route the server serves, as (path, methods): the router is built from this list, and the
 /// OpenAPI test checks the description against it.
 pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
-    use axum::routing::get;
+    use axum::routing::{get, post};
     vec![
         ("/healthz", get(routes::health::healthz)),
         ("/metrics", get(routes::health::metrics)),
@@ -100,7 +100,13 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/v1/nearest", get(routes::query::nearest)),
         ("/v1/within", get(routes::query::within)),
         ("/v1/stats", get(routes::query::stats)),
-        ("/v1/points/{id}", get(routes::points::get_point)),
+        ("/v1/points", post(routes::write::post_points)),
+        (
+            "/v1/points/{id}",
+            get(routes::points::get_point)
+                .put(routes::write::put_point)
+                .delete(routes::write::delete_point),
+        ),
     ]
 }
 

@@ -151,6 +151,32 @@ pub struct HealthDoc {
     read_only: bool,
 }
 
+/// A point to write. `id` is taken from the path for `PUT /v1/points/{id}`.
+#[derive(ToSchema)]
+pub struct PointBodyDoc {
+    /// The point's id (batches only): a string or an integer.
+    id: Option<serde_json::Value>,
+    /// Longitude in degrees (lon/lat indexes).
+    lon: Option<f64>,
+    /// Latitude in degrees (lon/lat indexes).
+    lat: Option<f64>,
+    /// Coordinates (euclidean indexes).
+    point: Option<Vec<f64>>,
+    /// Attributes.
+    properties: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// The answer to a write, sent once it is durable.
+#[derive(ToSchema)]
+pub struct WriteDoc {
+    /// Points written.
+    written: Option<u64>,
+    /// Points deleted.
+    deleted: Option<u64>,
+    /// The write's sequence number.
+    sequence: u64,
+}
+
 /// Every error answer.
 #[derive(ToSchema)]
 pub struct ErrorDoc {
@@ -176,8 +202,13 @@ pub struct ErrorDoc {
         super::routes::query::within,
         super::routes::query::stats,
         super::routes::points::get_point,
+        super::routes::write::put_point,
+        super::routes::write::post_points,
+        super::routes::write::delete_point,
     ),
-    components(schemas(PointDoc, AnswerDoc, GroupDoc, StatsDoc, HealthDoc, ErrorDoc))
+    components(schemas(
+        PointDoc, AnswerDoc, GroupDoc, StatsDoc, HealthDoc, ErrorDoc, PointBodyDoc, WriteDoc
+    ))
 )]
 pub struct ApiDoc;
 

@@ -1,0 +1,121 @@
+//! `kdsled insert` and `kdsled delete`.
+
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use kdsled::index::{NewPoint, WriteOp};
+use kdsled::{Error, Index, PointId};
+
+use super::args::{DeleteArgs, InsertArgs};
+use super::build::input_spec;
+
+/// Operations per atomic write: the size sled handles in one transaction.
+const BATCH: usize = 1000;
+
+/// Reads the whole input first, so a bad row fails the command before anything is written.
+pub fn insert(a: InsertArgs) -> anyhow::Result<ExitCode> {
+    let index = Index::open(&a.db.db, a.db.cache_mb)?;
+    let spec = input_spec(&a.input)?;
+    let meta = index.meta();
+    if spec.metric != meta.metric || spec.dims() != meta.dims as usize {
+        bail!(
+            "the input has {} {} coordinates, the index {} {}",
+            spec.dims(),
+            spec.metric.name(),
+            meta.dims,
+            meta.metric.name()
+        );
+    }
+    let mut ops = Vec::new();
+    let mut seen: HashMap<PointId, u64> = HashMap::new();
+    let mut skipped = 0u64;
+    for r in kdsled::input::open(&a.input.input, &spec)? {
+        let rec = match r {
+            Ok(rec) => rec,
+            Err(Error::Input { .. }) if a.skip_invalid => {
+                skipped += 1;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(first) = seen.insert(rec.id.clone(), rec.line) {
+            return Err(Error::DuplicateId {
+                id: rec.id.to_string(),
+                first_line: first,
+                second_line: rec.line,
+            }
+            .into());
+        }
+        if !a.upsert && index.get(&rec.id)?.is_some() {
+            bail!(
+                "line {}: a point with id {} is already in the index (--upsert replaces it)",
+                rec.line,
+                rec.id
+            );
+        }
+        let p = NewPoint {
+            id: rec.id,
+            coords: rec.coords,
+            properties: rec.properties,
+        };
+        ops.push(if a.upsert {
+            WriteOp::Upsert(p)
+        } else {
+            WriteOp::Insert(p)
+        });
+    }
+    let started = Instant::now();
+    let mut written = 0;
+    for chunk in ops.chunks(BATCH) {
+        written += index
+            .write_unsynced(chunk)
+            .with_context(|| format!("after {written} points were written"))?
+            .written;
+    }
+    index.flush()?;
+    let secs = started.elapsed().as_secs_f64();
+    if skipped > 0 {
+        eprintln!("skipped {skipped} invalid rows");
+    }
+    println!(
+        "wrote {written} points in {secs:.2} s ({:.0} points/s); the index has {}",
+        written as f64 / secs.max(1e-9),
+        index.meta().count
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Deletes the listed ids; ids not in the index are counted, not fatal.
+pub fn delete(a: DeleteArgs) -> anyhow::Result<ExitCode> {
+    let index = Index::open(&a.db.db, a.db.cache_mb)?;
+    let reader: Box<dyn BufRead> = if a.ids.as_os_str() == "-" {
+        Box::new(std::io::BufReader::new(std::io::stdin()))
+    } else {
+        Box::new(std::io::BufReader::new(
+            std::fs::File::open(&a.ids).with_context(|| format!("opening {}", a.ids.display()))?,
+        ))
+    };
+    let mut ops = Vec::new();
+    for line in reader.lines() {
+        let line = line?;
+        let id = line.trim();
+        if !id.is_empty() {
+            ops.push(WriteOp::Delete(PointId::parse(id)));
+        }
+    }
+    let (mut deleted, mut missing) = (0, 0);
+    for chunk in ops.chunks(BATCH) {
+        let out = index.write_unsynced(chunk)?;
+        deleted += out.deleted;
+        missing += out.missing;
+    }
+    index.flush()?;
+    println!(
+        "deleted {deleted} points ({missing} ids were not in the index); the index has {}",
+        index.meta().count
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,219 @@
+//! Writes: upsert one point, write a batch, delete one point.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde_json::{json, Value as Json};
+
+use super::{json_response, JSON};
+use crate::geometry::Metric;
+use crate::index::{NewPoint, WriteOp};
+use crate::point::{PointId, Value};
+use crate::server::error::{ApiError, ApiResult};
+use crate::server::AppState;
+use crate::store::format::Meta;
+
+/// Refuses writes on a read-only server.
+fn writable(s: &AppState) -> ApiResult<()> {
+    if s.config.read_only {
+        return Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "this server is read-only: writes are refused",
+        ));
+    }
+    Ok(())
+}
+
+/// Runs a write off the reactor. Writes wait for a flush, so they use tokio's blocking threads
+/// and leave the query pool to reads.
+async fn run_write(s: AppState, ops: Vec<WriteOp>) -> ApiResult<crate::index::WriteOutcome> {
+    tokio::task::spawn_blocking(move || s.index.write(&ops).map_err(ApiError::from))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "write task failed");
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the write failed unexpectedly")
+        })?
+}
+
+/// Reads one point object (`lon`/`lat` or `point`, optional `properties`, and `id` when
+/// `id` is not given by the path). `what` names the item in messages.
+fn parse_point(meta: &Meta, v: &Json, path_id: Option<&str>, what: &str) -> ApiResult<NewPoint> {
+    let bad = |reason: String| ApiError::new(StatusCode::BAD_REQUEST, format!("{what}: {reason}"));
+    let obj = v
+        .as_object()
+        .ok_or_else(|| bad("must be a JSON object".into()))?;
+    let id = match (path_id, obj.get("id")) {
+        (Some(p), _) => PointId::parse(p),
+        (None, Some(Json::Number(n))) => match n.as_i64() {
+            Some(i) => PointId::Int(i),
+            None => return Err(bad(format!("id {n} is not an integer or a string"))),
+        },
+        (None, Some(Json::String(s))) if !s.is_empty() => PointId::parse(s),
+        (None, _) => return Err(bad("id is required (a string or an integer)".into())),
+    };
+    let num = |name: &str| -> ApiResult<f64> {
+        match obj.get(name) {
+            Some(Json::Number(n)) => n
+                .as_f64()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| bad(format!("{name} is not a finite number"))),
+            Some(other) => Err(bad(format!("{name} must be a number, not {other}"))),
+            None => Err(bad(format!("{name} is required"))),
+        }
+    };
+    let coords = match meta.metric {
+        Metric::Haversine => vec![num("lon")?, num("lat")?],
+        Metric::Euclidean => match obj.get("point") {
+            Some(Json::Array(a)) => a
+                .iter()
+                .map(|x| {
+                    x.as_f64()
+                        .filter(|x| x.is_finite())
+                        .ok_or_else(|| bad(format!("point holds {x}, not a finite number")))
+                })
+                .collect::<ApiResult<Vec<f64>>>()?,
+            _ => return Err(bad("point is required: an array of numbers".into())),
+        },
+    };
+    if coords.len() != meta.dims as usize {
+        return Err(bad(format!(
+            "point has {} coordinates, the index has {}",
+            coords.len(),
+            meta.dims
+        )));
+    }
+    meta.metric.check_point(&coords).map_err(bad)?;
+    let properties = match obj.get("properties") {
+        None | Some(Json::Null) => Vec::new(),
+        Some(Json::Object(m)) => m
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::from_json(v)))
+            .collect(),
+        Some(other) => return Err(bad(format!("properties must be an object, not {other}"))),
+    };
+    Ok(NewPoint {
+        id,
+        coords,
+        properties,
+    })
+}
+
+/// Inserts or replaces the point `id`.
+#[utoipa::path(
+    put, path = "/v1/points/{id}", tag = "points",
+    params(("id" = String, Path, description = "The point's id")),
+    request_body(content = crate::server::openapi::PointBodyDoc, description = "Position and attributes"),
+    responses(
+        (status = 200, description = "Written and durable", body = crate::server::openapi::WriteDoc),
+        (status = 400, description = "A malformed body or bad coordinates", body = crate::server::openapi::ErrorDoc),
+        (status = 405, description = "The server is read-only", body = crate::server::openapi::ErrorDoc),
+    )
+)]
+pub async fn put_point(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    writable(&s)?;
+    let v: Json = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, format!("the body is not JSON: {e}"))
+    })?;
+    let p = parse_point(&s.index.meta(), &v, Some(&id), "the point")?;
+    let pid = p.id.clone();
+    let out = run_write(s, vec![WriteOp::Upsert(p)]).await?;
+    json_response(
+        &json!({"id": pid.to_json(), "written": out.written, "sequence": out.sequence}),
+        JSON,
+    )
+}
+
+/// Writes a batch: a JSON array of points, or NDJSON (one point per line), each with its `id`.
+#[utoipa::path(
+    post, path = "/v1/points", tag = "points",
+    request_body(content = Vec<crate::server::openapi::PointBodyDoc>, description = "A JSON array or NDJSON of points with ids"),
+    responses(
+        (status = 200, description = "All written and durable", body = crate::server::openapi::WriteDoc),
+        (status = 400, description = "A bad item (named); nothing was written", body = crate::server::openapi::ErrorDoc),
+        (status = 405, description = "The server is read-only", body = crate::server::openapi::ErrorDoc),
+    )
+)]
+pub async fn post_points(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    writable(&s)?;
+    let meta = s.index.meta();
+    let ndjson = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.contains("ndjson"))
+        || body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let items: Vec<(String, Json)> = if ndjson {
+        let text = std::str::from_utf8(&body)
+            .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "the body is not UTF-8"))?;
+        text.lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| {
+                let what = format!("line {}", i + 1);
+                serde_json::from_str(l)
+                    .map(|v| (what.clone(), v))
+                    .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("{what}: {e}")))
+            })
+            .collect::<ApiResult<_>>()?
+    } else {
+        match serde_json::from_slice::<Json>(&body) {
+            Ok(Json::Array(a)) => a
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| (format!("item {i}"), v))
+                .collect(),
+            Ok(_) => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "the body must be a JSON array of points, or NDJSON",
+                ))
+            }
+            Err(e) => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("the body is not JSON: {e}"),
+                ))
+            }
+        }
+    };
+    let ops = items
+        .iter()
+        .map(|(what, v)| parse_point(&meta, v, None, what).map(WriteOp::Upsert))
+        .collect::<ApiResult<Vec<_>>>()?;
+    let out = run_write(s, ops).await?;
+    json_response(
+        &json!({"written": out.written, "sequence": out.sequence}),
+        JSON,
+    )
+}
+
+/// Deletes the point `id`.
+#[utoipa::path(
+    delete, path = "/v1/points/{id}", tag = "points",
+    params(("id" = String, Path, description = "The point's id")),
+    responses(
+        (status = 200, description = "Deleted, durably", body = crate::server::openapi::WriteDoc),
+        (status = 404, description = "No point has this id", body = crate::server::openapi::ErrorDoc),
+        (status = 405, description = "The server is read-only", body = crate::server::openapi::ErrorDoc),
+    )
+)]
+pub async fn delete_point(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    writable(&s)?;
+    let pid = PointId::parse(&id);
+    let out = run_write(s, vec![WriteOp::Delete(pid.clone())]).await?;
+    if out.deleted == 0 {
+        return Err(ApiError::not_found(format!("no point with id {id:?}")));
+    }
+    json_response(
+        &json!({"id": pid.to_json(), "deleted": out.deleted, "sequence": out.sequence}),
+        JSON,
+    )
+}

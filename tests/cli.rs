@@ -367,12 +367,26 @@ fn insert_and_delete_from_files() {
     let input = write(dir.path(), "points.tsv", POINTS);
     let db = dir.path().join("x");
     let db = db.to_str().unwrap();
-    let flags = ["--format", "tsv", "--no-header", "--id", "0", "--lon", "1", "--lat", "2"];
+    let flags = [
+        "--format",
+        "tsv",
+        "--no-header",
+        "--id",
+        "0",
+        "--lon",
+        "1",
+        "--lat",
+        "2",
+    ];
     let mut build = vec!["build", "--db", db, "--input", &input];
     build.extend(flags);
     ok(&build);
 
-    let more = write(dir.path(), "more.tsv", "g\t2.35\t48.86\tbakery\nh\t2.351\t48.861\tcafe\n");
+    let more = write(
+        dir.path(),
+        "more.tsv",
+        "g\t2.35\t48.86\tbakery\nh\t2.351\t48.861\tcafe\n",
+    );
     let mut ins = vec!["insert", "--db", db, "--input", &more];
     ins.extend(flags);
     assert!(ok(&ins).contains("wrote 2 points"));
@@ -389,13 +403,23 @@ fn insert_and_delete_from_files() {
     let err = fails(&ins_bad);
     assert!(err.contains("line 2") && err.contains("latitude"), "{err}");
 
-    let v: serde_json::Value =
-        serde_json::from_str(&ok(&["near", "--db", db, "--lon", "2.35", "--lat", "48.86", "--radius", "500"])).unwrap();
-    let ids: Vec<&str> = v["results"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let v: serde_json::Value = serde_json::from_str(&ok(&[
+        "near", "--db", db, "--lon", "2.35", "--lat", "48.86", "--radius", "500",
+    ]))
+    .unwrap();
+    let ids: Vec<&str> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, vec!["h"]);
 
     let ids = write(dir.path(), "ids.txt", "a\nb\nnope\n\n");
     let out = ok(&["delete", "--db", db, "--ids", &ids]);
-    assert!(out.contains("deleted 2 points (1 ids were not in the index); the index has 6"), "{out}");
+    assert!(
+        out.contains("deleted 2 points (1 ids were not in the index); the index has 6"),
+        "{out}"
+    );
     assert!(ok(&["verify", "--db", db]).starts_with("ok: 6 nodes"));
 }

@@ -293,7 +293,10 @@ fn openapi_describes_exactly_the_served_routes() {
             let mut r = agent().run(req).unwrap();
             let status = r.status().as_u16();
             let body = r.body_mut().read_to_string().unwrap();
-            assert!(status != 405 && !body.contains("no route"), "{method} {path}: {status} {body}");
+            assert!(
+                status != 405 && !body.contains("no route"),
+                "{method} {path}: {status} {body}"
+            );
             methods += 1;
         }
     }

@@ -58,7 +58,13 @@ fn call(s: &Server, method: &str, path: &str, body: &str, ct: &str) -> (u16, ser
 #[test]
 fn put_post_delete_round_trip() {
     let s = start(build_index(Metric::Haversine, 2, &[vec![0.0, 0.0]]), false);
-    let (st, v) = call(&s, "PUT", "/v1/points/shop-1", r#"{"lon": 2.35, "lat": 48.85, "properties": {"kind": "bakery", "rank": 3}}"#, "application/json");
+    let (st, v) = call(
+        &s,
+        "PUT",
+        "/v1/points/shop-1",
+        r#"{"lon": 2.35, "lat": 48.85, "properties": {"kind": "bakery", "rank": 3}}"#,
+        "application/json",
+    );
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["id"], "shop-1");
     let (st, v) = call(&s, "GET", "/v1/points/shop-1", "", "");
@@ -66,18 +72,34 @@ fn put_post_delete_round_trip() {
     assert_eq!(v["properties"]["kind"], "bakery");
     assert_eq!(v["properties"]["rank"], 3);
     // PUT again replaces position and attributes.
-    call(&s, "PUT", "/v1/points/shop-1", r#"{"lon": 2.36, "lat": 48.86, "properties": {"kind": "cafe"}}"#, "application/json");
+    call(
+        &s,
+        "PUT",
+        "/v1/points/shop-1",
+        r#"{"lon": 2.36, "lat": 48.86, "properties": {"kind": "cafe"}}"#,
+        "application/json",
+    );
     let (_, v) = call(&s, "GET", "/v1/points/shop-1", "", "");
-    assert_eq!((v["lon"].as_f64(), v["properties"]["kind"].as_str()), (Some(2.36), Some("cafe")));
+    assert_eq!(
+        (v["lon"].as_f64(), v["properties"]["kind"].as_str()),
+        (Some(2.36), Some("cafe"))
+    );
     assert!(v["properties"].get("rank").is_none());
 
     let batch = r#"[{"id": 1, "lon": 2.0, "lat": 48.0}, {"id": "b", "lon": 2.1, "lat": 48.1, "properties": {"x": null}}]"#;
     let (st, v) = call(&s, "POST", "/v1/points", batch, "application/json");
     assert_eq!((st, v["written"].as_u64()), (200, Some(2)), "{v}");
-    let nd = "{\"id\": 7, \"lon\": 3.0, \"lat\": 47.0}\n\n{\"id\": 8, \"lon\": 3.1, \"lat\": 47.1}\n";
+    let nd =
+        "{\"id\": 7, \"lon\": 3.0, \"lat\": 47.0}\n\n{\"id\": 8, \"lon\": 3.1, \"lat\": 47.1}\n";
     let (st, v) = call(&s, "POST", "/v1/points", nd, "application/x-ndjson");
     assert_eq!((st, v["written"].as_u64()), (200, Some(2)), "{v}");
-    let (_, v) = call(&s, "GET", "/v1/near?lon=3.05&lat=47.05&radius=20000", "", "");
+    let (_, v) = call(
+        &s,
+        "GET",
+        "/v1/near?lon=3.05&lat=47.05&radius=20000",
+        "",
+        "",
+    );
     assert_eq!(v["count"], 2);
     assert_eq!(s.t.index.meta().count, 6);
 
@@ -85,7 +107,13 @@ fn put_post_delete_round_trip() {
     assert_eq!(st, 200);
     let (st, v) = call(&s, "DELETE", "/v1/points/7", "", "");
     assert_eq!(st, 404, "{v}");
-    let (_, v) = call(&s, "GET", "/v1/near?lon=3.05&lat=47.05&radius=20000", "", "");
+    let (_, v) = call(
+        &s,
+        "GET",
+        "/v1/near?lon=3.05&lat=47.05&radius=20000",
+        "",
+        "",
+    );
     assert_eq!(v["count"], 1);
     assert!(s.t.index.verify().is_ok());
     let (_, h) = call(&s, "GET", "/healthz", "", "");
@@ -99,14 +127,49 @@ fn bad_bodies_get_400_and_write_nothing() {
         ("PUT", "/v1/points/a", "not json", "not JSON"),
         ("PUT", "/v1/points/a", "[1]", "object"),
         ("PUT", "/v1/points/a", r#"{"lat": 1}"#, "lon is required"),
-        ("PUT", "/v1/points/a", r#"{"lon": "1", "lat": 1}"#, "lon must be a number"),
-        ("PUT", "/v1/points/a", r#"{"lon": 181, "lat": 1}"#, "longitude"),
-        ("PUT", "/v1/points/a", r#"{"lon": 1, "lat": -91}"#, "latitude"),
-        ("PUT", "/v1/points/a", r#"{"lon": 1, "lat": 1, "properties": [1]}"#, "properties"),
+        (
+            "PUT",
+            "/v1/points/a",
+            r#"{"lon": "1", "lat": 1}"#,
+            "lon must be a number",
+        ),
+        (
+            "PUT",
+            "/v1/points/a",
+            r#"{"lon": 181, "lat": 1}"#,
+            "longitude",
+        ),
+        (
+            "PUT",
+            "/v1/points/a",
+            r#"{"lon": 1, "lat": -91}"#,
+            "latitude",
+        ),
+        (
+            "PUT",
+            "/v1/points/a",
+            r#"{"lon": 1, "lat": 1, "properties": [1]}"#,
+            "properties",
+        ),
         ("POST", "/v1/points", r#"{"id": 1}"#, "line 1"),
-        ("POST", "/v1/points", r#"[{"id": 1, "lon": 1, "lat": 1}, {"id": 2, "lon": 1, "lat": 100}]"#, "item 1"),
-        ("POST", "/v1/points", r#"[{"lon": 1, "lat": 1}]"#, "id is required"),
-        ("POST", "/v1/points", "{\"id\": 1, \"lon\": 1, \"lat\": 1}\n{oops", "line 2"),
+        (
+            "POST",
+            "/v1/points",
+            r#"[{"id": 1, "lon": 1, "lat": 1}, {"id": 2, "lon": 1, "lat": 100}]"#,
+            "item 1",
+        ),
+        (
+            "POST",
+            "/v1/points",
+            r#"[{"lon": 1, "lat": 1}]"#,
+            "id is required",
+        ),
+        (
+            "POST",
+            "/v1/points",
+            "{\"id\": 1, \"lon\": 1, \"lat\": 1}\n{oops",
+            "line 2",
+        ),
         ("POST", "/v1/points", r#"{"a": 1"#, "line 1"),
         ("POST", "/v1/points", "42", "array"),
     ];
@@ -139,10 +202,25 @@ fn read_only_refuses_writes_with_405() {
 
 #[test]
 fn euclidean_points_are_written_with_point() {
-    let s = start(build_index(Metric::Euclidean, 3, &[vec![0.0, 0.0, 0.0]]), false);
-    let (st, v) = call(&s, "PUT", "/v1/points/star", r#"{"point": [1, 2, 3]}"#, "application/json");
+    let s = start(
+        build_index(Metric::Euclidean, 3, &[vec![0.0, 0.0, 0.0]]),
+        false,
+    );
+    let (st, v) = call(
+        &s,
+        "PUT",
+        "/v1/points/star",
+        r#"{"point": [1, 2, 3]}"#,
+        "application/json",
+    );
     assert_eq!(st, 200, "{v}");
-    let (st, v) = call(&s, "PUT", "/v1/points/star", r#"{"point": [1, 2]}"#, "application/json");
+    let (st, v) = call(
+        &s,
+        "PUT",
+        "/v1/points/star",
+        r#"{"point": [1, 2]}"#,
+        "application/json",
+    );
     assert_eq!(st, 400);
     assert!(v["error"].as_str().unwrap().contains("3"), "{v}");
     let (_, v) = call(&s, "GET", "/v1/near?point=1,2,3.5&radius=1", "", "");

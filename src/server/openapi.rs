@@ -207,7 +207,14 @@ pub struct ErrorDoc {
         super::routes::write::delete_point,
     ),
     components(schemas(
-        PointDoc, AnswerDoc, GroupDoc, StatsDoc, HealthDoc, ErrorDoc, PointBodyDoc, WriteDoc
+        PointDoc,
+        AnswerDoc,
+        GroupDoc,
+        StatsDoc,
+        HealthDoc,
+        ErrorDoc,
+        PointBodyDoc,
+        WriteDoc
     ))
 )]
 pub struct ApiDoc;

@@ -32,7 +32,10 @@ async fn run_write(s: AppState, ops: Vec<WriteOp>) -> ApiResult<crate::index::Wr
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "write task failed");
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the write failed unexpectedly")
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the write failed unexpectedly",
+            )
         })?
 }
 
@@ -117,7 +120,10 @@ pub async fn put_point(
 ) -> ApiResult<Response> {
     writable(&s)?;
     let v: Json = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, format!("the body is not JSON: {e}"))
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not JSON: {e}"),
+        )
     })?;
     let p = parse_point(&s.index.meta(), &v, Some(&id), "the point")?;
     let pid = p.id.clone();
@@ -205,7 +211,10 @@ pub async fn post_points(
         (status = 405, description = "The server is read-only", body = crate::server::openapi::ErrorDoc),
     )
 )]
-pub async fn delete_point(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn delete_point(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     writable(&s)?;
     let pid = PointId::parse(&id);
     let out = run_write(s, vec![WriteOp::Delete(pid.clone())]).await?;

@@ -150,6 +150,7 @@ fn main() {
                     cache_mb: 256,
                     skip_invalid: false,
                     force: true,
+                    history: None,
                 },
                 &kdsled::index::NoProgress,
             )

@@ -41,6 +41,7 @@ fn cities_answers_match_brute_force() {
         cache_mb: 16,
         skip_invalid: false,
         force: false,
+        history: None,
     };
     let summary = build(&db, input::open(&file, &spec).unwrap(), &opts, &NoProgress).unwrap();
     assert_eq!(summary.points, 5000);

@@ -77,6 +77,7 @@ pub fn build_at(dir: &Path, points: &[[f64; 2]]) -> f64 {
         cache_mb: 256,
         skip_invalid: false,
         force: true,
+        history: None,
     };
     build(dir, records, &opts, &NoProgress)
         .expect("build")

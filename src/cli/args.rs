@@ -35,6 +35,8 @@ pub enum Command {
     Insert(InsertArgs),
     /// Delete points by id, one id per line of a file.
     Delete(DeleteArgs),
+    /// Rewrite an index into a fresh, densely packed database (reclaims the space deletes leave).
+    Compact(DbArgs),
     /// Serve an index over HTTP (with no --db: the bundled GeoNames data, built on first start).
     Serve(ServeArgs),
 }

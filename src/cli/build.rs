@@ -57,6 +57,7 @@ pub fn run(a: BuildArgs) -> anyhow::Result<ExitCode> {
         cache_mb: a.db.cache_mb,
         skip_invalid: a.skip_invalid,
         force: a.force,
+        history: None,
     };
     let progress = BarProgress::new();
     let summary = build(&a.db.db, reader, &opts, &progress)

@@ -53,5 +53,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(a) => serve::run(a),
         Command::Insert(a) => write::insert(a),
         Command::Delete(a) => write::delete(a),
+        Command::Compact(a) => write::compact(a),
     }
 }

@@ -48,6 +48,7 @@ fn default_index(dir: &Path, data: Option<&Path>, cache_mb: u64) -> anyhow::Resu
         cache_mb,
         skip_invalid: false,
         force: dir.exists(),
+        history: None,
     };
     let summary = build(dir, input::open(&data, &spec)?, &opts, &BarProgress::new())
         .with_context(|| format!("building {}", dir.display()))?;

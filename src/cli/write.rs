@@ -119,3 +119,18 @@ pub fn delete(a: DeleteArgs) -> anyhow::Result<ExitCode> {
     );
     Ok(ExitCode::SUCCESS)
 }
+
+/// Rewrites the index densely and reports the space reclaimed.
+pub fn compact(a: super::args::DbArgs) -> anyhow::Result<ExitCode> {
+    let before = kdsled::index::dir_size(&a.db)?;
+    let s = kdsled::index::compact(&a.db, a.cache_mb, &super::progress::BarProgress::new())?;
+    println!(
+        "compacted {}: {} points, {} bytes on disk before, {} after ({:.1} s)",
+        a.db.display(),
+        s.points,
+        before,
+        s.bytes_on_disk,
+        s.seconds
+    );
+    Ok(ExitCode::SUCCESS)
+}

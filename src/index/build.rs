@@ -35,6 +35,9 @@ pub struct BuildOptions {
     pub skip_invalid: bool,
     /// Replace an existing index at the target.
     pub force: bool,
+    /// Keep this generation and sequence number (a compaction rewrites an index without
+    /// starting a new history); `None` starts a new one.
+    pub history: Option<(String, u64)>,
 }
 
 /// What a finished build reports.
@@ -253,6 +256,10 @@ fn write_tree(
     meta.next_id = n + 1;
     meta.depth = layout.depth;
     meta.max_count = n;
+    if let Some((generation, sequence)) = &opts.history {
+        meta.generation = generation.clone();
+        meta.sequence = *sequence;
+    }
     let mut batch = WriteBatch::new();
     batch.put(
         Space::Meta,

@@ -1,12 +1,14 @@
 //! The public database API: open an index, query it, build one.
 
 mod build;
+mod compact;
 mod disk;
 mod flush;
 mod snapshot;
 mod write;
 
 pub use build::{build, BuildOptions, BuildProgress, BuildSummary, NoProgress};
+pub use compact::compact;
 pub use disk::dir_size;
 pub use snapshot::Snapshot;
 pub use write::{NewPoint, WriteOp, WriteOutcome};

@@ -46,6 +46,7 @@ pub fn build_index(metric: Metric, dims: usize, points: &[Vec<f64>]) -> TestInde
         cache_mb: 16,
         skip_invalid: false,
         force: false,
+        history: None,
     };
     build(&path, records, &opts, &NoProgress).expect("build");
     let index = std::sync::Arc::new(Index::open(&path, 16).expect("open"));

@@ -7,7 +7,8 @@
 //! cKDTree baseline side by side. `KDSLED_LOAD_SECONDS` (default 10) and
 //! `KDSLED_LOAD_CONNECTIONS` (default 16) tune the run; `KDSLED_LOAD_LIMIT` sets the `limit`
 //! parameter, and `KDSLED_LOAD_PATH=/healthz` measures one fixed path instead (the server's
-//! floor without any query).
+//! floor without any query); `KDSLED_LOAD_WRITES=1` sends durable `PUT /v1/points/{id}` writes
+//! instead.
 
 mod support;
 
@@ -53,8 +54,19 @@ async fn connection(
             let path = &paths[i % paths.len()];
             i += 1;
             let t = Instant::now();
-            w.write_all(format!("GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n").as_bytes())
-                .await?;
+            // A path starting with "PUT " is a write: a fresh id per request, a small body.
+            let request = match path.strip_prefix("PUT ") {
+                Some(body) => {
+                    let body = body.replace("{lat}", &format!("{}", (i % 1000) as f64 * 0.01));
+                    format!(
+                        "PUT /v1/points/c{offset}-{i} HTTP/1.1\r\nHost: bench\r\n\
+                         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    )
+                }
+                None => format!("GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n"),
+            };
+            w.write_all(request.as_bytes()).await?;
             let (mut len, mut status_ok, mut first, mut close) = (0usize, false, true, false);
             loop {
                 line.clear();
@@ -175,6 +187,12 @@ fn main() {
         "{:>10} {:>10} {:>9} {:>9} {:>7}",
         "radius m", "req/s", "p50 ms", "p99 ms", "errors"
     );
+    if std::env::var_os("KDSLED_LOAD_WRITES").is_some() {
+        let body = r#"PUT {"lon": 2.35, "lat": {lat}, "properties": {"kind": "bench"}}"#;
+        let (rps, p50, p99, errors) = run_load(&addr, vec![body.to_string()], conns, secs);
+        println!("PUT /v1/points/{{id}}: {rps:.0} durable writes/s, p50 {p50:.3} ms, p99 {p99:.3} ms, {errors} errors");
+        return;
+    }
     if let Ok(path) = std::env::var("KDSLED_LOAD_PATH") {
         let (rps, p50, p99, errors) = run_load(&addr, vec![path.clone()], conns, secs);
         println!("{path}: {rps:.0} req/s, p50 {p50:.3} ms, p99 {p99:.3} ms, {errors} errors");

@@ -126,7 +126,10 @@ fn main() {
         kdsled::tree::balance::depth_bound(n as u64)
     );
     let qs = queries(&pts, 4096, 3);
-    println!("{:>10} {:>14} {:>14} {:>8}", "radius m", "inserted q/s", "bulk q/s", "ratio");
+    println!(
+        "{:>10} {:>14} {:>14} {:>8}",
+        "radius m", "inserted q/s", "bulk q/s", "ratio"
+    );
     for r in [1_200.0, 25_000.0] {
         let a = qps(&inserted, &qs, r);
         let b = qps(&bulk, &qs, r);

@@ -281,14 +281,25 @@ fn readers_never_miss_an_acknowledged_point() {
 
 #[test]
 fn compaction_reclaims_space_and_keeps_answers_and_history() {
-    let pts: Vec<Vec<f64>> = (0..6000).map(|i| vec![(i % 100) as f64 * 0.01, (i / 100) as f64 * 0.01]).collect();
+    let pts: Vec<Vec<f64>> = (0..6000)
+        .map(|i| vec![(i % 100) as f64 * 0.01, (i / 100) as f64 * 0.01])
+        .collect();
     let t = build_index(Metric::Haversine, 2, &pts);
-    let ops: Vec<WriteOp> = (0..6000).step_by(2).map(|i| WriteOp::Delete(PointId::Int(i))).collect();
+    let ops: Vec<WriteOp> = (0..6000)
+        .step_by(2)
+        .map(|i| WriteOp::Delete(PointId::Int(i)))
+        .collect();
     for chunk in ops.chunks(500) {
         t.index.write(chunk).unwrap();
     }
     let path = t.path();
-    let before_answer = common::ids_and_distances(&t.index, &t.index.radius(&[0.5, 0.3], 20_000.0, usize::MAX).unwrap().hits);
+    let before_answer = common::ids_and_distances(
+        &t.index,
+        &t.index
+            .radius(&[0.5, 0.3], 20_000.0, usize::MAX)
+            .unwrap()
+            .hits,
+    );
     let meta = t.index.meta();
     let dir = t.dir;
     drop(t.index);
@@ -299,8 +310,17 @@ fn compaction_reclaims_space_and_keeps_answers_and_history() {
     let index = Index::open(&path, 16).unwrap();
     assert_eq!(index.verify().unwrap().nodes, 3000);
     let m = index.meta();
-    assert_eq!((m.generation, m.sequence, m.count), (meta.generation, meta.sequence, 3000));
-    let after_answer = common::ids_and_distances(&index, &index.radius(&[0.5, 0.3], 20_000.0, usize::MAX).unwrap().hits);
+    assert_eq!(
+        (m.generation, m.sequence, m.count),
+        (meta.generation, meta.sequence, 3000)
+    );
+    let after_answer = common::ids_and_distances(
+        &index,
+        &index
+            .radius(&[0.5, 0.3], 20_000.0, usize::MAX)
+            .unwrap()
+            .hits,
+    );
     assert_eq!(common::sorted(after_answer), common::sorted(before_answer));
     drop(dir);
 }

@@ -27,18 +27,22 @@ pub fn compact(path: &Path, cache_mb: u64, progress: &dyn BuildProgress) -> Resu
     };
     let store = index.store();
     // Read everything, then close the index before its directory is replaced under it.
-    let records: Vec<Result<Record>> = store.scan(Space::Payloads).enumerate().map(|(i, r)| {
-        let (k, v) = r?;
-        let node = codec::node_id_from_key(&k)?;
-        let payload = codec::decode_payload(node, &v)?;
-        let coords = index.node(node)?.coords;
-        Ok(Record {
-            line: i as u64 + 1,
-            id: payload.id,
-            coords,
-            properties: payload.properties,
+    let records: Vec<Result<Record>> = store
+        .scan(Space::Payloads)
+        .enumerate()
+        .map(|(i, r)| {
+            let (k, v) = r?;
+            let node = codec::node_id_from_key(&k)?;
+            let payload = codec::decode_payload(node, &v)?;
+            let coords = index.node(node)?.coords;
+            Ok(Record {
+                line: i as u64 + 1,
+                id: payload.id,
+                coords,
+                properties: payload.properties,
+            })
         })
-    }).collect();
+        .collect();
     drop(index);
     let summary = build(path, records.into_iter(), &opts, progress).map_err(|e| match e {
         Error::DuplicateId { id, .. } => {

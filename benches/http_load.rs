@@ -163,6 +163,7 @@ fn main() {
                     skip_invalid: false,
                     force: true,
                     history: None,
+                    format: kdsled::store::format::FORMAT_VERSION,
                 },
                 &kdsled::index::NoProgress,
             )

@@ -126,6 +126,9 @@ impl Store for Faulty {
     fn scan(&self, space: Space) -> ScanIter<'_> {
         self.inner.scan(space)
     }
+    fn scan_from(&self, space: Space, from: &[u8]) -> ScanIter<'_> {
+        self.inner.scan_from(space, from)
+    }
     fn last(&self, space: Space) -> kdsled::Result<Option<(Bytes, Bytes)>> {
         self.inner.last(space)
     }

@@ -42,6 +42,7 @@ fn cities_answers_match_brute_force() {
         skip_invalid: false,
         force: false,
         history: None,
+        format: kdsled::store::format::FORMAT_VERSION,
     };
     let summary = build(&db, input::open(&file, &spec).unwrap(), &opts, &NoProgress).unwrap();
     assert_eq!(summary.points, 5000);

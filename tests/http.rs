@@ -154,7 +154,7 @@ fn queries_answer_like_the_library() {
 
     let v = get_json(&s, "/healthz");
     assert_eq!(v["points"], pts.len());
-    assert_eq!(v["format_version"], 1);
+    assert_eq!(v["format_version"], kdsled::store::format::FORMAT_VERSION);
 
     let (status, ct, text) = get(&s, "/metrics");
     assert_eq!(status, 200);

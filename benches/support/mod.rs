@@ -78,6 +78,7 @@ pub fn build_at(dir: &Path, points: &[[f64; 2]]) -> f64 {
         skip_invalid: false,
         force: true,
         history: None,
+        format: kdsled::store::format::FORMAT_VERSION,
     };
     build(dir, records, &opts, &NoProgress)
         .expect("build")

@@ -35,6 +35,8 @@ pub enum Command {
     Insert(InsertArgs),
     /// Delete points by id, one id per line of a file.
     Delete(DeleteArgs),
+    /// Upgrade an index to this binary's on-disk format version (safe to interrupt and rerun).
+    Migrate(DbArgs),
     /// Rewrite an index into a fresh, densely packed database (reclaims the space deletes leave).
     Compact(DbArgs),
     /// Serve an index over HTTP (with no --db: the bundled GeoNames data, built on first start).

@@ -58,6 +58,7 @@ pub fn run(a: BuildArgs) -> anyhow::Result<ExitCode> {
         skip_invalid: a.skip_invalid,
         force: a.force,
         history: None,
+        format: kdsled::store::format::FORMAT_VERSION,
     };
     let progress = BarProgress::new();
     let summary = build(&a.db.db, reader, &opts, &progress)

@@ -2,7 +2,6 @@
 
 use std::process::ExitCode;
 
-use kdsled::store::format::FORMAT_VERSION;
 use kdsled::Index;
 
 use super::args::DbArgs;
@@ -12,7 +11,7 @@ pub fn info(a: DbArgs) -> anyhow::Result<ExitCode> {
     let index = Index::open(&a.db, a.cache_mb)?;
     let m = index.meta();
     println!("path            {}", a.db.display());
-    println!("format version  {FORMAT_VERSION}");
+    println!("format version  {}", m.format);
     println!("metric          {}", m.metric.name());
     println!("dimensions      {}", m.dims);
     println!("points          {}", m.count);
@@ -35,4 +34,22 @@ pub fn verify(a: DbArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(2))
         }
     }
+}
+
+/// Applies the pending format migrations.
+pub fn migrate(a: DbArgs) -> anyhow::Result<ExitCode> {
+    let r = kdsled::migrate::migrate(&a.db, a.cache_mb)?;
+    if r.from == r.to && !r.resumed {
+        println!("{} is already at format version {}", a.db.display(), r.to);
+    } else {
+        println!(
+            "migrated {} from format version {} to {}{}: {} records converted",
+            a.db.display(),
+            r.from,
+            r.to,
+            if r.resumed { " (resumed)" } else { "" },
+            r.records
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -54,5 +54,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Insert(a) => write::insert(a),
         Command::Delete(a) => write::delete(a),
         Command::Compact(a) => write::compact(a),
+        Command::Migrate(a) => inspect::migrate(a),
     }
 }

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::geometry::Metric;
 use crate::input::Record;
 use crate::point::{Payload, PointId};
-use crate::store::format::{Meta, FORMAT_VERSION, META_KEY, VERSION_KEY};
+use crate::store::format::{Meta, META_KEY, VERSION_KEY};
 use crate::store::{codec, SledStore, Space, Store, WriteBatch};
 use crate::tree::build::layout;
 use crate::tree::Node;
@@ -35,6 +35,9 @@ pub struct BuildOptions {
     pub skip_invalid: bool,
     /// Replace an existing index at the target.
     pub force: bool,
+    /// Format version to write: [`FORMAT_VERSION`], or an older one the binary still writes
+    /// (fixtures and format benchmarks).
+    pub format: u32,
     /// Keep this generation and sequence number (a compaction rewrites an index without
     /// starting a new history); `None` starts a new one.
     pub history: Option<(String, u64)>,
@@ -217,6 +220,7 @@ fn write_tree(
     progress: &dyn BuildProgress,
 ) -> Result<()> {
     let dims = opts.dims;
+    let node_format = codec::NodeFormat::for_version(opts.format)?;
     for (chunk_no, chunk) in layout.slots.chunks(BATCH_RECORDS).enumerate() {
         let first_id = 1 + (chunk_no * BATCH_RECORDS) as u64;
         let mut nodes = WriteBatch::new();
@@ -232,7 +236,7 @@ fn write_tree(
                 coords: input.coords[p * dims..(p + 1) * dims].to_vec(),
             };
             let key = codec::node_key(id);
-            nodes.put(Space::Nodes, key, codec::encode_node(&node));
+            nodes.put(Space::Nodes, key, codec::encode_node_as(node_format, &node));
             payloads.put(
                 Space::Payloads,
                 key,
@@ -261,11 +265,7 @@ fn write_tree(
         meta.sequence = *sequence;
     }
     let mut batch = WriteBatch::new();
-    batch.put(
-        Space::Meta,
-        VERSION_KEY,
-        codec::encode_version(FORMAT_VERSION),
-    );
+    batch.put(Space::Meta, VERSION_KEY, codec::encode_version(opts.format));
     batch.put(Space::Meta, META_KEY, codec::encode_meta(&meta));
     store.apply(&batch)?;
     Ok(())

@@ -24,6 +24,7 @@ pub fn compact(path: &Path, cache_mb: u64, progress: &dyn BuildProgress) -> Resu
         skip_invalid: false,
         force: true,
         history: Some((meta.generation.clone(), meta.sequence)),
+        format: crate::store::format::FORMAT_VERSION,
     };
     let store = index.store();
     // Read everything, then close the index before its directory is replaced under it.

@@ -21,7 +21,8 @@ use crate::error::{Error, Result};
 use crate::geometry::{BBox, Metric};
 use crate::point::{Payload, PointId};
 use crate::query::{Answer, StatsAnswer};
-use crate::store::format::{Meta, FORMAT_VERSION, META_KEY, VERSION_KEY};
+use crate::store::codec::NodeFormat;
+use crate::store::format::{Meta, FORMAT_VERSION, META_KEY, MIGRATION_KEY, VERSION_KEY};
 use crate::store::{codec, SledStore, Space, Store};
 use crate::tree::cache::NodeCache;
 use crate::tree::verify::{self, VerifyReport};
@@ -66,6 +67,16 @@ impl Index {
     /// decoded top-level nodes). Fails without touching anything if there is no index there or
     /// its format version is not this binary's.
     pub fn open(path: &Path, cache_mb: u64) -> Result<Index> {
+        Self::open_with(path, cache_mb, false)
+    }
+
+    /// Opens an index in this or any older format version this binary still reads, without
+    /// migrating it. For format benchmarks and migration tests; services use [`Index::open`].
+    pub fn open_any_format(path: &Path, cache_mb: u64) -> Result<Index> {
+        Self::open_with(path, cache_mb, true)
+    }
+
+    fn open_with(path: &Path, cache_mb: u64, any_format: bool) -> Result<Index> {
         if !path.join("db").is_file() {
             return Err(Error::Database(format!(
                 "no index at {}: build one with `kdsled build --db {} --input FILE`",
@@ -75,7 +86,13 @@ impl Index {
         }
         let (sled_mb, node_bytes) = split_cache(cache_mb);
         let store = SledStore::open(path, sled_mb)?;
-        let mut index = Index::from_store(Arc::new(store))?;
+        let mut index =
+            Index::from_store_with(Arc::new(store), any_format).map_err(|e| match e {
+                Error::FormatVersion(m) => {
+                    Error::FormatVersion(m.replace("DIR", &path.display().to_string()))
+                }
+                other => other,
+            })?;
         index.path = Some(path.to_path_buf());
         index.cache = (node_bytes > 0).then(|| NodeCache::with_budget(node_bytes));
         Ok(index)
@@ -83,19 +100,28 @@ impl Index {
 
     /// Opens an index over any store holding one, without a node cache.
     pub fn from_store(store: Arc<dyn Store>) -> Result<Index> {
-        let version = match store.get(Space::Meta, VERSION_KEY)? {
-            Some(v) => codec::decode_version(&v)?,
-            None => {
-                return Err(Error::Database(
-                    "not a kdsled index: it has no format version record".into(),
-                ))
+        Self::from_store_with(store, false)
+    }
+
+    fn from_store_with(store: Arc<dyn Store>, any_format: bool) -> Result<Index> {
+        let version = read_version(store.as_ref())?;
+        if store.get(Space::Meta, MIGRATION_KEY)?.is_some() {
+            return Err(Error::FormatVersion(format!(
+                "a migration to format version {version} was interrupted: run \
+                 `kdsled migrate --db DIR` to finish it"
+            )));
+        }
+        match (any_format, version <= FORMAT_VERSION) {
+            (true, true) => {
+                NodeFormat::for_version(version)?;
             }
-        };
-        check_version(version)?;
-        let meta = match store.get(Space::Meta, META_KEY)? {
+            _ => check_version(version)?,
+        }
+        let mut meta = match store.get(Space::Meta, META_KEY)? {
             Some(m) => codec::decode_meta(&m)?,
             None => return Err(Error::Corrupt("the meta record is missing".into())),
         };
+        meta.format = version;
         Ok(Index {
             store,
             meta: RwLock::new(meta),
@@ -143,6 +169,11 @@ impl Index {
     /// The store underneath.
     pub fn store(&self) -> &dyn Store {
         self.store.as_ref()
+    }
+
+    /// Drops the node cache, so every visit reads storage (for measuring storage and decoding).
+    pub fn disable_node_cache(&mut self) {
+        self.cache = None;
     }
 
     /// The node cache, if the index has one.
@@ -234,6 +265,16 @@ impl Index {
     pub fn flush(&self) -> Result<()> {
         self.store.flush()?;
         Ok(())
+    }
+}
+
+/// The format version recorded in a store.
+pub(crate) fn read_version(store: &dyn Store) -> Result<u32> {
+    match store.get(Space::Meta, VERSION_KEY)? {
+        Some(v) => codec::decode_version(&v),
+        None => Err(Error::Database(
+            "not a kdsled index: it has no format version record".into(),
+        )),
     }
 }
 

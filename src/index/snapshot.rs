@@ -31,6 +31,7 @@ impl Snapshot<'_> {
             dims: self.meta.dims as usize,
             root: self.meta.root,
             cache: self.index.cache.as_ref(),
+            format: self.meta.node_format(),
         }
     }
 
@@ -115,7 +116,12 @@ impl Snapshot<'_> {
 
     /// Node `id` as stored.
     pub fn node(&self, id: u64) -> Result<Node> {
-        TreeReader::new(self.index.store.as_ref(), self.meta.dims as usize).node(id)
+        TreeReader::new(
+            self.index.store.as_ref(),
+            self.meta.dims as usize,
+            self.meta.node_format(),
+        )
+        .node(id)
     }
 
     /// The point with the user's id `id`, if there is one.

@@ -9,6 +9,7 @@ pub mod radius;
 pub mod stats;
 
 use crate::geometry::Metric;
+use crate::store::codec::NodeFormat;
 use crate::store::Store;
 use crate::tree::cache::NodeCache;
 use crate::tree::TreeReader;
@@ -28,12 +29,14 @@ pub struct Walk<'a> {
     pub root: Option<u64>,
     /// Decoded top levels shared by all queries, if any.
     pub cache: Option<&'a NodeCache>,
+    /// How node records are laid out.
+    pub format: NodeFormat,
 }
 
 impl<'a> Walk<'a> {
     /// A node reader for one walk.
     pub fn reader(&self) -> TreeReader<'a> {
-        TreeReader::with_cache(self.store, self.cache, self.dims)
+        TreeReader::with_cache(self.store, self.cache, self.dims, self.format)
     }
 }
 

@@ -93,6 +93,30 @@ pub fn decode_node_ref(bytes: &[u8]) -> Result<u64> {
     node_id_from_key(bytes)
 }
 
+/// How node records are laid out, by format version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeFormat {
+    /// Version 1: bincode of `NodeRecord` (varint ids, a length-prefixed coordinate vector).
+    V1,
+    /// Version 2: fixed layout, decoded with plain slice reads: axis `u8`, above and below as
+    /// `u64` little-endian (0 = none; node ids start at 1), then the coordinates as `f64`
+    /// little-endian.
+    V2,
+}
+
+impl NodeFormat {
+    /// The layout of a format version.
+    pub fn for_version(version: u32) -> Result<NodeFormat> {
+        match version {
+            1 => Ok(NodeFormat::V1),
+            2 => Ok(NodeFormat::V2),
+            v => Err(Error::FormatVersion(format!(
+                "no node layout for format version {v}"
+            ))),
+        }
+    }
+}
+
 #[derive(Encode, Decode)]
 struct NodeRecord {
     axis: u8,
@@ -101,37 +125,90 @@ struct NodeRecord {
     coords: Vec<f64>,
 }
 
-/// Encodes a node record.
+/// Bytes of a version 2 node record before its coordinates.
+const V2_HEADER: usize = 17;
+
+/// Encodes a node record in the current format.
 pub fn encode_node(node: &Node) -> Vec<u8> {
-    encode(&NodeRecord {
-        axis: node.axis,
-        above: node.above,
-        below: node.below,
-        coords: node.coords.clone(),
-    })
+    encode_node_as(NodeFormat::V2, node)
 }
 
-/// Decodes node `id`'s record and checks it fits an index of `dims` dimensions.
+/// Encodes a node record in `format`.
+pub fn encode_node_as(format: NodeFormat, node: &Node) -> Vec<u8> {
+    match format {
+        NodeFormat::V1 => encode(&NodeRecord {
+            axis: node.axis,
+            above: node.above,
+            below: node.below,
+            coords: node.coords.clone(),
+        }),
+        NodeFormat::V2 => {
+            let mut out = Vec::with_capacity(V2_HEADER + 8 * node.coords.len());
+            out.push(node.axis);
+            out.extend_from_slice(&node.above.unwrap_or(0).to_le_bytes());
+            out.extend_from_slice(&node.below.unwrap_or(0).to_le_bytes());
+            for c in &node.coords {
+                out.extend_from_slice(&c.to_le_bytes());
+            }
+            out
+        }
+    }
+}
+
+/// Decodes node `id`'s record in the current format and checks it fits `dims` dimensions.
 pub fn decode_node(id: u64, bytes: &[u8], dims: usize) -> Result<Node> {
-    let r: NodeRecord = decode(bytes, || format!("node {id} does not decode"))?;
-    if r.coords.len() != dims {
+    decode_node_as(NodeFormat::V2, id, bytes, dims)
+}
+
+/// Decodes node `id`'s record in `format` and checks it fits `dims` dimensions.
+pub fn decode_node_as(format: NodeFormat, id: u64, bytes: &[u8], dims: usize) -> Result<Node> {
+    let node = match format {
+        NodeFormat::V1 => {
+            let r: NodeRecord = decode(bytes, || format!("node {id} does not decode"))?;
+            Node {
+                axis: r.axis,
+                above: r.above,
+                below: r.below,
+                coords: r.coords,
+            }
+        }
+        NodeFormat::V2 => {
+            if bytes.len() != V2_HEADER + 8 * dims {
+                return Err(Error::Corrupt(format!(
+                    "node {id} does not decode: {} bytes, a {dims}-dimensional record has {}",
+                    bytes.len(),
+                    V2_HEADER + 8 * dims
+                )));
+            }
+            let u = |at: usize| {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(&bytes[at..at + 8]);
+                a
+            };
+            let child = |at: usize| Some(u64::from_le_bytes(u(at))).filter(|&c| c != 0);
+            Node {
+                axis: bytes[0],
+                above: child(1),
+                below: child(9),
+                coords: (0..dims)
+                    .map(|i| f64::from_le_bytes(u(V2_HEADER + 8 * i)))
+                    .collect(),
+            }
+        }
+    };
+    if node.coords.len() != dims {
         return Err(Error::Corrupt(format!(
             "node {id} has {} coordinates, the index has {dims}",
-            r.coords.len()
+            node.coords.len()
         )));
     }
-    if r.axis as usize >= dims {
+    if node.axis as usize >= dims {
         return Err(Error::Corrupt(format!(
             "node {id} splits on axis {} of {dims}",
-            r.axis
+            node.axis
         )));
     }
-    Ok(Node {
-        axis: r.axis,
-        above: r.above,
-        below: r.below,
-        coords: r.coords,
-    })
+    Ok(node)
 }
 
 #[derive(Encode, Decode)]
@@ -257,6 +334,7 @@ pub fn decode_meta(bytes: &[u8]) -> Result<Meta> {
         generation: r.generation,
         sequence: r.sequence,
         max_count: r.max_count,
+        format: super::format::FORMAT_VERSION,
     })
 }
 
@@ -285,9 +363,14 @@ mod tests {
             below: None,
             coords: vec![1.5, -2.25],
         };
-        assert_eq!(decode_node(3, &encode_node(&n), 2).unwrap(), n);
-        assert!(decode_node(3, &encode_node(&n), 3).is_err());
-        assert!(decode_node(3, b"\xff\xff", 2).is_err());
+        for f in [NodeFormat::V1, NodeFormat::V2] {
+            assert_eq!(decode_node_as(f, 3, &encode_node_as(f, &n), 2).unwrap(), n);
+            assert!(decode_node_as(f, 3, &encode_node_as(f, &n), 3).is_err());
+            assert!(decode_node_as(f, 3, b"\xff\xff", 2).is_err());
+        }
+        let mut bad_axis = encode_node(&n);
+        bad_axis[0] = 2;
+        assert!(decode_node(3, &bad_axis, 2).is_err());
 
         let p = Payload {
             id: PointId::Str("x".into()),

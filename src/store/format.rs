@@ -1,12 +1,17 @@
 //! The on-disk format: its version number and the meta record that describes an index.
 
+use super::codec::NodeFormat;
 use crate::geometry::Metric;
 
 /// The format version this binary writes and reads. Each version is described in `migrations/`.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Key of the format version in the meta space (a big-endian u32, readable by every version).
 pub const VERSION_KEY: &[u8] = b"format_version";
+
+/// Key, in the meta space, of the next node key a running migration will convert; present only
+/// while a migration is under way.
+pub const MIGRATION_KEY: &[u8] = b"migration_cursor";
 
 /// Key of the [`Meta`] record in the meta space.
 pub const META_KEY: &[u8] = b"meta";
@@ -33,6 +38,17 @@ pub struct Meta {
     /// The largest point count since the last full rebuild: deletions that shrink the tree
     /// well below it trigger one, so depth keeps within its bound of the current count.
     pub max_count: u64,
+    /// The format version the index is stored in. Not part of the meta record: it comes from
+    /// the format version key, which every version can read.
+    pub format: u32,
+}
+
+impl Meta {
+    /// How this index's node records are laid out (opening checks the version has a layout;
+    /// an unknown one falls back to the current layout).
+    pub fn node_format(&self) -> NodeFormat {
+        NodeFormat::for_version(self.format).unwrap_or(NodeFormat::V2)
+    }
 }
 
 impl Meta {
@@ -48,6 +64,7 @@ impl Meta {
             generation: new_generation(),
             sequence: 0,
             max_count: 0,
+            format: FORMAT_VERSION,
         }
     }
 }

@@ -110,6 +110,9 @@ pub trait Store: Send + Sync {
     /// Every record of a space in key order.
     fn scan(&self, space: Space) -> ScanIter<'_>;
 
+    /// The records of a space from key `from` (inclusive) on, in key order.
+    fn scan_from(&self, space: Space, from: &[u8]) -> ScanIter<'_>;
+
     /// The last record of a space (highest key), if any.
     fn last(&self, space: Space) -> Result<Option<(Bytes, Bytes)>>;
 

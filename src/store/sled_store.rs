@@ -274,6 +274,14 @@ impl Store for SledStore {
         Box::new(self.tree(space).iter().map(|r| r.map_err(Error::from)))
     }
 
+    fn scan_from(&self, space: Space, from: &[u8]) -> ScanIter<'_> {
+        Box::new(
+            self.tree(space)
+                .range(from.to_vec()..)
+                .map(|r| r.map_err(Error::from)),
+        )
+    }
+
     fn last(&self, space: Space) -> Result<Option<(Bytes, Bytes)>> {
         Ok(self.tree(space).last()?)
     }

@@ -4,12 +4,14 @@ use std::sync::Arc;
 
 use super::cache::NodeCache;
 use crate::error::{Error, Result};
-use crate::store::{codec, Space, Store};
+use crate::store::codec::{self, NodeFormat};
+use crate::store::{Space, Store};
 use crate::tree::Node;
 
 /// Reads nodes one at a time as a walk asks for them, and counts visits and storage reads.
 pub struct TreeReader<'a> {
     store: &'a dyn Store,
+    format: NodeFormat,
     cache: Option<&'a NodeCache>,
     dims: usize,
     reads: u64,
@@ -18,14 +20,20 @@ pub struct TreeReader<'a> {
 
 impl<'a> TreeReader<'a> {
     /// A reader over `store` for an index of `dims` dimensions, without a cache.
-    pub fn new(store: &'a dyn Store, dims: usize) -> Self {
-        Self::with_cache(store, None, dims)
+    pub fn new(store: &'a dyn Store, dims: usize, format: NodeFormat) -> Self {
+        Self::with_cache(store, None, dims, format)
     }
 
     /// A reader that consults and fills `cache`.
-    pub fn with_cache(store: &'a dyn Store, cache: Option<&'a NodeCache>, dims: usize) -> Self {
+    pub fn with_cache(
+        store: &'a dyn Store,
+        cache: Option<&'a NodeCache>,
+        dims: usize,
+        format: NodeFormat,
+    ) -> Self {
         TreeReader {
             store,
+            format,
             cache,
             dims,
             reads: 0,
@@ -56,7 +64,7 @@ impl<'a> TreeReader<'a> {
     fn read(&mut self, id: u64) -> Result<Node> {
         self.reads += 1;
         match self.store.get(Space::Nodes, &codec::node_key(id))? {
-            Some(bytes) => codec::decode_node(id, &bytes, self.dims),
+            Some(bytes) => codec::decode_node_as(self.format, id, &bytes, self.dims),
             None => Err(Error::Corrupt(format!(
                 "node {id} is referenced but has no record"
             ))),

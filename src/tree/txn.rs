@@ -43,7 +43,9 @@ impl<'a> Txn<'a> {
     /// Node `id`; a missing node is corruption, since something pointed at it.
     pub fn node(&self, id: u64) -> Result<Node> {
         match self.get(Space::Nodes, &codec::node_key(id))? {
-            Some(b) => codec::decode_node(id, &b, self.meta.dims as usize),
+            Some(b) => {
+                codec::decode_node_as(self.meta.node_format(), id, &b, self.meta.dims as usize)
+            }
             None => Err(Error::Corrupt(format!(
                 "node {id} is referenced but has no record"
             ))),
@@ -56,7 +58,7 @@ impl<'a> Txn<'a> {
         self.set(
             Space::Nodes,
             codec::node_key(id).to_vec(),
-            Some(codec::encode_node(node)),
+            Some(codec::encode_node_as(self.meta.node_format(), node)),
         );
     }
 

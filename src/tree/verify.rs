@@ -24,7 +24,7 @@ pub struct VerifyReport {
 /// ([`depth_bound`]).
 pub fn verify(store: &dyn Store, meta: &Meta) -> Result<VerifyReport> {
     let dims = meta.dims as usize;
-    let mut reader = TreeReader::new(store, dims);
+    let mut reader = TreeReader::new(store, dims, meta.node_format());
     let max_id = match store.last(Space::Nodes)? {
         Some((k, _)) => codec::node_id_from_key(&k)?,
         None => 0,

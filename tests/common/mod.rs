@@ -47,6 +47,7 @@ pub fn build_index(metric: Metric, dims: usize, points: &[Vec<f64>]) -> TestInde
         skip_invalid: false,
         force: false,
         history: None,
+        format: kdsled::store::format::FORMAT_VERSION,
     };
     build(&path, records, &opts, &NoProgress).expect("build");
     let index = std::sync::Arc::new(Index::open(&path, 16).expect("open"));

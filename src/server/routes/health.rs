@@ -8,7 +8,6 @@ use serde_json::json;
 use super::{json_response, JSON};
 use crate::server::error::ApiResult;
 use crate::server::AppState;
-use crate::store::format::FORMAT_VERSION;
 
 /// Liveness, with the point count and format version.
 #[utoipa::path(
@@ -21,7 +20,7 @@ pub async fn healthz(State(s): State<AppState>) -> ApiResult<Response> {
         &json!({
             "status": "ok",
             "points": m.count,
-            "format_version": FORMAT_VERSION,
+            "format_version": m.format,
             "metric": m.metric.name(),
             "dims": m.dims,
             "generation": m.generation,

@@ -24,6 +24,7 @@ pub mod migrate;
 pub mod output;
 pub mod point;
 pub mod query;
+pub mod replication;
 pub mod server;
 pub mod store;
 pub mod tree;

@@ -145,7 +145,11 @@ impl Serialize for FeatureView<'_> {
 }
 
 /// An answer with its payloads loaded, ready to serialize in either [`Shape`].
+///
+/// Points are listed by distance, then by user id: node ids differ between a primary and its
+/// replicas, user ids do not, so equal-distance points come out in the same order everywhere.
 pub struct AnswerView<'a> {
+    hits: Vec<&'a Hit>,
     answer: &'a Answer,
     payloads: Vec<Payload>,
     metric: Metric,
@@ -162,12 +166,19 @@ impl<'a> AnswerView<'a> {
         with_distance: bool,
         shape: Shape,
     ) -> Result<Self> {
-        let payloads = answer
+        let mut rows = answer
             .hits
             .iter()
-            .map(|h| snap.payload(h.node))
+            .map(|h| Ok((h, snap.payload(h.node)?)))
             .collect::<Result<Vec<_>>>()?;
+        rows.sort_by(|a, b| {
+            a.0.distance
+                .total_cmp(&b.0.distance)
+                .then_with(|| a.1.id.cmp(&b.1.id))
+        });
+        let (hits, payloads) = rows.into_iter().unzip();
         Ok(AnswerView {
+            hits,
             answer,
             payloads,
             metric: snap.meta().metric,
@@ -177,9 +188,9 @@ impl<'a> AnswerView<'a> {
     }
 
     fn points(&self) -> impl Iterator<Item = PointView<'_>> {
-        self.answer
-            .hits
+        self.hits
             .iter()
+            .copied()
             .zip(&self.payloads)
             .map(|(hit, payload)| PointView {
                 metric: self.metric,

@@ -134,6 +134,28 @@ impl Payload {
     }
 }
 
+/// A point to write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewPoint {
+    /// The user's id.
+    pub id: PointId,
+    /// Coordinates (lon, lat for haversine indexes).
+    pub coords: Vec<f64>,
+    /// Attributes.
+    pub properties: Vec<(String, Value)>,
+}
+
+/// One operation of a write batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteOp {
+    /// Add a point; fails if its id exists.
+    Insert(NewPoint),
+    /// Add a point or replace the one with its id (position and attributes).
+    Upsert(NewPoint),
+    /// Remove the point with this id, if there is one.
+    Delete(PointId),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -99,6 +99,22 @@ pub struct ServeArgs {
     /// larger than the cache).
     #[arg(long, default_value_t = 0)]
     pub query_threads: usize,
+    /// Follow this primary as a read-only replica (e.g. http://10.0.0.5:8080); --db is then the
+    /// replica's own data directory, bootstrapped from the primary's snapshot when empty.
+    #[arg(long)]
+    pub follow: Option<String>,
+    /// Require `Authorization: Bearer TOKEN` on write routes.
+    #[arg(long, env = "KDSLED_WRITE_TOKEN", hide_env_values = true)]
+    pub write_token: Option<String>,
+    /// Require this bearer token on the replication endpoints; a replica sends it to its primary.
+    #[arg(long, env = "KDSLED_REPLICATION_TOKEN", hide_env_values = true)]
+    pub replication_token: Option<String>,
+    /// Committed writes kept for replicas; one further behind re-snapshots.
+    #[arg(long, default_value_t = kdsled::index::DEFAULT_CHANGE_RETENTION)]
+    pub retain_changes: u64,
+    /// How this replica names itself in its primary's metrics (default: host name and pid).
+    #[arg(long)]
+    pub follower_name: Option<String>,
 }
 
 /// Where the index is.

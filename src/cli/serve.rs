@@ -2,12 +2,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use kdsled::index::{build, BuildOptions};
 use kdsled::input::{self, InputSpec};
+use kdsled::replication::follower::{self, FollowStatus, FollowerConfig};
 use kdsled::server::{serve, AppState, ServerConfig};
 use kdsled::{Index, Metric};
 
@@ -62,24 +63,70 @@ fn default_index(dir: &Path, data: Option<&Path>, cache_mb: u64) -> anyhow::Resu
     Ok(())
 }
 
-/// Opens (building if needed) the index and serves it until a signal.
+/// Opens (building if needed, or bootstrapping from a primary) the index and serves it until a
+/// signal.
 pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
-    let dir = match &a.db {
-        Some(d) => d.clone(),
+    let follow = match &a.follow {
+        Some(primary) => {
+            let Some(dir) = a.db.clone() else {
+                bail!("--follow needs --db DIR: the replica's own data directory");
+            };
+            let name = a.follower_name.clone().unwrap_or_else(|| {
+                let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "replica".into());
+                format!("{host}:{}", std::process::id())
+            });
+            Some(FollowerConfig {
+                primary: primary.trim_end_matches('/').to_string(),
+                token: a.replication_token.clone(),
+                dir,
+                cache_mb: a.cache_mb,
+                name,
+                wait_s: 20,
+            })
+        }
+        None => None,
+    };
+    let status = Arc::new(Mutex::new(FollowStatus {
+        primary: a.follow.clone().unwrap_or_default(),
+        ..FollowStatus::default()
+    }));
+    let (index, dir) = match &follow {
+        Some(cfg) => {
+            tracing::info!(primary = %cfg.primary, "replica: opening or bootstrapping from the primary");
+            (follower::open_or_bootstrap(cfg, &status), cfg.dir.clone())
+        }
         None => {
-            default_index(&a.default_dir, a.data.as_deref(), a.cache_mb)?;
-            a.default_dir.clone()
+            let dir = match &a.db {
+                Some(d) => d.clone(),
+                None => {
+                    default_index(&a.default_dir, a.data.as_deref(), a.cache_mb)?;
+                    a.default_dir.clone()
+                }
+            };
+            (Index::open(&dir, a.cache_mb)?, dir)
         }
     };
-    let index = Arc::new(Index::open(&dir, a.cache_mb)?);
+    index.set_change_retention(a.retain_changes);
+    let index = Arc::new(index);
     let meta = index.meta();
     let config = ServerConfig {
         read_only: a.read_only,
         request_timeout: Duration::from_secs(a.request_timeout.max(1)),
         query_threads: a.query_threads,
+        write_token: a.write_token.clone(),
+        replication_token: a.replication_token.clone(),
+        follow: follow.as_ref().map(|f| f.primary.clone()),
         ..ServerConfig::default()
     };
-    let state = AppState::new(index, config);
+    let mut state = AppState::new(index, config);
+    if let Some(cfg) = follow {
+        state.follow = Some(status.clone());
+        let host: Arc<dyn follower::Host> = Arc::new(state.clone());
+        std::thread::Builder::new()
+            .name("kdsled-follower".into())
+            .spawn(move || follower::run(cfg, host, status))
+            .context("starting the follower")?;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

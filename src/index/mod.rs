@@ -7,11 +7,12 @@ mod flush;
 mod snapshot;
 mod write;
 
+pub use crate::point::{NewPoint, WriteOp};
 pub use build::{build, BuildOptions, BuildProgress, BuildSummary, NoProgress};
 pub use compact::compact;
 pub use disk::dir_size;
 pub use snapshot::Snapshot;
-pub use write::{NewPoint, WriteOp, WriteOutcome};
+pub use write::WriteOutcome;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,6 +32,9 @@ use crate::tree::Node;
 /// Default memory for caches, MiB: sled's page cache and kdsled's node cache together.
 pub const DEFAULT_CACHE_MB: u64 = 256;
 
+/// Committed writes kept in the changes log for replicas unless configured otherwise.
+pub const DEFAULT_CHANGE_RETENTION: u64 = 100_000;
+
 /// An open index.
 pub struct Index {
     store: Arc<dyn Store>,
@@ -42,6 +46,7 @@ pub struct Index {
     writer: Mutex<()>,
     flusher: flush::GroupFlush,
     writes: AtomicU64,
+    retain_changes: AtomicU64,
 }
 
 /// How `cache_mb` is shared: a quarter for decoded top-level nodes, the rest for sled's pages.
@@ -131,6 +136,7 @@ impl Index {
             writer: Mutex::new(()),
             flusher: flush::GroupFlush::default(),
             writes: AtomicU64::new(0),
+            retain_changes: AtomicU64::new(DEFAULT_CHANGE_RETENTION),
         })
     }
 

@@ -6,11 +6,14 @@ use std::sync::RwLockReadGuard;
 use super::{check_point, check_radius, Index, StoredPoint};
 use crate::error::{Error, Result};
 use crate::geometry::BBox;
-use crate::point::{Payload, PointId};
+use crate::point::{Payload, PointId, WriteOp};
 use crate::query::{self, Answer, StatsAnswer, Walk};
 use crate::store::format::Meta;
 use crate::store::{codec, Space};
 use crate::tree::{Node, TreeReader};
+
+/// One committed write from the changes log: its sequence number and operations.
+pub type Change = (u64, Vec<WriteOp>);
 
 /// A read view: holds off writers while it lives. See [`Index::snapshot`].
 pub struct Snapshot<'a> {
@@ -122,6 +125,36 @@ impl Snapshot<'_> {
             self.meta.node_format(),
         )
         .node(id)
+    }
+
+    /// Up to `limit` committed writes after sequence `since`, in order, or `None` when some of
+    /// them are no longer in the changes log (the follower must re-snapshot).
+    pub fn changes_since(
+        &self,
+        since: u64,
+        limit: usize,
+    ) -> Result<Option<Vec<Change>>> {
+        let current = self.meta.sequence;
+        if since >= current {
+            return Ok(Some(Vec::new()));
+        }
+        let mut out = Vec::new();
+        let store = self.index.store.as_ref();
+        for r in store.scan_from(Space::Changes, &codec::change_key(since + 1)) {
+            let (k, v) = r?;
+            let seq = codec::node_id_from_key(&k)?;
+            if out.is_empty() && seq != since + 1 {
+                return Ok(None);
+            }
+            out.push((seq, codec::decode_change(seq, &v)?));
+            if out.len() >= limit.max(1) {
+                break;
+            }
+        }
+        if out.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(out))
     }
 
     /// The point with the user's id `id`, if there is one.

@@ -4,32 +4,10 @@ use std::sync::atomic::Ordering;
 
 use super::{check_point, Index};
 use crate::error::{Error, Result};
-use crate::point::{Payload, PointId, Value};
+use crate::point::{NewPoint, Payload, PointId, WriteOp};
 use crate::tree::insert::insert;
 use crate::tree::remove::remove;
 use crate::tree::txn::Txn;
-
-/// A point to write.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewPoint {
-    /// The user's id.
-    pub id: PointId,
-    /// Coordinates (lon, lat for haversine indexes).
-    pub coords: Vec<f64>,
-    /// Attributes.
-    pub properties: Vec<(String, Value)>,
-}
-
-/// One operation of a write batch.
-#[derive(Debug, Clone, PartialEq)]
-pub enum WriteOp {
-    /// Add a point; fails if its id exists.
-    Insert(NewPoint),
-    /// Add a point or replace the one with its id (position and attributes).
-    Upsert(NewPoint),
-    /// Remove the point with this id, if there is one.
-    Delete(PointId),
-}
 
 /// What a write did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -59,6 +37,37 @@ impl Index {
     /// Like [`Index::write`] but returns before the flush: the write is atomic but not yet
     /// durable (for bulk loads that flush once at the end).
     pub fn write_unsynced(&self, ops: &[WriteOp]) -> Result<WriteOutcome> {
+        self.commit(ops, None)
+    }
+
+    /// Applies change `seq` of the primary this index follows, durably. Changes at or below
+    /// the applied sequence are skipped (they are already here); a gap is an error.
+    pub fn apply_replicated(&self, seq: u64, ops: &[WriteOp]) -> Result<WriteOutcome> {
+        let applied = self.meta().sequence;
+        if seq <= applied {
+            return Ok(WriteOutcome {
+                sequence: applied,
+                ..WriteOutcome::default()
+            });
+        }
+        if seq != applied + 1 {
+            return Err(Error::invalid(
+                "seq",
+                format!("change {seq} does not follow the applied sequence {applied}"),
+            ));
+        }
+        let out = self.commit(ops, Some(seq))?;
+        self.flusher.wait_durable(self.store.as_ref())?;
+        Ok(out)
+    }
+
+    /// Writes kept in the changes log for replicas (default 100,000).
+    pub fn set_change_retention(&self, writes: u64) {
+        self.retain_changes.store(writes.max(1), Ordering::Relaxed);
+    }
+
+    /// One atomic write; `replicated` carries the primary's sequence number for a follower.
+    fn commit(&self, ops: &[WriteOp], replicated: Option<u64>) -> Result<WriteOutcome> {
         {
             let meta = self.meta();
             for (i, op) in ops.iter().enumerate() {
@@ -110,12 +119,17 @@ impl Index {
                 },
             }
         }
-        if outcome.written + outcome.deleted == 0 {
+        if outcome.written + outcome.deleted == 0 && replicated.is_none() {
             outcome.sequence = txn.meta.sequence;
             return Ok(outcome);
         }
-        txn.meta.sequence += 1;
+        txn.meta.sequence = replicated.unwrap_or(txn.meta.sequence + 1);
         outcome.sequence = txn.meta.sequence;
+        txn.log_change(
+            txn.meta.sequence,
+            ops,
+            self.retain_changes.load(Ordering::Relaxed),
+        );
         let (batch, meta, touched) = txn.finish();
         // Readers are held off only while the batch lands and the cache follows it.
         let mut current = self.meta.write().unwrap_or_else(|p| p.into_inner());

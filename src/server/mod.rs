@@ -1,5 +1,6 @@
 //! The HTTP service: routes by resource, JSON errors, metrics, graceful shutdown.
 
+mod auth;
 mod error;
 mod metrics;
 pub mod openapi;
@@ -10,8 +11,9 @@ pub use error::{ApiError, ApiResult};
 pub use metrics::Metrics;
 pub use params::{DEFAULT_LIMIT, MAX_RESULTS};
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
@@ -24,6 +26,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::index::Index;
+use crate::replication::follower::{FollowStatus, Host};
 
 /// How a server behaves.
 #[derive(Debug, Clone)]
@@ -36,6 +39,12 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Threads that run index work (0: one per core).
     pub query_threads: usize,
+    /// Bearer token required by write routes, if set.
+    pub write_token: Option<String>,
+    /// Bearer token required by the replication endpoints, if set.
+    pub replication_token: Option<String>,
+    /// The primary this server follows (a read-only replica), if any.
+    pub follow: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -45,6 +54,9 @@ impl Default for ServerConfig {
             request_timeout: Duration::from_secs(30),
             max_body_bytes: 16 * 1024 * 1024,
             query_threads: 0,
+            write_token: None,
+            replication_token: None,
+            follow: None,
         }
     }
 }
@@ -52,14 +64,22 @@ impl Default for ServerConfig {
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
-    /// The index served.
-    pub index: Arc<Index>,
+    /// The index served; a follower swaps in a new one when it re-snapshots.
+    index: Arc<RwLock<Arc<Index>>>,
     /// Request and query counters.
     pub metrics: Arc<Metrics>,
     /// The server's settings.
     pub config: Arc<ServerConfig>,
     /// Where index work runs.
     pub pool: Arc<rayon::ThreadPool>,
+    /// The latest committed sequence, for long-polling followers.
+    pub sequence: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Followers of this server: name to (last sequence asked after, when).
+    pub followers: Arc<Mutex<BTreeMap<String, (u64, Instant)>>>,
+    /// The follower's state, when this server is a replica.
+    pub follow: Option<Arc<Mutex<FollowStatus>>>,
+    /// Set when the server starts shutting down, so long-polls end instead of holding it up.
+    pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl AppState {
@@ -79,12 +99,48 @@ impl AppState {
             .map(|d| d.as_secs())
             .unwrap_or(0);
         metrics.set_start(now);
+        let (sequence, _) = tokio::sync::watch::channel(index.meta().sequence);
         AppState {
-            index,
+            sequence: Arc::new(sequence),
+            followers: Arc::default(),
+            follow: None,
+            stopping: Arc::new(tokio::sync::watch::channel(false).0),
+            index: Arc::new(RwLock::new(index)),
             metrics: Arc::new(metrics),
             config: Arc::new(config),
             pool: Arc::new(pool),
         }
+    }
+}
+
+impl AppState {
+    /// The index being served now.
+    pub fn index(&self) -> Arc<Index> {
+        self.index.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Serves `index` from now on; requests already running finish on the old one.
+    pub fn replace_index(&self, index: Arc<Index>) {
+        let seq = index.meta().sequence;
+        *self.index.write().unwrap_or_else(|p| p.into_inner()) = index;
+        self.sequence.send_replace(seq);
+    }
+
+    /// Wakes long-polls after a commit.
+    pub fn committed(&self, seq: u64) {
+        self.sequence.send_replace(seq);
+    }
+}
+
+impl Host for AppState {
+    fn index(&self) -> Arc<Index> {
+        AppState::index(self)
+    }
+    fn replace(&self, index: Arc<Index>) {
+        self.replace_index(index);
+    }
+    fn applied(&self, seq: u64) {
+        self.committed(seq);
     }
 }
 
@@ -100,6 +156,12 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/v1/nearest", get(routes::query::nearest)),
         ("/v1/within", get(routes::query::within)),
         ("/v1/stats", get(routes::query::stats)),
+        ("/readyz", get(routes::health::readyz)),
+        ("/v1/replication/changes", get(routes::replication::changes)),
+        (
+            "/v1/replication/snapshot",
+            get(routes::replication::snapshot),
+        ),
         ("/v1/points", post(routes::write::post_points)),
         (
             "/v1/points/{id}",
@@ -185,12 +247,16 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     on_bound(bound);
-    let index = state.index.clone();
+    let served = state.clone();
+    let stopping = state.stopping.clone();
     axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            stopping.send_replace(true);
+        })
         .await?;
     tracing::info!("shutting down: flushing the index");
-    if let Err(e) = index.flush() {
+    if let Err(e) = served.index().flush() {
         tracing::error!(error = %e, "flush at shutdown failed");
     }
     Ok(())

@@ -177,6 +177,31 @@ pub struct WriteDoc {
     sequence: u64,
 }
 
+/// Parameters of `/v1/replication/changes`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ChangesQuery {
+    /// The follower's applied sequence: changes after it are returned.
+    since: Option<u64>,
+    /// Most changes in the answer (default 1000, at most 10000).
+    limit: Option<usize>,
+    /// Seconds to wait for a change when there is none yet (at most 60).
+    wait: Option<u64>,
+    /// The follower's generation: a different one answers 410 at once.
+    generation: Option<String>,
+}
+
+/// A page of changes.
+#[derive(ToSchema)]
+pub struct ChangesDoc {
+    /// The primary's history.
+    generation: String,
+    /// The primary's latest sequence.
+    sequence: u64,
+    /// `{"seq", "ops": [{"op": "upsert", "id", "coords", "properties"} | {"op": "delete", "id"}]}`
+    changes: Vec<serde_json::Value>,
+}
+
 /// Every error answer.
 #[derive(ToSchema)]
 pub struct ErrorDoc {
@@ -205,6 +230,9 @@ pub struct ErrorDoc {
         super::routes::write::put_point,
         super::routes::write::post_points,
         super::routes::write::delete_point,
+        super::routes::health::readyz,
+        super::routes::replication::changes,
+        super::routes::replication::snapshot,
     ),
     components(schemas(
         PointDoc,

@@ -9,7 +9,7 @@ use bincode::{Decode, Encode};
 use super::format::Meta;
 use crate::error::{Error, Result};
 use crate::geometry::Metric;
-use crate::point::{Payload, PointId, Value};
+use crate::point::{NewPoint, Payload, PointId, Value, WriteOp};
 use crate::tree::Node;
 
 fn config() -> bincode::config::Configuration {
@@ -232,54 +232,120 @@ struct PayloadRecord {
     properties: Vec<(String, ValueRecord)>,
 }
 
+fn id_record(id: &PointId) -> IdRecord {
+    match id {
+        PointId::Int(n) => IdRecord::Int(*n),
+        PointId::Str(s) => IdRecord::Str(s.clone()),
+    }
+}
+
+fn id_from_record(r: IdRecord) -> PointId {
+    match r {
+        IdRecord::Int(n) => PointId::Int(n),
+        IdRecord::Str(s) => PointId::Str(s),
+    }
+}
+
+fn properties_record(props: &[(String, Value)]) -> Vec<(String, ValueRecord)> {
+    props
+        .iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Value::Null => ValueRecord::Null,
+                Value::Bool(b) => ValueRecord::Bool(*b),
+                Value::Int(n) => ValueRecord::Int(*n),
+                Value::Float(x) => ValueRecord::Float(*x),
+                Value::Str(s) => ValueRecord::Str(s.clone()),
+            };
+            (k.clone(), v)
+        })
+        .collect()
+}
+
+fn properties_from_record(r: Vec<(String, ValueRecord)>) -> Vec<(String, Value)> {
+    r.into_iter()
+        .map(|(k, v)| {
+            let v = match v {
+                ValueRecord::Null => Value::Null,
+                ValueRecord::Bool(b) => Value::Bool(b),
+                ValueRecord::Int(n) => Value::Int(n),
+                ValueRecord::Float(x) => Value::Float(x),
+                ValueRecord::Str(s) => Value::Str(s),
+            };
+            (k, v)
+        })
+        .collect()
+}
+
 /// Encodes a payload.
 pub fn encode_payload(p: &Payload) -> Vec<u8> {
-    let rec = PayloadRecord {
-        id: match &p.id {
-            PointId::Int(n) => IdRecord::Int(*n),
-            PointId::Str(s) => IdRecord::Str(s.clone()),
-        },
-        properties: p
-            .properties
-            .iter()
-            .map(|(k, v)| {
-                let v = match v {
-                    Value::Null => ValueRecord::Null,
-                    Value::Bool(b) => ValueRecord::Bool(*b),
-                    Value::Int(n) => ValueRecord::Int(*n),
-                    Value::Float(x) => ValueRecord::Float(*x),
-                    Value::Str(s) => ValueRecord::Str(s.clone()),
-                };
-                (k.clone(), v)
-            })
-            .collect(),
-    };
-    encode(&rec)
+    encode(&PayloadRecord {
+        id: id_record(&p.id),
+        properties: properties_record(&p.properties),
+    })
 }
 
 /// Decodes the payload of node `id`.
 pub fn decode_payload(id: u64, bytes: &[u8]) -> Result<Payload> {
     let r: PayloadRecord = decode(bytes, || format!("payload of node {id} does not decode"))?;
     Ok(Payload {
-        id: match r.id {
-            IdRecord::Int(n) => PointId::Int(n),
-            IdRecord::Str(s) => PointId::Str(s),
-        },
-        properties: r
-            .properties
-            .into_iter()
-            .map(|(k, v)| {
-                let v = match v {
-                    ValueRecord::Null => Value::Null,
-                    ValueRecord::Bool(b) => Value::Bool(b),
-                    ValueRecord::Int(n) => Value::Int(n),
-                    ValueRecord::Float(x) => Value::Float(x),
-                    ValueRecord::Str(s) => Value::Str(s),
-                };
-                (k, v)
-            })
-            .collect(),
+        id: id_from_record(r.id),
+        properties: properties_from_record(r.properties),
     })
+}
+
+#[derive(Encode, Decode)]
+enum ChangeRecord {
+    Upsert {
+        id: IdRecord,
+        coords: Vec<f64>,
+        properties: Vec<(String, ValueRecord)>,
+    },
+    Delete {
+        id: IdRecord,
+    },
+}
+
+/// The key of change `seq` in the changes log: big-endian, so key order is sequence order.
+pub fn change_key(seq: u64) -> [u8; 8] {
+    seq.to_be_bytes()
+}
+
+/// Encodes the operations of one committed write (inserts are logged as upserts: replaying
+/// them must not fail).
+pub fn encode_change(ops: &[WriteOp]) -> Vec<u8> {
+    let recs: Vec<ChangeRecord> = ops
+        .iter()
+        .map(|op| match op {
+            WriteOp::Insert(p) | WriteOp::Upsert(p) => ChangeRecord::Upsert {
+                id: id_record(&p.id),
+                coords: p.coords.clone(),
+                properties: properties_record(&p.properties),
+            },
+            WriteOp::Delete(id) => ChangeRecord::Delete { id: id_record(id) },
+        })
+        .collect();
+    encode(&recs)
+}
+
+/// Decodes change `seq`.
+pub fn decode_change(seq: u64, bytes: &[u8]) -> Result<Vec<WriteOp>> {
+    let recs: Vec<ChangeRecord> = decode(bytes, || format!("change {seq} does not decode"))?;
+    Ok(recs
+        .into_iter()
+        .map(|r| match r {
+            ChangeRecord::Upsert {
+                id,
+                coords,
+                properties,
+            } => WriteOp::Upsert(NewPoint {
+                id: id_from_record(id),
+                coords,
+                properties: properties_from_record(properties),
+            }),
+            ChangeRecord::Delete { id } => WriteOp::Delete(id_from_record(id)),
+        })
+        .collect())
 }
 
 #[derive(Encode, Decode)]

@@ -29,16 +29,19 @@ pub enum Space {
     Ids,
     /// Redo log of a large write batch while it is being applied.
     Journal,
+    /// The committed writes, by sequence number, that replicas tail.
+    Changes,
 }
 
 impl Space {
     /// All spaces, in a fixed order.
-    pub const ALL: [Space; 5] = [
+    pub const ALL: [Space; 6] = [
         Space::Meta,
         Space::Nodes,
         Space::Payloads,
         Space::Ids,
         Space::Journal,
+        Space::Changes,
     ];
 
     /// The sled tree name of the space.
@@ -49,6 +52,7 @@ impl Space {
             Space::Payloads => "payloads",
             Space::Ids => "ids",
             Space::Journal => "journal",
+            Space::Changes => "changes",
         }
     }
 }

@@ -23,7 +23,7 @@ const JOURNAL_COMMIT: [u8; 8] = [0xff; 8];
 #[derive(Clone)]
 pub struct SledStore {
     db: sled::Db,
-    trees: [sled::Tree; 5],
+    trees: [sled::Tree; 6],
 }
 
 impl SledStore {
@@ -68,6 +68,7 @@ impl SledStore {
             open(Space::Payloads)?,
             open(Space::Ids)?,
             open(Space::Journal)?,
+            open(Space::Changes)?,
         ];
         let store = SledStore { db, trees };
         store.recover()?;
@@ -81,6 +82,7 @@ impl SledStore {
             Space::Payloads => &self.trees[2],
             Space::Ids => &self.trees[3],
             Space::Journal => &self.trees[4],
+            Space::Changes => &self.trees[5],
         }
     }
 
@@ -171,15 +173,16 @@ impl SledStore {
     }
 
     fn apply_transaction(&self, batch: &WriteBatch) -> Result<()> {
-        let [m, n, p, i, _] = &self.trees;
-        (m, n, p, i)
-            .transaction(|(m, n, p, i)| {
+        let [m, n, p, i, _, c] = &self.trees;
+        (m, n, p, i, c)
+            .transaction(|(m, n, p, i, c)| {
                 for (s, k, v) in batch.ops() {
                     let t = match s {
                         Space::Meta => m,
                         Space::Nodes => n,
                         Space::Payloads => p,
                         Space::Ids => i,
+                        Space::Changes => c,
                         Space::Journal => {
                             return Err(sled::transaction::ConflictableTransactionError::Abort(()))
                         }
@@ -212,6 +215,7 @@ fn space_tag(s: Space) -> u8 {
         Space::Payloads => 2,
         Space::Ids => 3,
         Space::Journal => 4,
+        Space::Changes => 5,
     }
 }
 

@@ -101,6 +101,23 @@ impl<'a> Txn<'a> {
         );
     }
 
+    /// Records the operations of this write as change `seq` of the changes log, and forgets
+    /// change `seq - retain` so the log keeps the last `retain` writes.
+    pub fn log_change(&mut self, seq: u64, ops: &[crate::point::WriteOp], retain: u64) {
+        self.set(
+            Space::Changes,
+            codec::change_key(seq).to_vec(),
+            Some(codec::encode_change(ops)),
+        );
+        if seq > retain {
+            self.set(
+                Space::Changes,
+                codec::change_key(seq - retain).to_vec(),
+                None,
+            );
+        }
+    }
+
     /// A fresh node id.
     pub fn allocate(&mut self) -> u64 {
         let id = self.meta.next_id;

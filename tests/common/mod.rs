@@ -2,6 +2,8 @@
 //! oracles.
 #![allow(dead_code)]
 
+pub mod proc;
+
 use std::path::PathBuf;
 
 use kdsled::index::{build, BuildOptions, NoProgress};

@@ -15,19 +15,54 @@ use crate::server::AppState;
     responses((status = 200, description = "The server is up", body = crate::server::openapi::HealthDoc))
 )]
 pub async fn healthz(State(s): State<AppState>) -> ApiResult<Response> {
-    let m = s.index.meta();
-    json_response(
-        &json!({
-            "status": "ok",
-            "points": m.count,
-            "format_version": m.format,
-            "metric": m.metric.name(),
-            "dims": m.dims,
-            "generation": m.generation,
-            "read_only": s.config.read_only,
-        }),
-        JSON,
+    let m = s.index().meta();
+    let mut v = json!({
+        "status": "ok",
+        "points": m.count,
+        "format_version": m.format,
+        "metric": m.metric.name(),
+        "dims": m.dims,
+        "generation": m.generation,
+        "sequence": m.sequence,
+        "read_only": s.config.read_only || s.follow.is_some(),
+    });
+    if let Some(f) = &s.follow {
+        let f = f.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        v["replication"] = json!({
+            "primary": f.primary,
+            "ready": f.ready,
+            "applied_sequence": m.sequence,
+            "primary_sequence": f.primary_sequence.max(m.sequence),
+            "lag_sequences": f.primary_sequence.saturating_sub(m.sequence),
+            "lag_seconds": f.lag_seconds(),
+            "last_error": f.last_error,
+        });
+    }
+    json_response(&v, JSON)
+}
+
+/// Readiness: 200 once a replica has caught up with its primary (at once for a primary).
+#[utoipa::path(
+    get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Ready to serve"),
+        (status = 503, description = "A replica that has not caught up yet", body = crate::server::openapi::ErrorDoc),
     )
+)]
+pub async fn readyz(State(s): State<AppState>) -> ApiResult<Response> {
+    if let Some(f) = &s.follow {
+        let f = f.lock().unwrap_or_else(|p| p.into_inner());
+        if !f.ready {
+            return Err(crate::server::error::ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "catching up with the primary {} (applied {}, primary at {})",
+                    f.primary, f.applied_sequence, f.primary_sequence
+                ),
+            ));
+        }
+    }
+    json_response(&json!({"status": "ready"}), JSON)
 }
 
 /// Prometheus metrics.
@@ -36,18 +71,18 @@ pub async fn healthz(State(s): State<AppState>) -> ApiResult<Response> {
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain"))
 )]
 pub async fn metrics(State(s): State<AppState>) -> Response {
-    let m = s.index.meta();
+    let m = s.index().meta();
     let (hits, misses) = s
-        .index
+        .index()
         .node_cache()
         .map(|c| (c.hits(), c.misses()))
         .unwrap_or((0, 0));
-    let text = s.metrics.render(&[
+    let mut text = s.metrics.render(&[
         ("kdsled_points", "Points in the index.", m.count as f64),
         (
             "kdsled_nodes_read_total",
             "Tree nodes read from storage by all queries.",
-            s.index.nodes_read_total() as f64,
+            s.index().nodes_read_total() as f64,
         ),
         (
             "kdsled_node_cache_hits_total",
@@ -60,6 +95,47 @@ pub async fn metrics(State(s): State<AppState>) -> Response {
             misses as f64,
         ),
     ]);
+    if let Some(f) = &s.follow {
+        let f = f.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let lag = f.primary_sequence.saturating_sub(m.sequence);
+        text.push_str(&format!(
+            "# HELP kdsled_replication_lag_sequences Committed writes on the primary not yet applied here.\n\
+             # TYPE kdsled_replication_lag_sequences gauge\nkdsled_replication_lag_sequences {lag}\n\
+             # HELP kdsled_replication_lag_seconds How long the oldest unapplied change has been known.\n\
+             # TYPE kdsled_replication_lag_seconds gauge\nkdsled_replication_lag_seconds {}\n\
+             # HELP kdsled_replication_applied_sequence The last applied sequence.\n\
+             # TYPE kdsled_replication_applied_sequence gauge\nkdsled_replication_applied_sequence {}\n\
+             # HELP kdsled_replication_changes_applied_total Changes applied since start.\n\
+             # TYPE kdsled_replication_changes_applied_total counter\nkdsled_replication_changes_applied_total {}\n\
+             # HELP kdsled_replication_snapshots_total Snapshots loaded since start.\n\
+             # TYPE kdsled_replication_snapshots_total counter\nkdsled_replication_snapshots_total {}\n",
+            f.lag_seconds(),
+            m.sequence,
+            f.applied_changes,
+            f.snapshots
+        ));
+    }
+    let followers = s
+        .followers
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    if !followers.is_empty() {
+        text.push_str(
+            "# HELP kdsled_replication_follower_sequence The sequence each follower last asked changes after.\n\
+             # TYPE kdsled_replication_follower_sequence gauge\n",
+        );
+        for (name, (seq, _)) in &followers {
+            let name = name.replace('\\', "\\\\").replace('"', "\\\"");
+            text.push_str(&format!(
+                "kdsled_replication_follower_sequence{{follower=\"{name}\"}} {seq}\n"
+            ));
+        }
+    }
+    text.push_str(&format!(
+        "# HELP kdsled_sequence The last committed sequence.\n# TYPE kdsled_sequence gauge\nkdsled_sequence {}\n",
+        m.sequence
+    ));
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         text,

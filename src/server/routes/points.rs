@@ -22,7 +22,8 @@ use crate::server::{blocking, AppState};
 pub async fn get_point(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     let pid = PointId::parse(&id);
     blocking(s.pool.clone(), move || {
-        let snap = s.index.snapshot();
+        let index = s.index();
+        let snap = index.snapshot();
         let Some(p) = snap.get(&pid)? else {
             return Err(ApiError::not_found(format!("no point with id {id:?}")));
         };

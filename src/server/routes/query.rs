@@ -40,13 +40,14 @@ fn render(
 )]
 pub async fn near(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref());
-    let meta = s.index.meta();
+    let meta = s.index().meta();
     let center = p.location(&meta)?;
     let radius = required(p.distance("radius", &meta, true)?, "radius")?;
     let limit = p.limit()?;
     let geojson = p.geojson()?;
     blocking(s.pool.clone(), move || {
-        let snap = s.index.snapshot();
+        let index = s.index();
+        let snap = index.snapshot();
         let a = snap.radius(&center, radius, limit)?;
         render(&s, &snap, &a, geojson, true)
     })
@@ -64,13 +65,14 @@ pub async fn near(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult
 )]
 pub async fn nearest(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref());
-    let meta = s.index.meta();
+    let meta = s.index().meta();
     let center = p.location(&meta)?;
     let k = required(p.count("k", 1, MAX_RESULTS)?, "k")?;
     let max = p.distance("max_distance", &meta, false)?;
     let geojson = p.geojson()?;
     blocking(s.pool.clone(), move || {
-        let snap = s.index.snapshot();
+        let index = s.index();
+        let snap = index.snapshot();
         let a = snap.nearest(&center, k, max)?;
         render(&s, &snap, &a, geojson, true)
     })
@@ -88,7 +90,7 @@ pub async fn nearest(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiRes
 )]
 pub async fn within(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref());
-    let meta = s.index.meta();
+    let meta = s.index().meta();
     let dims = meta.dims as usize;
     let raw = p.required_str("bbox")?;
     let v = parse_list("bbox", raw)?;
@@ -106,7 +108,8 @@ pub async fn within(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResu
     let limit = p.limit()?;
     let geojson = p.geojson()?;
     blocking(s.pool.clone(), move || {
-        let snap = s.index.snapshot();
+        let index = s.index();
+        let snap = index.snapshot();
         let a = snap.within(&bbox, limit)?;
         render(&s, &snap, &a, geojson, false)
     })
@@ -124,13 +127,15 @@ pub async fn within(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResu
 )]
 pub async fn stats(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref());
-    let meta = s.index.meta();
+    let meta = s.index().meta();
     let center = p.location(&meta)?;
     let radius = required(p.distance("radius", &meta, true)?, "radius")?;
     let group_by = p.required_str("group_by")?.to_string();
     let sum = p.str("sum").filter(|x| !x.is_empty()).map(str::to_string);
     blocking(s.pool.clone(), move || {
-        let a = s.index.stats(&center, radius, &group_by, sum.as_deref())?;
+        let a = s
+            .index()
+            .stats(&center, radius, &group_by, sum.as_deref())?;
         s.metrics.nodes_read(a.nodes_read);
         json_response(&stats_json(&a, &group_by, sum.as_deref()), JSON)
     })

@@ -14,8 +14,15 @@ use crate::server::error::{ApiError, ApiResult};
 use crate::server::AppState;
 use crate::store::format::Meta;
 
-/// Refuses writes on a read-only server.
-fn writable(s: &AppState) -> ApiResult<()> {
+/// Refuses writes on a read-only server or a replica, and without the write token.
+fn writable(s: &AppState, headers: &HeaderMap) -> ApiResult<()> {
+    if let Some(primary) = &s.config.follow {
+        return Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("this server is a read-only replica: send writes to the primary at {primary}"),
+        ));
+    }
+    crate::server::auth::require(headers, s.config.write_token.as_deref(), "writes")?;
     if s.config.read_only {
         return Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -28,7 +35,8 @@ fn writable(s: &AppState) -> ApiResult<()> {
 /// Runs a write off the reactor. Writes wait for a flush, so they use tokio's blocking threads
 /// and leave the query pool to reads.
 async fn run_write(s: AppState, ops: Vec<WriteOp>) -> ApiResult<crate::index::WriteOutcome> {
-    tokio::task::spawn_blocking(move || s.index.write(&ops).map_err(ApiError::from))
+    let st = s.clone();
+    let out = tokio::task::spawn_blocking(move || st.index().write(&ops).map_err(ApiError::from))
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "write task failed");
@@ -36,7 +44,10 @@ async fn run_write(s: AppState, ops: Vec<WriteOp>) -> ApiResult<crate::index::Wr
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "the write failed unexpectedly",
             )
-        })?
+        })??;
+    // Wakes followers long-polling for changes.
+    s.committed(out.sequence);
+    Ok(out)
 }
 
 /// Reads one point object (`lon`/`lat` or `point`, optional `properties`, and `id` when
@@ -116,16 +127,17 @@ fn parse_point(meta: &Meta, v: &Json, path_id: Option<&str>, what: &str) -> ApiR
 pub async fn put_point(
     State(s): State<AppState>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    writable(&s)?;
+    writable(&s, &headers)?;
     let v: Json = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             format!("the body is not JSON: {e}"),
         )
     })?;
-    let p = parse_point(&s.index.meta(), &v, Some(&id), "the point")?;
+    let p = parse_point(&s.index().meta(), &v, Some(&id), "the point")?;
     let pid = p.id.clone();
     let out = run_write(s, vec![WriteOp::Upsert(p)]).await?;
     json_response(
@@ -149,8 +161,8 @@ pub async fn post_points(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    writable(&s)?;
-    let meta = s.index.meta();
+    writable(&s, &headers)?;
+    let meta = s.index().meta();
     let ndjson = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -214,8 +226,9 @@ pub async fn post_points(
 pub async fn delete_point(
     State(s): State<AppState>,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    writable(&s)?;
+    writable(&s, &headers)?;
     let pid = PointId::parse(&id);
     let out = run_write(s, vec![WriteOp::Delete(pid.clone())]).await?;
     if out.deleted == 0 {

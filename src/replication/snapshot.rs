@@ -1,0 +1,127 @@
+//! Snapshots: every point of an index with the sequence number it is consistent with, as
+//! NDJSON, and the build of a follower's index from one.
+//!
+//! The first line is a header `{"kdsled_snapshot": 1, "generation", "sequence", "metric",
+//! "dims", "count"}`; each further line is a point `{"id", "coords", "properties"}`.
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+use serde_json::json;
+
+use super::wire::{coords_from_json, id_from_json, id_json, properties_from_json, properties_json};
+use crate::error::{Error, Result};
+use crate::geometry::Metric;
+use crate::index::{build, BuildOptions, BuildProgress, Index};
+use crate::input::Record;
+use crate::store::format::{Meta, FORMAT_VERSION};
+use crate::store::{codec, Space};
+
+/// Writes a consistent snapshot of `index` to `out` and returns the meta it reflects. Writers
+/// wait while it is taken, so write it to local storage and send that.
+pub fn export(index: &Index, out: &mut dyn Write) -> Result<Meta> {
+    let snap = index.snapshot();
+    let meta = snap.meta().clone();
+    let header = json!({
+        "kdsled_snapshot": 1,
+        "generation": meta.generation,
+        "sequence": meta.sequence,
+        "metric": meta.metric.name(),
+        "dims": meta.dims,
+        "count": meta.count,
+    });
+    writeln!(out, "{header}")?;
+    for r in index.store().scan(Space::Payloads) {
+        let (k, v) = r?;
+        let node = codec::node_id_from_key(&k)?;
+        let payload = codec::decode_payload(node, &v)?;
+        let coords = snap.node(node)?.coords;
+        let line = json!({
+            "id": id_json(&payload.id),
+            "coords": coords,
+            "properties": properties_json(&payload.properties),
+        });
+        writeln!(out, "{line}")?;
+    }
+    out.flush()?;
+    Ok(meta)
+}
+
+/// What a snapshot's header says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotHeader {
+    /// The primary's history.
+    pub generation: String,
+    /// The sequence the snapshot is consistent with.
+    pub sequence: u64,
+    /// The metric.
+    pub metric: Metric,
+    /// Coordinates per point.
+    pub dims: usize,
+    /// Points that follow.
+    pub count: u64,
+}
+
+/// Builds an index at `target` (replacing what is there) from a snapshot stream.
+pub fn import(
+    target: &Path,
+    mut input: impl BufRead,
+    cache_mb: u64,
+    progress: &dyn BuildProgress,
+) -> Result<SnapshotHeader> {
+    let bad = |reason: String| Error::Input { line: 1, reason };
+    let mut first = String::new();
+    input.read_line(&mut first)?;
+    let h: serde_json::Value = serde_json::from_str(&first)
+        .map_err(|e| bad(format!("the snapshot header is not JSON: {e}")))?;
+    if h["kdsled_snapshot"] != 1 {
+        return Err(bad("not a kdsled snapshot".into()));
+    }
+    let header = SnapshotHeader {
+        generation: h["generation"].as_str().unwrap_or_default().to_string(),
+        sequence: h["sequence"]
+            .as_u64()
+            .ok_or_else(|| bad("no sequence".into()))?,
+        metric: Metric::parse(h["metric"].as_str().unwrap_or_default())?,
+        dims: h["dims"].as_u64().ok_or_else(|| bad("no dims".into()))? as usize,
+        count: h["count"].as_u64().unwrap_or(0),
+    };
+    let records = input.lines().enumerate().map(|(i, line)| {
+        let line_no = i as u64 + 2;
+        let line = line?;
+        let v: serde_json::Value = serde_json::from_str(&line).map_err(|e| Error::Input {
+            line: line_no,
+            reason: format!("not JSON: {e}"),
+        })?;
+        let at = |e: Error| Error::Input {
+            line: line_no,
+            reason: e.to_string(),
+        };
+        Ok(Record {
+            line: line_no,
+            id: id_from_json(&v["id"]).map_err(at)?,
+            coords: coords_from_json(v.get("coords")).map_err(at)?,
+            properties: properties_from_json(v.get("properties")).map_err(at)?,
+        })
+    });
+    let opts = BuildOptions {
+        metric: header.metric,
+        dims: header.dims,
+        cache_mb,
+        skip_invalid: false,
+        force: true,
+        history: Some((header.generation.clone(), header.sequence)),
+        format: FORMAT_VERSION,
+    };
+    let summary = build(target, records, &opts, progress)?;
+    if summary.points != header.count {
+        return Err(Error::Input {
+            line: 1,
+            reason: format!(
+                "the snapshot announced {} points and held {}",
+                header.count, summary.points
+            ),
+        });
+    }
+    Ok(header)
+}

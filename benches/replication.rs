@@ -37,7 +37,10 @@ impl Host for Replica {
         *self.index.write().expect("lock") = index;
     }
     fn applied(&self, seq: u64) {
-        self.applied_at.lock().expect("lock").insert(seq, Instant::now());
+        self.applied_at
+            .lock()
+            .expect("lock")
+            .insert(seq, Instant::now());
     }
 }
 
@@ -61,9 +64,17 @@ fn main() {
     let pts = cities();
     let pdir = tmp.path().join("primary");
     build_at(&pdir, &pts);
-    let state = AppState::new(Arc::new(Index::open(&pdir, 256).expect("open")), ServerConfig::default());
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+    let state = AppState::new(
+        Arc::new(Index::open(&pdir, 256).expect("open")),
+        ServerConfig::default(),
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let app = router(state.clone());
     rt.spawn(async move { axum::serve(listener, app).await });
@@ -99,7 +110,10 @@ fn main() {
     let replica_seq = || replica.index().meta().sequence;
 
     // Steady load.
-    let rate: u64 = std::env::var("KDSLED_REPL_RATE").ok().and_then(|s| s.parse().ok()).unwrap_or(1000);
+    let rate: u64 = std::env::var("KDSLED_REPL_RATE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1000);
     let mut committed: Vec<(u64, Instant)> = Vec::new();
     let mut max_lag = 0u64;
     let start = Instant::now();
@@ -121,7 +135,11 @@ fn main() {
     let applied = replica.applied_at.lock().expect("lock").clone();
     let mut delays: Vec<f64> = committed
         .iter()
-        .filter_map(|(seq, at)| applied.get(seq).map(|a| a.saturating_duration_since(*at).as_secs_f64() * 1e3))
+        .filter_map(|(seq, at)| {
+            applied
+                .get(seq)
+                .map(|a| a.saturating_duration_since(*at).as_secs_f64() * 1e3)
+        })
         .collect();
     let achieved = n as f64 / start.elapsed().as_secs_f64();
     println!(
@@ -136,7 +154,12 @@ fn main() {
     let mut last = 0;
     for b in 0..200u64 {
         let ops: Vec<WriteOp> = (0..100u64)
-            .map(|i| WriteOp::Upsert(point(format!("b{b}-{i}"), pts[((b * 100 + i) as usize * 31) % pts.len()])))
+            .map(|i| {
+                WriteOp::Upsert(point(
+                    format!("b{b}-{i}"),
+                    pts[((b * 100 + i) as usize * 31) % pts.len()],
+                ))
+            })
             .collect();
         last = write(ops).0;
     }

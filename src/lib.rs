@@ -27,6 +27,7 @@ pub mod query;
 pub mod replication;
 pub mod server;
 pub mod store;
+pub mod tiles;
 pub mod tree;
 
 pub use error::{Error, Result};

@@ -35,6 +35,8 @@ pub enum Command {
     Insert(InsertArgs),
     /// Delete points by id, one id per line of a file.
     Delete(DeleteArgs),
+    /// Pre-render heatmap tiles to DIR/{z}/{x}/{y}.png.
+    Tiles(TilesArgs),
     /// Upgrade an index to this binary's on-disk format version (safe to interrupt and rerun).
     Migrate(DbArgs),
     /// Rewrite an index into a fresh, densely packed database (reclaims the space deletes leave).
@@ -69,6 +71,32 @@ pub struct DeleteArgs {
     /// File of ids, one per line (`-` for standard input).
     #[arg(long)]
     pub ids: PathBuf,
+}
+
+/// `kdsled tiles`.
+#[derive(Args, Debug)]
+pub struct TilesArgs {
+    /// The index.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// MINLON,MINLAT,MAXLON,MAXLAT of the area to cover.
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+    pub bbox: Vec<f64>,
+    /// Zoom levels: one (`11`) or a range (`8-12`).
+    #[arg(long)]
+    pub zoom: String,
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Walking distance, metres.
+    #[arg(long, default_value_t = 1200.0)]
+    pub radius: f64,
+    /// Summed closeness (km) at which a pixel saturates.
+    #[arg(long, default_value_t = 4.0)]
+    pub saturation: f64,
+    /// Only points whose attribute FIELD equals VALUE.
+    #[arg(long = "where")]
+    pub filter: Option<String>,
 }
 
 /// `kdsled serve`.

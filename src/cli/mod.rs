@@ -6,6 +6,7 @@ mod inspect;
 mod progress;
 mod query;
 mod serve;
+mod tiles;
 mod write;
 
 use std::process::ExitCode;
@@ -55,5 +56,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Delete(a) => write::delete(a),
         Command::Compact(a) => write::compact(a),
         Command::Migrate(a) => inspect::migrate(a),
+        Command::Tiles(a) => tiles::run(a),
     }
 }

@@ -129,11 +129,7 @@ impl Snapshot<'_> {
 
     /// Up to `limit` committed writes after sequence `since`, in order, or `None` when some of
     /// them are no longer in the changes log (the follower must re-snapshot).
-    pub fn changes_since(
-        &self,
-        since: u64,
-        limit: usize,
-    ) -> Result<Option<Vec<Change>>> {
+    pub fn changes_since(&self, since: u64, limit: usize) -> Result<Option<Vec<Change>>> {
         let current = self.meta.sequence;
         if since >= current {
             return Ok(Some(Vec::new()));

@@ -162,6 +162,7 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
             "/v1/replication/snapshot",
             get(routes::replication::snapshot),
         ),
+        ("/v1/tiles/heatmap/{z}/{x}/{y}", get(routes::tiles::heatmap)),
         ("/v1/points", post(routes::write::post_points)),
         (
             "/v1/points/{id}",

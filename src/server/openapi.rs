@@ -177,6 +177,18 @@ pub struct WriteDoc {
     sequence: u64,
 }
 
+/// Parameters of the heatmap tiles.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TileQuery {
+    /// Walking distance in metres (default 1200, at most 50000).
+    radius: Option<f64>,
+    /// Summed closeness in km at which a pixel saturates (default 4).
+    saturation: Option<f64>,
+    /// Only points whose attribute FIELD equals VALUE: `FIELD:VALUE`.
+    r#where: Option<String>,
+}
+
 /// Parameters of `/v1/replication/changes`.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -233,6 +245,7 @@ pub struct ErrorDoc {
         super::routes::health::readyz,
         super::routes::replication::changes,
         super::routes::replication::snapshot,
+        super::routes::tiles::heatmap,
     ),
     components(schemas(
         PointDoc,

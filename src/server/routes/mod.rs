@@ -4,6 +4,7 @@ pub mod health;
 pub mod points;
 pub mod query;
 pub mod replication;
+pub mod tiles;
 pub mod write;
 
 use axum::http::header::CONTENT_TYPE;

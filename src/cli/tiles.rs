@@ -1,0 +1,82 @@
+//! `kdsled tiles`.
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use kdsled::tiles::mercator::{tiles_covering, MAX_ZOOM};
+use kdsled::tiles::{render, HeatmapParams};
+use kdsled::Index;
+
+use super::args::TilesArgs;
+
+fn zooms(s: &str) -> anyhow::Result<(u32, u32)> {
+    let (a, b) = s.split_once('-').unwrap_or((s, s));
+    let (a, b): (u32, u32) = (
+        a.trim().parse().context("--zoom takes N or N-M")?,
+        b.trim().parse().context("--zoom takes N or N-M")?,
+    );
+    if a > b || b > MAX_ZOOM {
+        bail!("--zoom {s}: zooms run from 0 to {MAX_ZOOM}, low to high");
+    }
+    Ok((a, b))
+}
+
+/// Renders every tile over the box at each zoom; empty tiles are written too, so a static
+/// server needs no fallback.
+pub fn run(a: TilesArgs) -> anyhow::Result<ExitCode> {
+    if a.bbox.len() != 4 {
+        bail!("--bbox takes MINLON,MINLAT,MAXLON,MAXLAT");
+    }
+    let (z0, z1) = zooms(&a.zoom)?;
+    let filter = match &a.filter {
+        Some(w) => match w.split_once(':') {
+            Some((f, v)) if !f.is_empty() => Some((f.to_string(), v.to_string())),
+            _ => bail!("--where takes FIELD:VALUE"),
+        },
+        None => None,
+    };
+    let params = HeatmapParams {
+        radius_m: a.radius,
+        saturation: a.saturation,
+        filter,
+    };
+    params.check()?;
+    let index = Index::open(&a.db.db, a.db.cache_mb)?;
+    let [lon0, lat0, lon1, lat1] = [a.bbox[0], a.bbox[1], a.bbox[2], a.bbox[3]];
+    let tiles: Vec<_> = (z0..=z1)
+        .flat_map(|z| tiles_covering(z, lon0, lat0, lon1, lat1))
+        .collect();
+    let bar = ProgressBar::new(tiles.len() as u64);
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template("tiles [{bar:40}] {pos}/{len} ({per_sec}, {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let started = std::time::Instant::now();
+    let mut non_empty = 0;
+    for t in &tiles {
+        let tile = {
+            let snap = index.snapshot();
+            render(&snap, *t, &params)?
+        };
+        if !tile.is_empty() {
+            non_empty += 1;
+        }
+        let dir = a.out.join(t.z.to_string()).join(t.x.to_string());
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::write(dir.join(format!("{}.png", t.y)), tile.png())?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    println!(
+        "wrote {} tiles ({non_empty} non-empty) to {} in {:.1} s",
+        tiles.len(),
+        a.out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}

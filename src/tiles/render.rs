@@ -1,0 +1,292 @@
+//! Rendering one heatmap tile.
+
+use std::sync::OnceLock;
+
+use rayon::prelude::*;
+
+use super::mercator::{lat_of, lon_of, x_of, y_of, TileId};
+use crate::error::{Error, Result};
+use crate::geometry::metric::haversine;
+use crate::geometry::{BBox, Metric, EARTH_RADIUS_M};
+use crate::index::Snapshot;
+
+/// Pixels per tile side.
+pub const TILE_SIZE: usize = 256;
+
+/// Largest radius a tile may use, metres: beyond it one query would read too much of the index.
+pub const MAX_RADIUS_M: f64 = 50_000.0;
+
+/// Most points one tile may read; lower zooms over dense data must be pre-rendered from higher
+/// ones or asked at a higher zoom.
+pub const MAX_CANDIDATES: usize = 2_000_000;
+
+/// How a heatmap is drawn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeatmapParams {
+    /// Walking distance, metres.
+    pub radius_m: f64,
+    /// Summed closeness (in km) at which a pixel saturates.
+    pub saturation: f64,
+    /// Only points whose attribute equals a value: (field, value).
+    pub filter: Option<(String, String)>,
+}
+
+impl Default for HeatmapParams {
+    fn default() -> Self {
+        HeatmapParams {
+            radius_m: 1200.0,
+            saturation: 4.0,
+            filter: None,
+        }
+    }
+}
+
+impl HeatmapParams {
+    /// Checks the parameters.
+    pub fn check(&self) -> Result<()> {
+        if !(self.radius_m > 0.0 && self.radius_m <= MAX_RADIUS_M) {
+            return Err(Error::invalid(
+                "radius",
+                format!("{} m is outside (0, {MAX_RADIUS_M}]", self.radius_m),
+            ));
+        }
+        if !(self.saturation.is_finite() && self.saturation > 0.0) {
+            return Err(Error::invalid(
+                "saturation",
+                format!("{} must be a positive number", self.saturation),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A rendered tile: per-pixel values, row-major from the top-left.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tile {
+    /// Values in [0, 1].
+    pub values: Vec<f64>,
+    /// Points that could touch the tile (read from the index).
+    pub candidates: usize,
+}
+
+impl Tile {
+    /// Whether every pixel is zero.
+    pub fn is_empty(&self) -> bool {
+        self.values.iter().all(|v| *v == 0.0)
+    }
+
+    /// The tile as an RGBA PNG: the jet colormap, alpha growing with the value, transparent
+    /// where zero.
+    pub fn png(&self) -> Vec<u8> {
+        if self.is_empty() {
+            return empty_png().to_vec();
+        }
+        let mut rgba = Vec::with_capacity(TILE_SIZE * TILE_SIZE * 4);
+        for &v in &self.values {
+            rgba.extend_from_slice(&color(v));
+        }
+        encode_png(&rgba)
+    }
+}
+
+/// The jet colormap with an alpha that grows with the value.
+pub fn color(v: f64) -> [u8; 4] {
+    if v <= 0.0 {
+        return [0, 0, 0, 0];
+    }
+    let v = v.min(1.0);
+    let c = |x: f64| ((1.5 - x.abs()).clamp(0.0, 1.0) * 255.0).round() as u8;
+    [
+        c(4.0 * v - 3.0),
+        c(4.0 * v - 2.0),
+        c(4.0 * v - 1.0),
+        (96.0 + 159.0 * v).round() as u8,
+    ]
+}
+
+fn encode_png(rgba: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, TILE_SIZE as u32, TILE_SIZE as u32);
+        enc.set_color(png::ColorType::Rgba);
+        enc.set_depth(png::BitDepth::Eight);
+        // Writing to a Vec fails only on a malformed image, and ours has the declared size.
+        if let Ok(mut w) = enc.write_header() {
+            let _ = w.write_image_data(rgba);
+        }
+    }
+    out
+}
+
+/// The fully transparent tile, encoded once.
+pub fn empty_png() -> &'static [u8] {
+    static EMPTY: OnceLock<Vec<u8>> = OnceLock::new();
+    EMPTY.get_or_init(|| encode_png(&vec![0u8; TILE_SIZE * TILE_SIZE * 4]))
+}
+
+/// The box that holds every point within `r` metres of the tile, as (min, max) corners; a
+/// longitude range wider than the globe becomes the whole globe.
+fn grown_extent(t: TileId, r: f64) -> ([f64; 2], [f64; 2]) {
+    let n = t.n();
+    let (lon0, lon1) = (lon_of(t.x as f64, n), lon_of(t.x as f64 + 1.0, n));
+    let (lat1, lat0) = (lat_of(t.y as f64, n), lat_of(t.y as f64 + 1.0, n));
+    let ang = r / EARTH_RADIUS_M;
+    let dlat = ang.to_degrees();
+    let (glat0, glat1) = ((lat0 - dlat).max(-90.0), (lat1 + dlat).min(90.0));
+    let widest = glat0.abs().max(glat1.abs()).to_radians();
+    let s = ang.sin() / widest.cos();
+    if glat1 >= 90.0 || glat0 <= -90.0 || s >= 1.0 {
+        return ([-180.0, glat0], [180.0, glat1]);
+    }
+    let dlon = s.asin().to_degrees();
+    let (mut a, mut b) = (lon0 - dlon, lon1 + dlon);
+    if b - a >= 360.0 {
+        return ([-180.0, glat0], [180.0, glat1]);
+    }
+    if a < -180.0 {
+        a += 360.0;
+    }
+    if b > 180.0 {
+        b -= 360.0;
+    }
+    // a > b now means the box crosses the antimeridian, which BBox understands.
+    ([a, glat0], [b, glat1])
+}
+
+/// Renders tile `t` from `snap` (a haversine index).
+pub fn render(snap: &Snapshot<'_>, t: TileId, p: &HeatmapParams) -> Result<Tile> {
+    p.check()?;
+    if snap.meta().metric != Metric::Haversine {
+        return Err(Error::invalid(
+            "index",
+            "heatmap tiles need a lon/lat (haversine) index",
+        ));
+    }
+    let (lo, hi) = grown_extent(t, p.radius_m);
+    let bbox = BBox::new(Metric::Haversine, &lo, &hi)?;
+    let answer = snap.within(&bbox, MAX_CANDIDATES)?;
+    if answer.count > MAX_CANDIDATES as u64 {
+        return Err(Error::invalid(
+            "z",
+            format!(
+                "the tile and its radius cover {} points, more than {MAX_CANDIDATES}: zoom in",
+                answer.count
+            ),
+        ));
+    }
+    let mut points = Vec::with_capacity(answer.hits.len());
+    for h in &answer.hits {
+        if let Some((field, value)) = &p.filter {
+            let payload = snap.payload(h.node)?;
+            if payload.get(field).map(|v| v.group_key()).as_deref() != Some(value.as_str()) {
+                continue;
+            }
+        }
+        points.push([h.coords[0], h.coords[1]]);
+    }
+    Ok(Tile {
+        values: splat(t, &points, p),
+        candidates: answer.hits.len(),
+    })
+}
+
+/// Pixel centres of tile `t`: (lon, lat) of pixel (px, py).
+pub fn pixel_center(t: TileId, px: usize, py: usize) -> (f64, f64) {
+    let n = t.n();
+    let s = TILE_SIZE as f64;
+    (
+        lon_of(t.x as f64 + (px as f64 + 0.5) / s, n),
+        lat_of(t.y as f64 + (py as f64 + 0.5) / s, n),
+    )
+}
+
+/// Adds each point's contribution to the pixels within its radius.
+fn splat(t: TileId, points: &[[f64; 2]], p: &HeatmapParams) -> Vec<f64> {
+    let n = t.n();
+    let s = TILE_SIZE as f64;
+    let r = p.radius_m;
+    let r_km = r / 1000.0;
+    let ang = r / EARTH_RADIUS_M;
+    let dlat = ang.to_degrees();
+    let tile_center_lon = lon_of(t.x as f64 + 0.5, n);
+    // Pixel centres, computed once.
+    let lons: Vec<f64> = (0..TILE_SIZE).map(|px| pixel_center(t, px, 0).0).collect();
+    let lats: Vec<f64> = (0..TILE_SIZE).map(|py| pixel_center(t, 0, py).1).collect();
+    let sums = points
+        .par_chunks(256)
+        .fold(
+            || vec![0.0f64; TILE_SIZE * TILE_SIZE],
+            |mut acc, chunk| {
+                for c in chunk {
+                    let (lon, lat) = (c[0], c[1]);
+                    // The copy of the point nearest the tile, across the antimeridian if need be.
+                    let mut near_lon = lon;
+                    if near_lon - tile_center_lon > 180.0 {
+                        near_lon -= 360.0;
+                    } else if tile_center_lon - near_lon > 180.0 {
+                        near_lon += 360.0;
+                    }
+                    let top = (lat + dlat).min(90.0);
+                    let bottom = (lat - dlat).max(-90.0);
+                    let widest = top.abs().max(bottom.abs()).to_radians();
+                    let sdl = ang.sin() / widest.cos();
+                    let (x0, x1) = if top >= 90.0 || bottom <= -90.0 || sdl >= 1.0 {
+                        (0, TILE_SIZE - 1)
+                    } else {
+                        let dlon = sdl.asin().to_degrees();
+                        let gx0 = (x_of(near_lon - dlon, n) - t.x as f64) * s - 1.0;
+                        let gx1 = (x_of(near_lon + dlon, n) - t.x as f64) * s + 1.0;
+                        if gx1 < 0.0 || gx0 > s {
+                            continue;
+                        }
+                        (gx0.max(0.0) as usize, (gx1.min(s - 1.0)) as usize)
+                    };
+                    let gy0 = (y_of(top, n) - t.y as f64) * s - 1.0;
+                    let gy1 = (y_of(bottom, n) - t.y as f64) * s + 1.0;
+                    if gy1 < 0.0 || gy0 > s {
+                        continue;
+                    }
+                    let (y0, y1) = (gy0.max(0.0) as usize, (gy1.min(s - 1.0)) as usize);
+                    for py in y0..=y1 {
+                        for px in x0..=x1 {
+                            let d = haversine(lon, lat, lons[px], lats[py]);
+                            if d <= r {
+                                acc[py * TILE_SIZE + px] += r_km - d / 1000.0;
+                            }
+                        }
+                    }
+                }
+                acc
+            },
+        )
+        .reduce(
+            || vec![0.0f64; TILE_SIZE * TILE_SIZE],
+            |mut a, b| {
+                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+                a
+            },
+        );
+    sums.into_iter()
+        .map(|v| (v / p.saturation).min(1.0))
+        .collect()
+}
+
+/// The reference renderer: every point against every pixel. For tests and benchmarks.
+pub fn render_brute(points: &[[f64; 2]], t: TileId, p: &HeatmapParams) -> Vec<f64> {
+    let r_km = p.radius_m / 1000.0;
+    let mut out = vec![0.0; TILE_SIZE * TILE_SIZE];
+    for py in 0..TILE_SIZE {
+        for px in 0..TILE_SIZE {
+            let (lon, lat) = pixel_center(t, px, py);
+            let mut sum = 0.0;
+            for c in points {
+                let d = haversine(c[0], c[1], lon, lat);
+                if d <= p.radius_m {
+                    sum += r_km - d / 1000.0;
+                }
+            }
+            out[py * TILE_SIZE + px] = (sum / p.saturation).min(1.0);
+        }
+    }
+    out
+}

@@ -1,0 +1,210 @@
+//! Heatmap tiles against a brute-force renderer over every point.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::build_index;
+use kdsled::server::{router, AppState, ServerConfig};
+use kdsled::tiles::mercator::{x_of, y_of, TileId};
+use kdsled::tiles::render::{empty_png, pixel_center, render_brute};
+use kdsled::tiles::{render, HeatmapParams, TILE_SIZE};
+use kdsled::Metric;
+
+fn close(a: &[f64], b: &[f64]) {
+    assert_eq!(a.len(), b.len());
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!((x - y).abs() < 1e-9, "pixel {i}: {x} vs {y}");
+    }
+}
+
+fn tile_at(z: u32, lon: f64, lat: f64) -> TileId {
+    let n = (1u64 << z) as f64;
+    TileId::new(z, x_of(lon, n) as u32, y_of(lat, n) as u32).unwrap()
+}
+
+fn paris() -> Vec<Vec<f64>> {
+    (0..1000)
+        .map(|i| {
+            let a = (i * 7919 % 1000) as f64 / 1000.0;
+            let b = (i * 104_729 % 997) as f64 / 997.0;
+            vec![2.2 + 0.3 * a, 48.75 + 0.2 * b]
+        })
+        .collect()
+}
+
+#[test]
+fn tiles_match_brute_force_over_all_points() {
+    let pts = paris();
+    let all: Vec<[f64; 2]> = pts.iter().map(|p| [p[0], p[1]]).collect();
+    let t = build_index(Metric::Haversine, 2, &pts);
+    let snap = t.index.snapshot();
+    for (z, r, sat) in [
+        (8u32, 1200.0, 4.0),
+        (12, 1200.0, 4.0),
+        (14, 500.0, 1.0),
+        (11, 3000.0, 20.0),
+    ] {
+        let tile = tile_at(z, 2.35, 48.85);
+        let p = HeatmapParams {
+            radius_m: r,
+            saturation: sat,
+            filter: None,
+        };
+        let got = render(&snap, tile, &p).unwrap();
+        assert!(!got.is_empty(), "z {z}");
+        close(&got.values, &render_brute(&all, tile, &p));
+    }
+    // A filter keeps only matching points.
+    let p = HeatmapParams {
+        filter: Some(("cat".into(), "c1".into())),
+        ..HeatmapParams::default()
+    };
+    let c1: Vec<[f64; 2]> = all
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 3 == 1)
+        .map(|(_, p)| *p)
+        .collect();
+    let tile = tile_at(12, 2.35, 48.85);
+    close(
+        &render(&snap, tile, &p).unwrap().values,
+        &render_brute(&c1, tile, &p),
+    );
+}
+
+#[test]
+fn a_point_just_outside_the_edge_colours_the_tile() {
+    let tile = tile_at(13, 2.35, 48.85);
+    let (west, _) = pixel_center(tile, 0, 128);
+    // 400 m west of the tile's first pixel centre, outside the tile.
+    let outside = vec![
+        west - 400.0 / (111_320.0 * 48.85f64.to_radians().cos()),
+        pixel_center(tile, 0, 128).1,
+    ];
+    let t = build_index(Metric::Haversine, 2, std::slice::from_ref(&outside));
+    let p = HeatmapParams::default();
+    let got = render(&t.index.snapshot(), tile, &p).unwrap();
+    assert_eq!(got.candidates, 1);
+    assert!(got.values[128 * TILE_SIZE] > 0.0);
+    assert_eq!(got.values[128 * TILE_SIZE + 255], 0.0);
+    close(
+        &got.values,
+        &render_brute(&[[outside[0], outside[1]]], tile, &p),
+    );
+}
+
+#[test]
+fn the_antimeridian_is_seamless() {
+    // A point just west of 180 E... is east of -180: it colours the eastmost tile's right edge.
+    let pts = vec![vec![-179.999, -16.5], vec![179.998, -16.5]];
+    let t = build_index(Metric::Haversine, 2, &pts);
+    let z = 12;
+    let n = 1u32 << z;
+    let east = TileId::new(z, n - 1, y_of(-16.5, n as f64) as u32).unwrap();
+    let west = TileId::new(z, 0, east.y).unwrap();
+    let p = HeatmapParams::default();
+    let all = [[-179.999, -16.5], [179.998, -16.5]];
+    for tile in [east, west] {
+        let got = render(&t.index.snapshot(), tile, &p).unwrap();
+        assert_eq!(got.candidates, 2, "{tile:?}");
+        assert!(!got.is_empty());
+        close(&got.values, &render_brute(&all, tile, &p));
+    }
+}
+
+#[test]
+fn tiles_over_http() {
+    let t = build_index(Metric::Haversine, 2, &paris());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = router(AppState::new(Arc::clone(&t.index), ServerConfig::default()));
+    rt.spawn(async move { axum::serve(listener, app).await });
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let get = |path: &str| {
+        let mut r = agent.get(&format!("{base}{path}")).call().unwrap();
+        let ct = r
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        (r.status().as_u16(), ct, r.body_mut().read_to_vec().unwrap())
+    };
+    let tile = tile_at(12, 2.35, 48.85);
+    let (st, ct, body) = get(&format!(
+        "/v1/tiles/heatmap/12/{}/{}.png?radius=1500&saturation=3",
+        tile.x, tile.y
+    ));
+    assert_eq!((st, ct.as_str()), (200, "image/png"));
+    let decoder = png::Decoder::new(std::io::Cursor::new(body));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!(
+        (info.width, info.height, info.color_type),
+        (256, 256, png::ColorType::Rgba)
+    );
+    let opaque = buf.chunks(4).filter(|p| p[3] > 0).count();
+    assert!(opaque > 1000, "{opaque} coloured pixels");
+    // An empty tile is the shared transparent PNG.
+    let (st, _, body) = get("/v1/tiles/heatmap/12/0/0.png");
+    assert_eq!((st, body.as_slice()), (200, empty_png()));
+    for (path, param) in [
+        ("/v1/tiles/heatmap/23/0/0.png", "z"),
+        ("/v1/tiles/heatmap/3/8/0.png", "x"),
+        ("/v1/tiles/heatmap/3/0/8.png", "y"),
+        ("/v1/tiles/heatmap/3/0/1", "y"),
+        ("/v1/tiles/heatmap/a/0/1.png", "z"),
+        ("/v1/tiles/heatmap/3/0/1.png?radius=0", "radius"),
+        ("/v1/tiles/heatmap/3/0/1.png?radius=60000", "radius"),
+        ("/v1/tiles/heatmap/3/0/1.png?saturation=-1", "saturation"),
+        ("/v1/tiles/heatmap/3/0/1.png?saturation=NaN", "saturation"),
+        ("/v1/tiles/heatmap/3/0/1.png?where=nocolon", "where"),
+    ] {
+        let (st, ct, body) = get(path);
+        assert_eq!(st, 400, "{path}");
+        assert!(ct.starts_with("application/json"));
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["param"], param, "{path}: {v}");
+    }
+}
+
+#[test]
+fn the_cli_prerenders_tiles() {
+    let t = build_index(Metric::Haversine, 2, &paris());
+    let path = t.path();
+    let out = t.dir.path().join("tiles");
+    drop(t.index);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_kdsled"))
+        .args([
+            "tiles",
+            "--db",
+            path.to_str().unwrap(),
+            "--bbox",
+            "2.2,48.75,2.5,48.95",
+            "--zoom",
+            "10-11",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let tile = tile_at(11, 2.35, 48.85);
+    let f = out
+        .join("11")
+        .join(tile.x.to_string())
+        .join(format!("{}.png", tile.y));
+    assert!(std::fs::metadata(&f).unwrap().len() > empty_png().len() as u64);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("non-empty"));
+}

@@ -143,6 +143,13 @@ pub struct ServeArgs {
     /// How this replica names itself in its primary's metrics (default: host name and pid).
     #[arg(long)]
     pub follower_name: Option<String>,
+    /// A base map under the heatmap on the map page, e.g.
+    /// https://tile.openstreetmap.org/{z}/{x}/{y}.png (off by default).
+    #[arg(long)]
+    pub basemap_url: Option<String>,
+    /// Attribution shown with the base map.
+    #[arg(long)]
+    pub basemap_attribution: Option<String>,
 }
 
 /// Where the index is.

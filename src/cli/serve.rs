@@ -116,6 +116,8 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         write_token: a.write_token.clone(),
         replication_token: a.replication_token.clone(),
         follow: follow.as_ref().map(|f| f.primary.clone()),
+        basemap_url: a.basemap_url.clone(),
+        basemap_attribution: a.basemap_attribution.clone(),
         ..ServerConfig::default()
     };
     let mut state = AppState::new(index, config);

@@ -45,6 +45,11 @@ pub struct ServerConfig {
     pub replication_token: Option<String>,
     /// The primary this server follows (a read-only replica), if any.
     pub follow: Option<String>,
+    /// A base map tile URL template for the map page (off by default: the page needs no
+    /// internet).
+    pub basemap_url: Option<String>,
+    /// Attribution shown with the base map.
+    pub basemap_attribution: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -57,6 +62,8 @@ impl Default for ServerConfig {
             write_token: None,
             replication_token: None,
             follow: None,
+            basemap_url: None,
+            basemap_attribution: None,
         }
     }
 }
@@ -149,6 +156,13 @@ impl Host for AppState {
 pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
     use axum::routing::{get, post};
     vec![
+        ("/", get(routes::map::page)),
+        ("/assets/leaflet.js", get(routes::map::leaflet_js)),
+        ("/assets/leaflet.css", get(routes::map::leaflet_css)),
+        (
+            "/assets/LICENSE-leaflet.txt",
+            get(routes::map::leaflet_license),
+        ),
         ("/healthz", get(routes::health::healthz)),
         ("/metrics", get(routes::health::metrics)),
         ("/openapi.json", get(openapi::serve)),

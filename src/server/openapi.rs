@@ -246,6 +246,10 @@ pub struct ErrorDoc {
         super::routes::replication::changes,
         super::routes::replication::snapshot,
         super::routes::tiles::heatmap,
+        super::routes::map::page,
+        super::routes::map::leaflet_js,
+        super::routes::map::leaflet_css,
+        super::routes::map::leaflet_license,
     ),
     components(schemas(
         PointDoc,

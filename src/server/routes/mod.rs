@@ -1,6 +1,7 @@
 //! Handlers, one module per resource.
 
 pub mod health;
+pub mod map;
 pub mod points;
 pub mod query;
 pub mod replication;

@@ -10,35 +10,17 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use kdsled::index::{build, BuildOptions, NoProgress};
-use kdsled::input::Record;
 use kdsled::store::codec::{self, NodeFormat};
 use kdsled::tree::Node;
-use kdsled::{Index, Metric, PointId};
+use kdsled::Index;
 use support::*;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn build_as(dir: &std::path::Path, points: &[[f64; 2]], format: u32) -> Index {
-    let records = points.iter().enumerate().map(|(i, p)| {
-        Ok(Record {
-            line: i as u64 + 1,
-            id: PointId::Int(i as i64),
-            coords: p.to_vec(),
-            properties: vec![],
-        })
-    });
-    let opts = BuildOptions {
-        metric: Metric::Haversine,
-        dims: 2,
-        cache_mb: 512,
-        skip_invalid: false,
-        force: true,
-        history: None,
-        format,
-    };
-    build(dir, records, &opts, &NoProgress).expect("build");
+/// Builds `points` in `format` and opens it with the node cache off.
+fn open_as(dir: &std::path::Path, points: &[[f64; 2]], format: u32) -> Index {
+    build_as(dir, points, format);
     let mut index = Index::open_any_format(dir, 1024).expect("open");
     index.disable_node_cache();
     index
@@ -97,8 +79,8 @@ fn main() {
         ("cities1000", cities()),
         ("clustered", clustered(synthetic_size(), 7)),
     ] {
-        let a = build_as(&tmp.path().join(format!("{name}-v1")), &pts, 1);
-        let b = build_as(&tmp.path().join(format!("{name}-v2")), &pts, 2);
+        let a = open_as(&tmp.path().join(format!("{name}-v1")), &pts, 1);
+        let b = open_as(&tmp.path().join(format!("{name}-v2")), &pts, 2);
         let qs = queries(&pts, 512, 5);
         // Warm sled's page cache for both.
         for q in &qs {

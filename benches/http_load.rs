@@ -156,15 +156,7 @@ fn main() {
                 &path,
                 kdsled::input::open(&cities_path(), &kdsled::input::InputSpec::geonames())
                     .expect("open cities"),
-                &kdsled::index::BuildOptions {
-                    metric: kdsled::Metric::Haversine,
-                    dims: 2,
-                    cache_mb: 256,
-                    skip_invalid: false,
-                    force: true,
-                    history: None,
-                    format: kdsled::store::format::FORMAT_VERSION,
-                },
+                &support::options(kdsled::store::format::FORMAT_VERSION),
                 &kdsled::index::NoProgress,
             )
             .expect("build");

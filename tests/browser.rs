@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::build_index;
-use kdsled::server::{router, AppState, ServerConfig};
+use kdsled::server::ServerConfig;
 use kdsled::Metric;
 use serde_json::{json, Value};
 use tungstenite::stream::MaybeTlsStream;
@@ -99,17 +99,8 @@ fn the_map_page_lists_points_on_click_and_draws_the_heatmap() {
         })
         .collect();
     let t = build_index(Metric::Haversine, 2, &pts);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = router(AppState::new(Arc::clone(&t.index), ServerConfig::default()));
-    rt.spawn(async move { axum::serve(listener, app).await });
+    let server = common::inproc::serve(Arc::clone(&t.index), ServerConfig::default());
+    let base = server.base.clone();
 
     let profile = tempfile::tempdir().unwrap();
     let mut child = Command::new(chrome)

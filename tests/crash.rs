@@ -1,46 +1,18 @@
 //! Crash test: a real server takes concurrent writes and is killed with SIGKILL at random
 //! moments; after each restart every acknowledged write is there and the index verifies.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+mod common;
+
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::proc::Served;
 use kdsled::{Index, PointId};
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_kdsled")
-}
-
-/// Starts `kdsled serve` and returns the child and its base URL.
-fn serve(db: &str) -> (std::process::Child, String) {
-    let mut child = Command::new(bin())
-        .args(["serve", "--db", db, "--addr", "127.0.0.1:0"])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(i) = line.find("http://") {
-                let _ = tx.send(
-                    line[i..]
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or("")
-                        .to_string(),
-                );
-            }
-        }
-    });
-    let base = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("server start");
-    (child, base)
 }
 
 #[test]
@@ -75,7 +47,8 @@ fn every_acknowledged_write_survives_sigkill() {
     let next_id = Arc::new(AtomicU64::new(0));
     let mut rng = 0x2545_f491_4f6c_dd1du64;
     for cycle in 0..4 {
-        let (mut child, base) = serve(db);
+        let server = Served::start(&["serve", "--db", db, "--addr", "127.0.0.1:0"]);
+        let base = server.base.clone();
         let stop = Arc::new(AtomicBool::new(false));
         let writers: Vec<_> = (0..4)
             .map(|w| {
@@ -118,8 +91,7 @@ fn every_acknowledged_write_survives_sigkill() {
         while t.elapsed() < wait {
             std::thread::sleep(Duration::from_millis(10));
         }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        server.kill(); // SIGKILL
         stop.store(true, Ordering::Relaxed);
         for w in writers {
             w.join().unwrap();

@@ -6,32 +6,21 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use common::build_index;
-use kdsled::server::{router, routes, AppState, ServerConfig};
-use kdsled::{Index, Metric};
+use kdsled::server::{routes, ServerConfig};
+use kdsled::Metric;
 
 /// A server on an ephemeral port, stopped when dropped.
 struct Server {
     base: String,
-    _rt: tokio::runtime::Runtime,
+    _server: common::inproc::InProc,
     _index: common::TestIndex,
 }
 
 fn start(t: common::TestIndex) -> Server {
-    let index: Arc<Index> = t.index.clone();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = router(AppState::new(index, ServerConfig::default()));
-    rt.spawn(async move { axum::serve(listener, app).await });
+    let server = common::inproc::serve(Arc::clone(&t.index), ServerConfig::default());
     Server {
-        base: format!("http://{addr}"),
-        _rt: rt,
+        base: server.base.clone(),
+        _server: server,
         _index: t,
     }
 }

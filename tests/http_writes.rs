@@ -5,34 +5,24 @@ mod common;
 use std::sync::Arc;
 
 use common::build_index;
-use kdsled::server::{router, AppState, ServerConfig};
+use kdsled::server::ServerConfig;
 use kdsled::Metric;
 
 struct Server {
     base: String,
-    _rt: tokio::runtime::Runtime,
+    _server: common::inproc::InProc,
     t: common::TestIndex,
 }
 
 fn start(t: common::TestIndex, read_only: bool) -> Server {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
     let config = ServerConfig {
         read_only,
         ..ServerConfig::default()
     };
-    let app = router(AppState::new(Arc::clone(&t.index), config));
-    rt.spawn(async move { axum::serve(listener, app).await });
+    let server = common::inproc::serve(Arc::clone(&t.index), config);
     Server {
-        base: format!("http://{addr}"),
-        _rt: rt,
+        base: server.base.clone(),
+        _server: server,
         t,
     }
 }

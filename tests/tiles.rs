@@ -5,7 +5,7 @@ mod common;
 use std::sync::Arc;
 
 use common::build_index;
-use kdsled::server::{router, AppState, ServerConfig};
+use kdsled::server::ServerConfig;
 use kdsled::tiles::mercator::{x_of, y_of, TileId};
 use kdsled::tiles::render::{empty_png, pixel_center, render_brute};
 use kdsled::tiles::{render, HeatmapParams, TILE_SIZE};
@@ -116,17 +116,8 @@ fn the_antimeridian_is_seamless() {
 #[test]
 fn tiles_over_http() {
     let t = build_index(Metric::Haversine, 2, &paris());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = router(AppState::new(Arc::clone(&t.index), ServerConfig::default()));
-    rt.spawn(async move { axum::serve(listener, app).await });
+    let server = common::inproc::serve(Arc::clone(&t.index), ServerConfig::default());
+    let base = server.base.clone();
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()

@@ -61,8 +61,22 @@ pub fn clustered(n: usize, seed: u64) -> Vec<[f64; 2]> {
         .collect()
 }
 
-/// Builds a haversine index of `points` at `dir`; returns the build's seconds.
-pub fn build_at(dir: &Path, points: &[[f64; 2]]) -> f64 {
+/// Build options for a lon/lat index written in format `format`, replacing what is there.
+pub fn options(format: u32) -> BuildOptions {
+    BuildOptions {
+        metric: Metric::Haversine,
+        dims: 2,
+        cache_mb: 256,
+        skip_invalid: false,
+        force: true,
+        history: None,
+        format,
+    }
+}
+
+/// Builds a haversine index of `points` (ids 0..n, no attributes) at `dir` in format `format`;
+/// returns the build's seconds.
+pub fn build_as(dir: &Path, points: &[[f64; 2]], format: u32) -> f64 {
     let records = points.iter().enumerate().map(|(i, p)| {
         Ok(Record {
             line: i as u64 + 1,
@@ -71,18 +85,14 @@ pub fn build_at(dir: &Path, points: &[[f64; 2]]) -> f64 {
             properties: vec![],
         })
     });
-    let opts = BuildOptions {
-        metric: Metric::Haversine,
-        dims: 2,
-        cache_mb: 256,
-        skip_invalid: false,
-        force: true,
-        history: None,
-        format: kdsled::store::format::FORMAT_VERSION,
-    };
-    build(dir, records, &opts, &NoProgress)
+    build(dir, records, &options(format), &NoProgress)
         .expect("build")
         .seconds
+}
+
+/// [`build_as`] in the current format.
+pub fn build_at(dir: &Path, points: &[[f64; 2]]) -> f64 {
+    build_as(dir, points, kdsled::store::format::FORMAT_VERSION)
 }
 
 /// `n` query centres drawn from `points`.

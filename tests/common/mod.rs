@@ -2,6 +2,7 @@
 //! oracles.
 #![allow(dead_code)]
 
+pub mod inproc;
 pub mod proc;
 
 use std::path::PathBuf;

@@ -1,0 +1,30 @@
+//! kdsled's HTTP service in the test process, on an ephemeral loopback port.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use kdsled::server::{router, AppState, ServerConfig};
+use kdsled::Index;
+
+/// A running in-process server; stops when dropped.
+pub struct InProc {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    _rt: tokio::runtime::Runtime,
+}
+
+/// Serves `index` with `config`.
+pub fn serve(index: Arc<Index>, config: ServerConfig) -> InProc {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let app = router(AppState::new(index, config));
+    rt.spawn(async move { axum::serve(listener, app).await });
+    InProc { base, _rt: rt }
+}

@@ -20,6 +20,7 @@ pub mod error;
 pub mod geometry;
 pub mod index;
 pub mod input;
+pub mod interchange;
 pub mod migrate;
 pub mod output;
 pub mod point;

@@ -35,6 +35,11 @@ pub enum Command {
     Insert(InsertArgs),
     /// Delete points by id, one id per line of a file.
     Delete(DeleteArgs),
+    /// Build one partition's tree from points on standard input; write its nodes as flat lines
+    /// (a Hadoop Streaming reducer or Spark `RDD.pipe` stage).
+    PartitionBuild(PartitionBuildArgs),
+    /// Load flat node files (from partition-build) into a new index, joined under a balanced top.
+    Import(ImportArgs),
     /// Pre-render heatmap tiles to DIR/{z}/{x}/{y}.png.
     Tiles(TilesArgs),
     /// Upgrade an index to this binary's on-disk format version (safe to interrupt and rerun).
@@ -71,6 +76,34 @@ pub struct DeleteArgs {
     /// File of ids, one per line (`-` for standard input).
     #[arg(long)]
     pub ids: PathBuf,
+}
+
+/// `kdsled partition-build`.
+#[derive(Args, Debug)]
+pub struct PartitionBuildArgs {
+    /// The input (standard input by default).
+    #[command(flatten)]
+    pub input: InputArgs,
+}
+
+/// `kdsled import`.
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// The new index.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Root nodes: a file or a directory of part files.
+    #[arg(long)]
+    pub roots: PathBuf,
+    /// Branch nodes: a file or a directory of part files.
+    #[arg(long)]
+    pub branches: PathBuf,
+    /// Distance metric of the points.
+    #[arg(long, value_enum, default_value_t = MetricArg::Haversine)]
+    pub metric: MetricArg,
+    /// Replace an existing index.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `kdsled tiles`.
@@ -186,8 +219,8 @@ pub enum MetricArg {
 /// How to read points from a file.
 #[derive(Args, Debug, Clone)]
 pub struct InputArgs {
-    /// Input file (`-` for standard input; `.gz` is decompressed).
-    #[arg(long)]
+    /// Input file (`-`, the default, reads standard input; `.gz` is decompressed).
+    #[arg(long, default_value = "-")]
     pub input: PathBuf,
     /// Input format.
     #[arg(long, value_enum, default_value_t = FormatArg::Geonames)]

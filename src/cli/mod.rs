@@ -57,5 +57,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Compact(a) => write::compact(a),
         Command::Migrate(a) => inspect::migrate(a),
         Command::Tiles(a) => tiles::run(a),
+        Command::PartitionBuild(a) => write::partition_build(a),
+        Command::Import(a) => write::import(a),
     }
 }

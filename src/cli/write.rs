@@ -134,3 +134,51 @@ pub fn compact(a: super::args::DbArgs) -> anyhow::Result<ExitCode> {
     );
     Ok(ExitCode::SUCCESS)
 }
+
+/// Reads one partition's points and writes its tree as flat node lines on standard output.
+pub fn partition_build(a: super::args::PartitionBuildArgs) -> anyhow::Result<ExitCode> {
+    let spec = input_spec(&a.input)?;
+    let mut records = Vec::new();
+    let mut seen: HashMap<PointId, u64> = HashMap::new();
+    for r in kdsled::input::open(&a.input.input, &spec)? {
+        let rec = r?;
+        if let Some(first) = seen.insert(rec.id.clone(), rec.line) {
+            return Err(Error::DuplicateId {
+                id: rec.id.to_string(),
+                first_line: first,
+                second_line: rec.line,
+            }
+            .into());
+        }
+        records.push(rec);
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    kdsled::interchange::write_partition(&records, spec.dims(), &mut out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Loads flat node files into a new index.
+pub fn import(a: super::args::ImportArgs) -> anyhow::Result<ExitCode> {
+    let metric = match a.metric {
+        super::args::MetricArg::Haversine => kdsled::Metric::Haversine,
+        super::args::MetricArg::Euclidean => kdsled::Metric::Euclidean,
+    };
+    let s = kdsled::interchange::import(
+        &a.db.db,
+        &a.roots,
+        &a.branches,
+        metric,
+        a.db.cache_mb,
+        a.force,
+    )
+    .with_context(|| format!("importing into {}", a.db.db.display()))?;
+    println!(
+        "imported {} points from {} partitions into {}: depth {}",
+        s.points,
+        s.partitions,
+        a.db.db.display(),
+        s.depth
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -79,9 +79,46 @@ impl BuildProgress for NoProgress {
 }
 
 /// Removes a half-written directory unless disarmed.
-struct TempDir {
-    path: PathBuf,
-    armed: bool,
+pub(crate) struct TempDir {
+    pub(crate) path: PathBuf,
+    pub(crate) armed: bool,
+}
+
+impl TempDir {
+    /// A fresh temporary directory name beside `target`; fails if `target` exists and
+    /// `force` is off.
+    pub(crate) fn beside(target: &Path, force: bool) -> Result<TempDir> {
+        if target.exists() && !force {
+            return Err(Error::Database(format!(
+                "{} already exists: pass --force to replace it",
+                target.display()
+            )));
+        }
+        let name = target
+            .file_name()
+            .ok_or_else(|| {
+                Error::Database(format!("{} is not a directory name", target.display()))
+            })?
+            .to_string_lossy()
+            .into_owned();
+        let parent = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent)?;
+        let path = parent.join(format!(".{name}.building-{}", std::process::id()));
+        if path.exists() {
+            std::fs::remove_dir_all(&path)?;
+        }
+        Ok(TempDir { path, armed: true })
+    }
+
+    /// Moves the finished directory into place at `target`.
+    pub(crate) fn install(mut self, target: &Path) -> Result<()> {
+        install(&self.path, target)?;
+        self.armed = false;
+        Ok(())
+    }
 }
 
 impl Drop for TempDir {
@@ -281,7 +318,7 @@ fn write_tree(
 
 /// Moves the finished build into place, replacing any previous index only after the new one is
 /// complete.
-fn install(built: &Path, target: &Path) -> Result<()> {
+pub(crate) fn install(built: &Path, target: &Path) -> Result<()> {
     if target.exists() {
         let old = target.with_file_name(format!(
             ".{}.replaced-{}",

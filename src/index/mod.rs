@@ -1,6 +1,6 @@
 //! The public database API: open an index, query it, build one.
 
-mod build;
+pub(crate) mod build;
 mod compact;
 mod disk;
 mod flush;

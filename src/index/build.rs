@@ -138,22 +138,7 @@ pub fn build(
 ) -> Result<BuildSummary> {
     let started = Instant::now();
     opts.metric.check_dims(opts.dims)?;
-    if target.exists() && !opts.force {
-        return Err(Error::Database(format!(
-            "{} already exists: pass --force to replace it",
-            target.display()
-        )));
-    }
-    let name = target
-        .file_name()
-        .ok_or_else(|| Error::Database(format!("{} is not a directory name", target.display())))?
-        .to_string_lossy()
-        .into_owned();
-    let parent = match target.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent)?;
+    let tmp = TempDir::beside(target, opts.force)?;
 
     progress.phase("reading", None);
     let input = read_all(records, opts, progress)?;
@@ -162,18 +147,9 @@ pub fn build(
     progress.phase("building", None);
     let layout = layout(&input.coords, opts.dims, 1);
 
-    let tmp = TempDir {
-        path: parent.join(format!(".{name}.building-{}", std::process::id())),
-        armed: true,
-    };
-    if tmp.path.exists() {
-        std::fs::remove_dir_all(&tmp.path)?;
-    }
     progress.phase("writing", Some(n));
     write_tree(&tmp.path, &input, &layout, opts, progress)?;
-    install(&tmp.path, target)?;
-    let mut tmp = tmp;
-    tmp.armed = false;
+    tmp.install(target)?;
     progress.finish();
     Ok(BuildSummary {
         points: n,

@@ -108,7 +108,7 @@ fn main() {
     }
     println!(
         "\n{:<12} {:>11} {:>12} {:>10} {:>12} {:>9} {:>9}",
-        "set", "radius m", "kdsled q/s", "nodes/q", "brute q/s", "ratio", "hits/q"
+        "set", "radius m", "kdsled q/s", "reads/q", "brute q/s", "ratio", "hits/q"
     );
     for s in &sets {
         let qs = queries(&s.points, 4096, 42);

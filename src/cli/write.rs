@@ -1,6 +1,5 @@
 //! `kdsled insert` and `kdsled delete`.
 
-use std::collections::HashMap;
 use std::io::BufRead;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -30,7 +29,7 @@ pub fn insert(a: InsertArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let mut ops = Vec::new();
-    let mut seen: HashMap<PointId, u64> = HashMap::new();
+    let mut seen = kdsled::input::SeenIds::default();
     let mut skipped = 0u64;
     for r in kdsled::input::open(&a.input.input, &spec)? {
         let rec = match r {
@@ -41,14 +40,7 @@ pub fn insert(a: InsertArgs) -> anyhow::Result<ExitCode> {
             }
             Err(e) => return Err(e.into()),
         };
-        if let Some(first) = seen.insert(rec.id.clone(), rec.line) {
-            return Err(Error::DuplicateId {
-                id: rec.id.to_string(),
-                first_line: first,
-                second_line: rec.line,
-            }
-            .into());
-        }
+        seen.check(&rec)?;
         if !a.upsert && index.get(&rec.id)?.is_some() {
             bail!(
                 "line {}: a point with id {} is already in the index (--upsert replaces it)",
@@ -139,17 +131,10 @@ pub fn compact(a: super::args::DbArgs) -> anyhow::Result<ExitCode> {
 pub fn partition_build(a: super::args::PartitionBuildArgs) -> anyhow::Result<ExitCode> {
     let spec = input_spec(&a.input)?;
     let mut records = Vec::new();
-    let mut seen: HashMap<PointId, u64> = HashMap::new();
+    let mut seen = kdsled::input::SeenIds::default();
     for r in kdsled::input::open(&a.input.input, &spec)? {
         let rec = r?;
-        if let Some(first) = seen.insert(rec.id.clone(), rec.line) {
-            return Err(Error::DuplicateId {
-                id: rec.id.to_string(),
-                first_line: first,
-                second_line: rec.line,
-            }
-            .into());
-        }
+        seen.check(&rec)?;
         records.push(rec);
     }
     let stdout = std::io::stdout();

@@ -4,7 +4,6 @@
 //! The database is written under a temporary name beside the target and renamed only once it is
 //! complete and flushed, so a failed or interrupted build leaves no half-built index behind.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -12,7 +11,7 @@ use super::disk::dir_size;
 use crate::error::{Error, Result};
 use crate::geometry::Metric;
 use crate::input::Record;
-use crate::point::{Payload, PointId};
+use crate::point::Payload;
 use crate::store::format::{Meta, META_KEY, VERSION_KEY};
 use crate::store::{codec, SledStore, Space, Store, WriteBatch};
 use crate::tree::build::layout;
@@ -179,7 +178,7 @@ fn read_all(
         skipped: 0,
         skipped_examples: Vec::new(),
     };
-    let mut seen: HashMap<PointId, u64> = HashMap::new();
+    let mut seen = crate::input::SeenIds::default();
     for (i, r) in records.enumerate() {
         let rec = match r {
             Ok(rec) => rec,
@@ -202,13 +201,7 @@ fn read_all(
                 ),
             });
         }
-        if let Some(first) = seen.insert(rec.id.clone(), rec.line) {
-            return Err(Error::DuplicateId {
-                id: rec.id.to_string(),
-                first_line: first,
-                second_line: rec.line,
-            });
-        }
+        seen.check(&rec)?;
         input.coords.extend_from_slice(&rec.coords);
         input.payloads.push(Payload {
             id: rec.id,

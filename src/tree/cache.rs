@@ -13,12 +13,33 @@ use super::Node;
 
 const SHARDS: usize = 16;
 
+/// Hashes a node id with one multiplication: ids are not attacker-chosen, and SipHash cost more
+/// than the rest of a cached node visit.
+#[derive(Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ *b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (n ^ (n >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    }
+}
+
+type IdMap = HashMap<u64, Arc<Node>, std::hash::BuildHasherDefault<IdHasher>>;
+
 /// Rough bytes per cached node (record, map entry, `Arc`), to turn a byte budget into a count.
 pub const BYTES_PER_NODE: usize = 112;
 
 /// Decoded nodes of the top levels, shared by every query of an index.
 pub struct NodeCache {
-    shards: Vec<RwLock<HashMap<u64, Arc<Node>>>>,
+    shards: Vec<RwLock<IdMap>>,
     capacity: usize,
     max_depth: u32,
     len: AtomicUsize,
@@ -31,7 +52,7 @@ impl NodeCache {
     pub fn with_budget(bytes: usize) -> NodeCache {
         let capacity = bytes / BYTES_PER_NODE;
         NodeCache {
-            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| RwLock::new(IdMap::default())).collect(),
             capacity,
             // A balanced tree has 2^d - 1 nodes in its top d levels.
             max_depth: (capacity as f64 + 1.0).log2().floor() as u32,
@@ -41,7 +62,7 @@ impl NodeCache {
         }
     }
 
-    fn shard(&self, id: u64) -> &RwLock<HashMap<u64, Arc<Node>>> {
+    fn shard(&self, id: u64) -> &RwLock<IdMap> {
         // Preorder ids of neighbouring nodes differ in their low bits; mix before picking.
         let h = id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 60;
         &self.shards[h as usize % SHARDS]

@@ -1,5 +1,7 @@
 //! The `kdsled` binary end to end: build from files, query, inspect, and fail clearly.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -45,22 +47,7 @@ fn the_documented_tsv_example_builds_and_answers() {
     let input = write(dir.path(), "points.tsv", POINTS);
     let db = dir.path().join("x");
     let db = db.to_str().unwrap();
-    let out = ok(&[
-        "build",
-        "--db",
-        db,
-        "--input",
-        &input,
-        "--format",
-        "tsv",
-        "--no-header",
-        "--id",
-        "0",
-        "--lon",
-        "1",
-        "--lat",
-        "2",
-    ]);
+    let out = ok(&common::tsv_build(db, &input, &[]));
     assert!(out.contains("6 points"), "{out}");
 
     let near = ok(&[
@@ -122,22 +109,7 @@ fn batch_counts_keep_input_order() {
     let input = write(dir.path(), "points.tsv", POINTS);
     let db = dir.path().join("x");
     let db = db.to_str().unwrap();
-    ok(&[
-        "build",
-        "--db",
-        db,
-        "--input",
-        &input,
-        "--format",
-        "tsv",
-        "--no-header",
-        "--id",
-        "0",
-        "--lon",
-        "1",
-        "--lat",
-        "2",
-    ]);
+    ok(&common::tsv_build(db, &input, &[]));
     let q = write(
         dir.path(),
         "q.tsv",
@@ -179,17 +151,7 @@ fn bad_rows_name_their_line_and_leave_nothing_behind() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("x");
     let db = db.to_str().unwrap();
-    let flags = [
-        "--format",
-        "tsv",
-        "--no-header",
-        "--id",
-        "0",
-        "--lon",
-        "1",
-        "--lat",
-        "2",
-    ];
+    let flags = common::TSV_FLAGS;
     let cases = [
         ("a\t1\t2\nb\t1\tx\n", "line 2", "latitude"),
         ("a\t1\t2\nb\t1\t2\nc\t200\t2\n", "line 3", "longitude 200"),
@@ -242,22 +204,7 @@ fn bad_rows_name_their_line_and_leave_nothing_behind() {
     // An existing index is not replaced without --force.
     args.retain(|a| *a != "--skip-invalid");
     let input2 = write(dir.path(), "good.tsv", "z\t1\t2\n");
-    let args2 = [
-        "build",
-        "--db",
-        db,
-        "--input",
-        &input2,
-        "--format",
-        "tsv",
-        "--no-header",
-        "--id",
-        "0",
-        "--lon",
-        "1",
-        "--lat",
-        "2",
-    ];
+    let args2 = common::tsv_build(db, &input2, &[]);
     assert!(fails(&args2).contains("--force"));
     let mut forced = args2.to_vec();
     forced.push("--force");
@@ -318,22 +265,7 @@ fn verify_fails_on_a_corrupt_record() {
     let dir = tempfile::tempdir().unwrap();
     let input = write(dir.path(), "points.tsv", POINTS);
     let db = dir.path().join("x");
-    ok(&[
-        "build",
-        "--db",
-        db.to_str().unwrap(),
-        "--input",
-        &input,
-        "--format",
-        "tsv",
-        "--no-header",
-        "--id",
-        "0",
-        "--lon",
-        "1",
-        "--lat",
-        "2",
-    ]);
+    ok(&common::tsv_build(db.to_str().unwrap(), &input, &[]));
     {
         use kdsled::store::{codec, SledStore, Space, Store, WriteBatch};
         let s = SledStore::open(&db, 8).unwrap();
@@ -367,17 +299,7 @@ fn insert_and_delete_from_files() {
     let input = write(dir.path(), "points.tsv", POINTS);
     let db = dir.path().join("x");
     let db = db.to_str().unwrap();
-    let flags = [
-        "--format",
-        "tsv",
-        "--no-header",
-        "--id",
-        "0",
-        "--lon",
-        "1",
-        "--lat",
-        "2",
-    ];
+    let flags = common::TSV_FLAGS;
     let mut build = vec!["build", "--db", db, "--input", &input];
     build.extend(flags);
     ok(&build);

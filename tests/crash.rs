@@ -23,22 +23,7 @@ fn every_acknowledged_write_survives_sigkill() {
     let db = dir.path().join("db");
     let db = db.to_str().unwrap();
     let out = Command::new(bin())
-        .args([
-            "build",
-            "--db",
-            db,
-            "--input",
-            input.to_str().unwrap(),
-            "--format",
-            "tsv",
-            "--no-header",
-            "--id",
-            "0",
-            "--lon",
-            "1",
-            "--lat",
-            "2",
-        ])
+        .args(common::tsv_build(db, input.to_str().unwrap(), &[]))
         .output()
         .unwrap();
     assert!(out.status.success());

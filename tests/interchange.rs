@@ -2,6 +2,8 @@
 //! `kdsled partition-build` per partition, `kdsled import` the nodes, and compare answers with a
 //! plain build. Then inputs that break the format.
 
+mod common;
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -28,17 +30,6 @@ fn kdsled(args: &[&str], stdin: Option<&str>) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
-
-const TSV: [&str; 8] = [
-    "--format",
-    "tsv",
-    "--no-header",
-    "--id",
-    "0",
-    "--lon",
-    "1",
-    "--lat",
-];
 
 #[test]
 fn partition_build_and_import_answer_like_a_plain_build() {
@@ -76,8 +67,7 @@ fn partition_build_and_import_answer_like_a_plain_build() {
     let branches = dir.path().join("branches");
     std::fs::create_dir_all(&roots).unwrap();
     std::fs::create_dir_all(&branches).unwrap();
-    let mut flags = TSV.to_vec();
-    flags.push("2");
+    let flags = common::TSV_FLAGS;
     for (n, (_, pl)) in parts.iter().enumerate() {
         let mut args = vec!["partition-build"];
         args.extend(&flags);

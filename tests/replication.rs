@@ -24,23 +24,7 @@ fn build(db: &str, n: usize, dir: &std::path::Path, tag: &str) {
         .collect();
     std::fs::write(&input, text).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_kdsled"))
-        .args([
-            "build",
-            "--db",
-            db,
-            "--input",
-            input.to_str().unwrap(),
-            "--format",
-            "tsv",
-            "--no-header",
-            "--id",
-            "0",
-            "--lon",
-            "1",
-            "--lat",
-            "2",
-            "--force",
-        ])
+        .args(common::tsv_build(db, input.to_str().unwrap(), &["--force"]))
         .output()
         .unwrap();
     assert!(

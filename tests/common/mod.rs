@@ -11,6 +11,27 @@ use kdsled::index::{build, BuildOptions, NoProgress};
 use kdsled::input::Record;
 use kdsled::{BBox, Index, Metric, PointId, Value};
 
+/// `id<TAB>lon<TAB>lat<TAB>...` files without a header, as the CLI spells it.
+pub const TSV_FLAGS: [&str; 9] = [
+    "--format",
+    "tsv",
+    "--no-header",
+    "--id",
+    "0",
+    "--lon",
+    "1",
+    "--lat",
+    "2",
+];
+
+/// `kdsled build --db DB --input INPUT` with [`TSV_FLAGS`] and any `extra` flags.
+pub fn tsv_build<'a>(db: &'a str, input: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec!["build", "--db", db, "--input", input];
+    v.extend(TSV_FLAGS);
+    v.extend(extra);
+    v
+}
+
 /// An index in a temporary directory that is removed when this is dropped.
 pub struct TestIndex {
     pub index: std::sync::Arc<Index>,

@@ -71,18 +71,18 @@ pub async fn readyz(State(s): State<AppState>) -> ApiResult<Response> {
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain"))
 )]
 pub async fn metrics(State(s): State<AppState>) -> Response {
-    let m = s.index().meta();
-    let (hits, misses) = s
-        .index()
+    let index = s.index();
+    let m = index.meta();
+    let (hits, misses) = index
         .node_cache()
         .map(|c| (c.hits(), c.misses()))
         .unwrap_or((0, 0));
-    let mut text = s.metrics.render(&[
+    let mut gauges = vec![
         ("kdsled_points", "Points in the index.", m.count as f64),
         (
             "kdsled_nodes_read_total",
             "Tree nodes read from storage by all queries.",
-            s.index().nodes_read_total() as f64,
+            index.nodes_read_total() as f64,
         ),
         (
             "kdsled_node_cache_hits_total",
@@ -94,27 +94,43 @@ pub async fn metrics(State(s): State<AppState>) -> Response {
             "Node visits the node cache could have answered but did not hold.",
             misses as f64,
         ),
-    ]);
+        (
+            "kdsled_sequence",
+            "The last committed sequence.",
+            m.sequence as f64,
+        ),
+    ];
     if let Some(f) = &s.follow {
         let f = f.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let lag = f.primary_sequence.saturating_sub(m.sequence);
-        text.push_str(&format!(
-            "# HELP kdsled_replication_lag_sequences Committed writes on the primary not yet applied here.\n\
-             # TYPE kdsled_replication_lag_sequences gauge\nkdsled_replication_lag_sequences {lag}\n\
-             # HELP kdsled_replication_lag_seconds How long the oldest unapplied change has been known.\n\
-             # TYPE kdsled_replication_lag_seconds gauge\nkdsled_replication_lag_seconds {}\n\
-             # HELP kdsled_replication_applied_sequence The last applied sequence.\n\
-             # TYPE kdsled_replication_applied_sequence gauge\nkdsled_replication_applied_sequence {}\n\
-             # HELP kdsled_replication_changes_applied_total Changes applied since start.\n\
-             # TYPE kdsled_replication_changes_applied_total counter\nkdsled_replication_changes_applied_total {}\n\
-             # HELP kdsled_replication_snapshots_total Snapshots loaded since start.\n\
-             # TYPE kdsled_replication_snapshots_total counter\nkdsled_replication_snapshots_total {}\n",
-            f.lag_seconds(),
-            m.sequence,
-            f.applied_changes,
-            f.snapshots
-        ));
+        gauges.extend([
+            (
+                "kdsled_replication_lag_sequences",
+                "Committed writes on the primary not yet applied here.",
+                f.primary_sequence.saturating_sub(m.sequence) as f64,
+            ),
+            (
+                "kdsled_replication_lag_seconds",
+                "How long the oldest unapplied change has been known.",
+                f.lag_seconds(),
+            ),
+            (
+                "kdsled_replication_applied_sequence",
+                "The last applied sequence.",
+                m.sequence as f64,
+            ),
+            (
+                "kdsled_replication_changes_applied_total",
+                "Changes applied since start.",
+                f.applied_changes as f64,
+            ),
+            (
+                "kdsled_replication_snapshots_total",
+                "Snapshots loaded since start.",
+                f.snapshots as f64,
+            ),
+        ]);
     }
+    let mut text = s.metrics.render(&gauges);
     let followers = s
         .followers
         .lock()
@@ -132,10 +148,6 @@ pub async fn metrics(State(s): State<AppState>) -> Response {
             ));
         }
     }
-    text.push_str(&format!(
-        "# HELP kdsled_sequence The last committed sequence.\n# TYPE kdsled_sequence gauge\nkdsled_sequence {}\n",
-        m.sequence
-    ));
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         text,

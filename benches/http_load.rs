@@ -10,6 +10,8 @@
 //! floor without any query); `KDSLED_LOAD_WRITES=1` sends durable `PUT /v1/points/{id}` writes
 //! instead.
 
+#[path = "../tests/common/inproc.rs"]
+mod inproc;
 mod support;
 
 // The same allocator as the kdsled binary, so the in-process server is measured as it ships.
@@ -19,7 +21,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kdsled::server::{router, AppState, ServerConfig};
+use kdsled::server::ServerConfig;
 use kdsled::Index;
 use support::*;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -161,17 +163,14 @@ fn main() {
             )
             .expect("build");
             let index = Arc::new(Index::open(&path, 256).expect("open"));
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .expect("server runtime");
-            let listener = rt
-                .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-                .expect("bind");
-            let addr = listener.local_addr().expect("addr").to_string();
-            let app = router(AppState::new(index, ServerConfig::default()));
-            rt.spawn(async move { axum::serve(listener, app).await });
-            (Some(rt), Some(dir), addr, "kdsled (in process)".to_string())
+            let server = inproc::serve(index, ServerConfig::default());
+            let addr = server.base.trim_start_matches("http://").to_string();
+            (
+                Some(server),
+                Some(dir),
+                addr,
+                "kdsled (in process)".to_string(),
+            )
         }
     };
 

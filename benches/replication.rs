@@ -8,6 +8,8 @@
 //! - a burst of 200 writes of 100 points each, as fast as the primary takes them, reporting the
 //!   changes/s and points/s the follower applies.
 
+#[path = "../tests/common/inproc.rs"]
+mod inproc;
 mod support;
 
 use std::collections::HashMap;
@@ -16,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use kdsled::index::{NewPoint, WriteOp};
 use kdsled::replication::follower::{self, FollowStatus, FollowerConfig, Host};
-use kdsled::server::{router, AppState, ServerConfig};
+use kdsled::server::{AppState, ServerConfig};
 use kdsled::{Index, PointId};
 use support::*;
 
@@ -68,16 +70,8 @@ fn main() {
         Arc::new(Index::open(&pdir, 256).expect("open")),
         ServerConfig::default(),
     );
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let app = router(state.clone());
-    rt.spawn(async move { axum::serve(listener, app).await });
+    let server = inproc::serve_state(state.clone());
+    let base = server.base.clone();
 
     let cfg = FollowerConfig {
         primary: base,

@@ -73,6 +73,15 @@ fn put(base: &str, id: &str, lon: f64, lat: f64) {
     assert_eq!(st, 200, "{v}");
 }
 
+/// The Prometheus text of a server.
+fn metrics(base: &str) -> String {
+    call("GET", &format!("{base}/metrics"), None, "")
+        .1
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
 fn sequence(base: &str) -> u64 {
     call("GET", &format!("{base}/healthz"), None, "").1["sequence"]
         .as_u64()
@@ -183,11 +192,7 @@ fn replicas_follow_bootstrap_resume_and_resnapshot() {
     assert!(v["error"].as_str().unwrap().contains(&base), "{v}");
     let h = call("GET", &format!("{}/healthz", r1.base), None, "").1;
     assert_eq!(h["replication"]["lag_sequences"], 0);
-    let m = call("GET", &format!("{}/metrics", r1.base), None, "").1;
-    assert!(m
-        .as_str()
-        .unwrap()
-        .contains("kdsled_replication_lag_sequences 0"));
+    assert!(metrics(&r1.base).contains("kdsled_replication_lag_sequences 0"));
     let pm = call("GET", &format!("{base}/metrics"), None, "").1;
     assert!(
         pm.as_str().unwrap().contains(&format!(
@@ -203,11 +208,8 @@ fn replicas_follow_bootstrap_resume_and_resnapshot() {
     }
     let r1 = replica(&r1db, &base);
     converge(&base, &r1.base);
-    let m = call("GET", &format!("{}/metrics", r1.base), None, "").1;
     assert!(
-        m.as_str()
-            .unwrap()
-            .contains("kdsled_replication_snapshots_total 0"),
+        metrics(&r1.base).contains("kdsled_replication_snapshots_total 0"),
         "resumed, not re-snapshotted"
     );
 
@@ -239,13 +241,8 @@ fn replicas_follow_bootstrap_resume_and_resnapshot() {
     }
     let r1 = replica(&r1db, &base);
     converge(&base, &r1.base);
-    let m = call("GET", &format!("{}/metrics", r1.base), None, "").1;
-    assert!(
-        m.as_str()
-            .unwrap()
-            .contains("kdsled_replication_snapshots_total 1"),
-        "{m}"
-    );
+    let m = metrics(&r1.base);
+    assert!(m.contains("kdsled_replication_snapshots_total 1"), "{m}");
 
     // The primary is rebuilt (a new history) at the same address: the replica re-snapshots
     // rather than apply changes from another history.

@@ -1,4 +1,4 @@
-//! kdsled's HTTP service in the test process, on an ephemeral loopback port.
+//! kdsled's HTTP service in the test (or benchmark) process, on an ephemeral loopback port.
 #![allow(dead_code)]
 
 use std::sync::Arc;
@@ -15,8 +15,12 @@ pub struct InProc {
 
 /// Serves `index` with `config`.
 pub fn serve(index: Arc<Index>, config: ServerConfig) -> InProc {
+    serve_state(AppState::new(index, config))
+}
+
+/// Serves an existing application state (the caller keeps a clone to act on the server).
+pub fn serve_state(state: AppState) -> InProc {
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
@@ -24,7 +28,7 @@ pub fn serve(index: Arc<Index>, config: ServerConfig) -> InProc {
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let app = router(AppState::new(index, config));
+    let app = router(state);
     rt.spawn(async move { axum::serve(listener, app).await });
     InProc { base, _rt: rt }
 }

@@ -345,3 +345,62 @@ fn insert_and_delete_from_files() {
     );
     assert!(ok(&["verify", "--db", db]).starts_with("ok: 6 nodes"));
 }
+
+#[test]
+fn a_build_past_its_memory_budget_answers_like_one_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::new();
+    let mut s = 11u64;
+    let mut next = || {
+        s = s.wrapping_mul(6364136223846793005).wrapping_add(1);
+        (s >> 11) as f64 / (1u64 << 53) as f64
+    };
+    for i in 0..25_000 {
+        let (lon, lat) = (next() * 40.0 - 20.0, next() * 40.0 + 30.0);
+        text.push_str(&format!("p{i}\t{lon}\t{lat}\tplace number {i}\n"));
+    }
+    let input = write(dir.path(), "points.tsv", &text);
+    let whole = dir.path().join("whole");
+    let parts = dir.path().join("parts");
+    ok(&common::tsv_build(whole.to_str().unwrap(), &input, &[]));
+    let out = ok(&common::tsv_build(
+        parts.to_str().unwrap(),
+        &input,
+        &["--memory-mb", "1"],
+    ));
+    assert!(!out.contains(" 1 partition,"), "{out}");
+    assert!(out.contains("partitions"), "{out}");
+    let mut queries = String::new();
+    for i in 0..200 {
+        queries.push_str(&format!(
+            "q{i}\t{}\t{}\n",
+            next() * 40.0 - 20.0,
+            next() * 40.0 + 30.0
+        ));
+    }
+    let q = write(dir.path(), "q.tsv", &queries);
+    for radius in ["1000", "25000", "300000"] {
+        let counts = |db: &Path| {
+            ok(&[
+                "near",
+                "--db",
+                db.to_str().unwrap(),
+                "--queries",
+                &q,
+                "--radius",
+                radius,
+                "--counts",
+            ])
+        };
+        let (a, b) = (counts(&whole), counts(&parts));
+        assert_eq!(a, b, "radius {radius}");
+        assert_eq!(a.lines().count(), 200);
+    }
+    ok(&["verify", "--db", parts.to_str().unwrap()]);
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

@@ -39,6 +39,7 @@ fn cities_answers_match_brute_force() {
         metric: Metric::Haversine,
         dims: 2,
         cache_mb: 16,
+        memory_mb: kdsled::index::DEFAULT_BUILD_MEMORY_MB,
         skip_invalid: false,
         force: false,
         history: None,

@@ -35,6 +35,7 @@ fn v1_fixture(path: &Path, n: usize) -> Vec<Vec<f64>> {
         metric: Metric::Haversine,
         dims: 2,
         cache_mb: 16,
+        memory_mb: kdsled::index::DEFAULT_BUILD_MEMORY_MB,
         skip_invalid: false,
         force: true,
         history: None,

@@ -67,6 +67,7 @@ pub fn options(format: u32) -> BuildOptions {
         metric: Metric::Haversine,
         dims: 2,
         cache_mb: 256,
+        memory_mb: kdsled::index::DEFAULT_BUILD_MEMORY_MB,
         skip_invalid: false,
         force: true,
         history: None,

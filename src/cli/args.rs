@@ -263,6 +263,11 @@ pub struct BuildArgs {
     /// Replace an existing index.
     #[arg(long)]
     pub force: bool,
+    /// Memory for the points held at once, MiB: a larger input is spilled to temporary files
+    /// beside the index and built in partitions that each fit (peak memory is about this plus
+    /// --cache-mb plus ~150 MB for sled's write path).
+    #[arg(long, default_value_t = kdsled::index::DEFAULT_BUILD_MEMORY_MB)]
+    pub memory_mb: u64,
 }
 
 /// Output formats of queries.

@@ -55,6 +55,7 @@ pub fn run(a: BuildArgs) -> anyhow::Result<ExitCode> {
         metric: spec.metric,
         dims: spec.dims(),
         cache_mb: a.db.cache_mb,
+        memory_mb: a.memory_mb,
         skip_invalid: a.skip_invalid,
         force: a.force,
         history: None,
@@ -70,11 +71,13 @@ pub fn run(a: BuildArgs) -> anyhow::Result<ExitCode> {
         eprintln!("skipped {} invalid rows", summary.skipped);
     }
     println!(
-        "built {}: {} points in {:.2} s, depth {}, {} bytes on disk",
+        "built {}: {} points in {:.2} s, depth {}, {} partition{}, {} bytes on disk",
         a.db.db.display(),
         summary.points,
         summary.seconds,
         summary.depth,
+        summary.partitions,
+        if summary.partitions == 1 { "" } else { "s" },
         summary.bytes_on_disk
     );
     Ok(ExitCode::SUCCESS)

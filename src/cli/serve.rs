@@ -47,6 +47,7 @@ fn default_index(dir: &Path, data: Option<&Path>, cache_mb: u64) -> anyhow::Resu
         metric: Metric::Haversine,
         dims: 2,
         cache_mb,
+        memory_mb: kdsled::index::DEFAULT_BUILD_MEMORY_MB,
         skip_invalid: false,
         force: dir.exists(),
         history: None,

@@ -21,6 +21,7 @@ pub fn compact(path: &Path, cache_mb: u64, progress: &dyn BuildProgress) -> Resu
         metric: meta.metric,
         dims: meta.dims as usize,
         cache_mb,
+        memory_mb: crate::index::build::DEFAULT_BUILD_MEMORY_MB,
         skip_invalid: false,
         force: true,
         history: Some((meta.generation.clone(), meta.sequence)),

@@ -8,7 +8,9 @@ mod snapshot;
 mod write;
 
 pub use crate::point::{NewPoint, WriteOp};
-pub use build::{build, BuildOptions, BuildProgress, BuildSummary, NoProgress};
+pub use build::{
+    build, BuildOptions, BuildProgress, BuildSummary, NoProgress, DEFAULT_BUILD_MEMORY_MB,
+};
 pub use compact::compact;
 pub use disk::dir_size;
 pub use snapshot::Snapshot;

@@ -22,4 +22,9 @@ impl SeenIds {
             None => Ok(()),
         }
     }
+
+    /// Every id seen with its line.
+    pub fn into_entries(self) -> impl Iterator<Item = (crate::point::PointId, u64)> {
+        self.0.into_iter()
+    }
 }

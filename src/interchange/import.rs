@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use super::flat::FlatNode;
 use crate::error::{Error, Result};
 use crate::geometry::{Metric, Region, MAX_DIMS};
-use crate::index::build::{TempDir, BATCH_RECORDS};
+use crate::index::build::{NodeWriter, TempDir};
 use crate::point::Payload;
-use crate::store::format::{Meta, FORMAT_VERSION, META_KEY, VERSION_KEY};
-use crate::store::{codec, SledStore, Space, Store, WriteBatch};
+use crate::store::codec;
+use crate::store::format::{Meta, FORMAT_VERSION};
 use crate::tree::build::layout;
 use crate::tree::Node;
 
@@ -397,26 +397,14 @@ fn write(
     metric: Metric,
     cache_mb: u64,
 ) -> Result<u32> {
-    let store = SledStore::open(path, cache_mb)?;
-    for (chunk_no, chunk) in forest.nodes.chunks(BATCH_RECORDS).enumerate() {
-        let mut nodes = WriteBatch::new();
-        let mut payloads = WriteBatch::new();
-        let mut ids = WriteBatch::new();
-        for (i, n) in chunk.iter().enumerate() {
-            let idx = chunk_no * BATCH_RECORDS + i;
-            let id = idx as u64 + 1;
-            let key = codec::node_key(id);
-            nodes.put(Space::Nodes, key, codec::encode_node(n));
-            let p = Payload {
-                id: flat[idx].id.clone(),
-                properties: flat[idx].properties.clone(),
-            };
-            payloads.put(Space::Payloads, key, codec::encode_payload(&p));
-            ids.put(Space::Ids, codec::id_key(&p.id), codec::encode_node_ref(id));
-        }
-        store.apply(&nodes)?;
-        store.apply(&payloads)?;
-        store.apply(&ids)?;
+    let mut writer = NodeWriter::create(path, cache_mb, FORMAT_VERSION)?;
+    for (idx, n) in forest.nodes.iter().enumerate() {
+        let p = Payload {
+            id: flat[idx].id.clone(),
+            properties: flat[idx].properties.clone(),
+        };
+        let payload = codec::encode_payload(&p);
+        writer.put(idx as u64 + 1, n, &payload, &codec::id_key(&p.id))?;
     }
     // Depth by walking the joined tree.
     let mut depth = 0;
@@ -434,14 +422,6 @@ fn write(
     meta.next_id = n + 1;
     meta.depth = depth;
     meta.max_count = n;
-    let mut b = WriteBatch::new();
-    b.put(
-        Space::Meta,
-        VERSION_KEY,
-        codec::encode_version(FORMAT_VERSION),
-    );
-    b.put(Space::Meta, META_KEY, codec::encode_meta(&meta));
-    store.apply(&b)?;
-    store.flush()?;
+    writer.finish(&meta)?;
     Ok(depth)
 }

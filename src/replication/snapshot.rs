@@ -108,6 +108,7 @@ pub fn import(
         metric: header.metric,
         dims: header.dims,
         cache_mb,
+        memory_mb: crate::index::build::DEFAULT_BUILD_MEMORY_MB,
         skip_invalid: false,
         force: true,
         history: Some((header.generation.clone(), header.sequence)),

@@ -7,7 +7,7 @@ pub mod proc;
 
 use std::path::PathBuf;
 
-use kdsled::index::{build, BuildOptions, NoProgress};
+use kdsled::index::{build, BuildOptions, BuildSummary, NoProgress};
 use kdsled::input::Record;
 use kdsled::{BBox, Index, Metric, PointId, Value};
 
@@ -51,6 +51,16 @@ pub fn category(i: usize) -> String {
 
 /// Builds an index over `points`; point i gets id i, a `cat` and a numeric `w` attribute.
 pub fn build_index(metric: Metric, dims: usize, points: &[Vec<f64>]) -> TestIndex {
+    build_index_with(metric, dims, points, kdsled::index::DEFAULT_BUILD_MEMORY_MB).0
+}
+
+/// [`build_index`] holding at most `memory_mb` of records in memory; also returns the summary.
+pub fn build_index_with(
+    metric: Metric,
+    dims: usize,
+    points: &[Vec<f64>],
+    memory_mb: u64,
+) -> (TestIndex, BuildSummary) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("idx");
     let records = points.iter().enumerate().map(|(i, p)| {
@@ -68,14 +78,15 @@ pub fn build_index(metric: Metric, dims: usize, points: &[Vec<f64>]) -> TestInde
         metric,
         dims,
         cache_mb: 16,
+        memory_mb,
         skip_invalid: false,
         force: false,
         history: None,
         format: kdsled::store::format::FORMAT_VERSION,
     };
-    build(&path, records, &opts, &NoProgress).expect("build");
+    let summary = build(&path, records, &opts, &NoProgress).expect("build");
     let index = std::sync::Arc::new(Index::open(&path, 16).expect("open"));
-    TestIndex { index, dir }
+    (TestIndex { index, dir }, summary)
 }
 
 /// User ids of an answer's hits, in answer order, with their distances.

@@ -1,5 +1,6 @@
-//! Bulk build: read every point, lay out a balanced tree in parallel, write it to a fresh sled
-//! database in small batches, then move it into place.
+//! Bulk build: read every point, lay out a balanced tree in parallel (in partitions when the
+//! input exceeds the memory budget), write it to a fresh sled database in small batches, then move
+//! it into place.
 //!
 //! The database is written under a temporary name beside the target and renamed only once it is
 //! complete and flushed, so a failed or interrupted build leaves no half-built index behind.
@@ -7,19 +8,24 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+mod partition;
+mod spill;
+mod writer;
+
+use self::partition::Partitioner;
+use self::spill::{IdBuckets, Items, SpillFile, SpillWriter};
 use super::disk::dir_size;
 use crate::error::{Error, Result};
 use crate::geometry::Metric;
 use crate::input::Record;
 use crate::point::Payload;
-use crate::store::format::{Meta, META_KEY, VERSION_KEY};
-use crate::store::{codec, SledStore, Space, Store, WriteBatch};
-use crate::tree::build::layout;
-use crate::tree::Node;
+use crate::store::codec;
+use crate::store::format::Meta;
 
-/// Records per sled batch. sled's memory grows with batch size: 10,000-record batches peaked at
-/// 3.3 GB RSS for a million records here, 1,000-record batches at a few hundred MB.
-pub const BATCH_RECORDS: usize = 1000;
+pub(crate) use self::writer::NodeWriter;
+
+/// Default memory for the records a build holds, MiB; larger inputs are built in partitions.
+pub const DEFAULT_BUILD_MEMORY_MB: u64 = 1024;
 
 /// How a build behaves.
 #[derive(Debug, Clone)]
@@ -30,6 +36,9 @@ pub struct BuildOptions {
     pub dims: usize,
     /// sled page cache while writing, MiB.
     pub cache_mb: u64,
+    /// Memory for the records held at once, MiB: inputs beyond it are spilled to disk and built
+    /// in partitions that each fit it.
+    pub memory_mb: u64,
     /// Skip rows with bad coordinates instead of failing.
     pub skip_invalid: bool,
     /// Replace an existing index at the target.
@@ -53,6 +62,8 @@ pub struct BuildSummary {
     pub skipped_examples: Vec<String>,
     /// Levels in the tree.
     pub depth: u32,
+    /// Partitions laid out (1 when the input fit in memory).
+    pub partitions: u64,
     /// Wall-clock seconds.
     pub seconds: f64,
     /// Bytes of the index directory.
@@ -129,6 +140,10 @@ impl Drop for TempDir {
 }
 
 /// Builds an index at `target` from `records`.
+///
+/// Records are held in memory while they fit `opts.memory_mb`; past that they are spilled to
+/// files beside the target and built partition by partition (see [`partition`]), so the build's
+/// memory stays within the budget (plus sled's cache) however large the input.
 pub fn build(
     target: &Path,
     records: impl Iterator<Item = Result<Record>>,
@@ -138,54 +153,90 @@ pub fn build(
     let started = Instant::now();
     opts.metric.check_dims(opts.dims)?;
     let tmp = TempDir::beside(target, opts.force)?;
+    let spill_dir = TempDir {
+        path: PathBuf::from(format!("{}.spill", tmp.path.display())),
+        armed: true,
+    };
 
     progress.phase("reading", None);
-    let input = read_all(records, opts, progress)?;
-    let n = input.payloads.len() as u64;
+    let input = read_all(records, opts, &spill_dir.path, progress)?;
 
-    progress.phase("building", None);
-    let layout = layout(&input.coords, opts.dims, 1);
-
-    progress.phase("writing", Some(n));
-    write_tree(&tmp.path, &input, &layout, opts, progress)?;
+    let mut writer = NodeWriter::create(&tmp.path, opts.cache_mb, opts.format)?;
+    let (n, depth, partitions) = match input.held {
+        Held::Memory(items) => {
+            progress.phase("writing", Some(items.len() as u64));
+            let depth = partition::write_items(&mut writer, &items, 1, progress)?;
+            (items.len() as u64, depth, 1)
+        }
+        Held::Spilled(file) => {
+            let n = file.records;
+            progress.phase("partitioning and writing", Some(n));
+            let budget = opts.memory_mb.max(1) * 1024 * 1024;
+            let mut p = Partitioner::new(opts.dims, budget, &spill_dir.path, &mut writer, progress);
+            let depth = p.build_file(file, 1)?;
+            (n, depth, p.partitions)
+        }
+    };
+    drop(spill_dir);
+    let mut meta = Meta::empty(opts.metric, opts.dims as u8);
+    meta.root = (n > 0).then_some(1);
+    meta.count = n;
+    meta.next_id = n + 1;
+    meta.depth = depth;
+    meta.max_count = n;
+    if let Some((generation, sequence)) = &opts.history {
+        meta.generation = generation.clone();
+        meta.sequence = *sequence;
+    }
+    debug_assert_eq!(writer.written(), n);
+    writer.finish(&meta)?;
     tmp.install(target)?;
     progress.finish();
     Ok(BuildSummary {
         points: n,
         skipped: input.skipped,
         skipped_examples: input.skipped_examples,
-        depth: layout.depth,
+        depth,
+        partitions,
         seconds: started.elapsed().as_secs_f64(),
         bytes_on_disk: dir_size(target)?,
     })
 }
 
+/// Where the read records are.
+enum Held {
+    /// All of them in memory.
+    Memory(Items),
+    /// In a spill file, being more than the budget.
+    Spilled(SpillFile),
+}
+
 struct Input {
-    coords: Vec<f64>,
-    payloads: Vec<Payload>,
+    held: Held,
     skipped: u64,
     skipped_examples: Vec<String>,
 }
 
+/// Reads and checks every record, keeping them in memory until they pass the budget and
+/// spilling them all to one file from then on.
 fn read_all(
     records: impl Iterator<Item = Result<Record>>,
     opts: &BuildOptions,
+    spill_dir: &Path,
     progress: &dyn BuildProgress,
 ) -> Result<Input> {
-    let mut input = Input {
-        coords: Vec::new(),
-        payloads: Vec::new(),
-        skipped: 0,
-        skipped_examples: Vec::new(),
-    };
+    let budget = opts.memory_mb.max(1) * 1024 * 1024;
+    let mut items = Items::new(opts.dims);
     let mut seen = crate::input::SeenIds::default();
+    let mut spilled: Option<(SpillWriter, IdBuckets)> = None;
+    let (mut skipped, mut skipped_examples) = (0u64, Vec::new());
     for (i, r) in records.enumerate() {
         let rec = match r {
             Ok(rec) => rec,
             Err(e @ Error::Input { .. }) if opts.skip_invalid => {
-                input.skipped += 1;
-                if input.skipped_examples.len() < 5 {
-                    input.skipped_examples.push(e.to_string());
+                skipped += 1;
+                if skipped_examples.len() < 5 {
+                    skipped_examples.push(e.to_string());
                 }
                 continue;
             }
@@ -201,88 +252,53 @@ fn read_all(
                 ),
             });
         }
-        seen.check(&rec)?;
-        input.coords.extend_from_slice(&rec.coords);
-        input.payloads.push(Payload {
-            id: rec.id,
-            properties: rec.properties,
-        });
+        let key = codec::id_key(&rec.id);
+        match &mut spilled {
+            None => {
+                seen.check(&rec)?;
+                let (line, coords) = (rec.line, rec.coords);
+                let payload = codec::encode_payload(&Payload {
+                    id: rec.id,
+                    properties: rec.properties,
+                });
+                items.push(line, &coords, &key, &payload);
+                if items.cost() > budget {
+                    std::fs::create_dir_all(spill_dir)?;
+                    let mut w = SpillWriter::create(&spill_dir.join("input"))?;
+                    items.spill_to(&mut w)?;
+                    items = Items::new(opts.dims);
+                    let mut ids = IdBuckets::create(spill_dir)?;
+                    for (id, line) in std::mem::take(&mut seen).into_entries() {
+                        ids.add(&id.to_string(), line)?;
+                    }
+                    spilled = Some((w, ids));
+                }
+            }
+            Some((w, ids)) => {
+                ids.add(&rec.id.to_string(), rec.line)?;
+                let payload = codec::encode_payload(&Payload {
+                    id: rec.id,
+                    properties: rec.properties,
+                });
+                w.write(rec.line, &rec.coords, &key, &payload)?;
+            }
+        }
         if i % 4096 == 4095 {
             progress.advance(4096);
         }
     }
-    Ok(input)
-}
-
-/// Records written between closing and reopening the database: sled's memory creeps with the
-/// records written through one handle (1M records: 0.4 GB and growing), and a flush, close and
-/// reopen every 250k records held it flat here.
-const REOPEN_EVERY: usize = 250_000;
-
-fn write_tree(
-    path: &Path,
-    input: &Input,
-    layout: &crate::tree::build::Layout,
-    opts: &BuildOptions,
-    progress: &dyn BuildProgress,
-) -> Result<()> {
-    let dims = opts.dims;
-    let node_format = codec::NodeFormat::for_version(opts.format)?;
-    let mut store = SledStore::open(path, opts.cache_mb)?;
-    for (chunk_no, chunk) in layout.slots.chunks(BATCH_RECORDS).enumerate() {
-        if chunk_no > 0 && (chunk_no * BATCH_RECORDS) % REOPEN_EVERY == 0 {
-            store.flush()?;
-            drop(store);
-            store = SledStore::open(path, opts.cache_mb)?;
+    let held = match spilled {
+        None => Held::Memory(items),
+        Some((w, ids)) => {
+            ids.check()?;
+            Held::Spilled(w.finish()?)
         }
-        let first_id = 1 + (chunk_no * BATCH_RECORDS) as u64;
-        let mut nodes = WriteBatch::new();
-        let mut payloads = WriteBatch::new();
-        let mut ids = WriteBatch::new();
-        for (i, slot) in chunk.iter().enumerate() {
-            let id = first_id + i as u64;
-            let p = slot.point as usize;
-            let node = Node {
-                axis: slot.axis,
-                above: slot.above,
-                below: slot.below,
-                coords: input.coords[p * dims..(p + 1) * dims].to_vec(),
-            };
-            let key = codec::node_key(id);
-            nodes.put(Space::Nodes, key, codec::encode_node_as(node_format, &node));
-            payloads.put(
-                Space::Payloads,
-                key,
-                codec::encode_payload(&input.payloads[p]),
-            );
-            ids.put(
-                Space::Ids,
-                codec::id_key(&input.payloads[p].id),
-                codec::encode_node_ref(id),
-            );
-        }
-        store.apply(&nodes)?;
-        store.apply(&payloads)?;
-        store.apply(&ids)?;
-        progress.advance(chunk.len() as u64);
-    }
-    let n = layout.slots.len() as u64;
-    let mut meta = Meta::empty(opts.metric, dims as u8);
-    meta.root = (n > 0).then_some(1);
-    meta.count = n;
-    meta.next_id = n + 1;
-    meta.depth = layout.depth;
-    meta.max_count = n;
-    if let Some((generation, sequence)) = &opts.history {
-        meta.generation = generation.clone();
-        meta.sequence = *sequence;
-    }
-    let mut batch = WriteBatch::new();
-    batch.put(Space::Meta, VERSION_KEY, codec::encode_version(opts.format));
-    batch.put(Space::Meta, META_KEY, codec::encode_meta(&meta));
-    store.apply(&batch)?;
-    store.flush()?;
-    Ok(())
+    };
+    Ok(Input {
+        held,
+        skipped,
+        skipped_examples,
+    })
 }
 
 /// Moves the finished build into place, replacing any previous index only after the new one is

@@ -134,9 +134,11 @@ fn main() {
             "build s: kdsled {kd_build:.2} ({kd_bytes} bytes on disk), kiddo {kiddo_build:.2}, rstar {rstar_build:.2}, sqlite {sqlite_build:.2} ({sqlite_bytes} bytes)"
         );
         println!(
-            "{:>9} {:>11} {:>11} {:>11} {:>11} {:>11} {:>7} {:>7} {:>7}",
+            "{:>9} {:>11} {:>9} {:>9} {:>11} {:>11} {:>11} {:>11} {:>7} {:>7} {:>7}",
             "radius m",
             "kdsled q/s",
+            "visits/q",
+            "ns/visit",
             "fresh q/s",
             "kiddo q/s",
             "rstar q/s",
@@ -159,6 +161,11 @@ fn main() {
             let (kd, kd_counts) = run(&qs, |q| {
                 index.count_within(q, r).expect("query").count as usize
             });
+            let visits = qs
+                .iter()
+                .map(|q| index.count_within(q, r).expect("query").nodes_visited)
+                .sum::<u64>() as f64
+                / qs.len() as f64;
             let c2 = chord2(r);
             let (ki, ki_counts) = run(&qs, |q| {
                 kiddo
@@ -208,7 +215,8 @@ fn main() {
                 );
             }
             println!(
-                "{r:>9} {kd:>11.0} {fresh:>11.0} {ki:>11.0} {rs:>11.0} {sq:>11.0} {:>7.2} {:>7.2} {:>7.2}",
+                "{r:>9} {kd:>11.0} {visits:>9.1} {:>9.1} {fresh:>11.0} {ki:>11.0} {rs:>11.0} {sq:>11.0} {:>7.2} {:>7.2} {:>7.2}",
+                1e9 / kd / visits,
                 ki / kd,
                 rs / kd,
                 sq / kd

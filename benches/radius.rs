@@ -107,16 +107,28 @@ fn main() {
         );
     }
     println!(
-        "\n{:<12} {:>11} {:>12} {:>10} {:>12} {:>9} {:>9}",
-        "set", "radius m", "kdsled q/s", "reads/q", "brute q/s", "ratio", "hits/q"
+        "\n{:<12} {:>11} {:>12} {:>10} {:>10} {:>10} {:>12} {:>9} {:>9}",
+        "set",
+        "radius m",
+        "kdsled q/s",
+        "visits/q",
+        "reads/q",
+        "ns/visit",
+        "brute q/s",
+        "ratio",
+        "hits/q"
     );
     for s in &sets {
         let qs = queries(&s.points, 4096, 42);
         for r in RADII {
             let before = s.index.nodes_read_total();
+            let mut visits = 0u64;
             let (kd, ran, hits) = rate(&qs, Duration::from_secs(2), |q| {
-                s.index.count_within(q, r).expect("query").count
+                let a = s.index.count_within(q, r).expect("query");
+                visits += a.nodes_visited;
+                a.count
             });
+            let visits_per_query = visits as f64 / ran as f64;
             let reads = s.index.nodes_read_total() - before;
             let (brute, _, brute_hits) = rate(&qs, Duration::from_secs(1), |q| {
                 s.points
@@ -126,11 +138,13 @@ fn main() {
             });
             assert_eq!(hits, brute_hits, "kdsled and brute force disagree");
             println!(
-                "{:<12} {:>11} {:>12.0} {:>10.1} {:>12.1} {:>8.0}x {:>9}",
+                "{:<12} {:>11} {:>12.0} {:>10.1} {:>10.2} {:>10.1} {:>12.1} {:>8.0}x {:>9}",
                 s.name,
                 r,
                 kd,
+                visits_per_query,
                 reads as f64 / ran as f64,
+                1e9 / kd / visits_per_query,
                 brute,
                 kd / brute,
                 hits

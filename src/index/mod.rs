@@ -101,7 +101,8 @@ impl Index {
                 other => other,
             })?;
         index.path = Some(path.to_path_buf());
-        index.cache = (node_bytes > 0).then(|| NodeCache::with_budget(node_bytes));
+        index.cache = (node_bytes > 0)
+            .then(|| NodeCache::with_budget(node_bytes, index.meta().dims as usize));
         Ok(index)
     }
 

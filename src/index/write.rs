@@ -136,7 +136,7 @@ impl Index {
         let applied = self.store.apply(&batch);
         if let Some(cache) = &self.cache {
             match &applied {
-                Ok(()) => touched.iter().for_each(|id| cache.invalidate(*id)),
+                Ok(()) => cache.invalidate(touched.iter().copied()),
                 // A failed large batch may have landed in part: trust nothing cached.
                 Err(_) => cache.clear(),
             }

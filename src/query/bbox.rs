@@ -32,7 +32,7 @@ pub fn within(w: Walk<'_>, bbox: &BBox, limit: usize) -> Result<Answer> {
             if hits.len() < limit {
                 hits.push(Hit {
                     node: id,
-                    coords: node.coords.clone(),
+                    coords: node.coords.to_vec(),
                     distance: 0.0,
                 });
             }

@@ -89,7 +89,7 @@ pub fn nearest(w: Walk<'_>, center: &[f64], k: usize, max_distance: Option<f64>)
         if d <= limit {
             best.offer(Hit {
                 node: p.id,
-                coords: node.coords.clone(),
+                coords: node.coords.to_vec(),
                 distance: d,
             });
         }

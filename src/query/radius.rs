@@ -3,45 +3,38 @@
 use super::collect::Best;
 use super::{Answer, Hit, Walk};
 use crate::error::Result;
-use crate::tree::Node;
+use crate::geometry::ReachBox;
 
 /// Walks the tree and calls `visit` for every point within `radius` of `center`, in no
 /// particular order. Returns the nodes read from storage and the nodes visited.
 ///
-/// A child is read only if the region it covers can hold a point within the radius, so a small
-/// radius reads O(log n + answer) nodes.
+/// A child is read only if its side of the split meets the box around the query circle, so a
+/// small radius reads O(log n + answer) nodes; a point's exact distance is computed only if it
+/// lies inside that box.
 pub fn walk(
     w: Walk<'_>,
     center: &[f64],
     radius: f64,
-    mut visit: impl FnMut(u64, &Node, f64) -> Result<()>,
+    mut visit: impl FnMut(u64, &[f64], f64) -> Result<()>,
 ) -> Result<(u64, u64)> {
     let mut reader = w.reader();
-    let reach = radius + w.metric.slack(radius);
-    let mut stack = Vec::with_capacity(64);
-    if let Some(root) = w.root {
-        let region = w.metric.root_region(w.dims);
-        if w.metric.min_distance_to_region(center, &region, w.dims) <= reach {
-            stack.push((root, region, 1u32));
-        }
-    }
-    while let Some((id, region, depth)) = stack.pop() {
+    let reach = ReachBox::new(w.metric, center, radius + w.metric.slack(radius));
+    let mut stack: Vec<(u64, u32)> = Vec::with_capacity(64);
+    stack.extend(w.root.map(|r| (r, 1)));
+    while let Some((id, depth)) = stack.pop() {
         let node = reader.node_at(id, depth)?;
-        let d = w.metric.distance(center, &node.coords);
-        if d <= radius {
-            visit(id, &node, d)?;
-        }
-        let axis = node.axis as usize;
-        let split = node.split();
-        for (child, r) in [
-            (node.below, region.below(axis, split)),
-            (node.above, region.above(axis, split)),
-        ] {
-            if let Some(c) = child {
-                if w.metric.min_distance_to_region(center, &r, w.dims) <= reach {
-                    stack.push((c, r, depth + 1));
-                }
+        if reach.contains(&node.coords) {
+            let d = w.metric.distance(center, &node.coords);
+            if d <= radius {
+                visit(id, &node.coords, d)?;
             }
+        }
+        let (axis, split) = (node.axis as usize, node.split());
+        if let Some(c) = node.above.filter(|_| reach.reaches_above(axis, split)) {
+            stack.push((c, depth + 1));
+        }
+        if let Some(c) = node.below.filter(|_| reach.reaches_below(axis, split)) {
+            stack.push((c, depth + 1));
         }
     }
     Ok((reader.reads(), reader.visits()))
@@ -52,11 +45,11 @@ pub fn walk(
 pub fn radius(w: Walk<'_>, center: &[f64], radius: f64, limit: usize) -> Result<Answer> {
     let mut best = Best::new(limit);
     let mut count = 0u64;
-    let (nodes_read, nodes_visited) = walk(w, center, radius, |id, node, d| {
+    let (nodes_read, nodes_visited) = walk(w, center, radius, |id, coords, d| {
         count += 1;
         best.offer(Hit {
             node: id,
-            coords: node.coords.clone(),
+            coords: coords.to_vec(),
             distance: d,
         });
         Ok(())

@@ -4,14 +4,21 @@
 //! lookups and decodes from a walk. The cache holds at most a fixed number of nodes, and only
 //! nodes at depth at most `log2(capacity)`, so the levels it keeps are the ones every walk
 //! touches, and its memory is bounded whatever the index's size.
+//!
+//! A walk takes the cache's read lock once and then looks nodes up with no further
+//! synchronisation: no per-node lock, reference count or shared counter, which cost more than
+//! the rest of a cached visit and made every thread write to the root's cache line. Nodes a walk
+//! had to read from storage are offered to the cache when it ends, and are added only if the
+//! write lock is free at that moment (`try_write`), so readers never wait for each other. Index
+//! writers, which run while no walk does, invalidate what they change under the write lock.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{RwLock, RwLockReadGuard};
 
+use super::node::NodeRef;
 use super::Node;
-
-const SHARDS: usize = 16;
 
 /// Hashes a node id with one multiplication: ids are not attacker-chosen, and SipHash cost more
 /// than the rest of a cached node visit.
@@ -32,40 +39,82 @@ impl std::hash::Hasher for IdHasher {
     }
 }
 
-type IdMap = HashMap<u64, Arc<Node>, std::hash::BuildHasherDefault<IdHasher>>;
+type IdMap = HashMap<u64, u32, std::hash::BuildHasherDefault<IdHasher>>;
 
-/// Rough bytes per cached node (record, map entry, `Arc`), to turn a byte budget into a count.
-pub const BYTES_PER_NODE: usize = 112;
+/// Bytes per cached node besides its coordinates (map entry, links, axis), to turn a byte
+/// budget into a count.
+pub const BYTES_PER_NODE: usize = 48;
+
+/// A cached node's links; its coordinates are in [`Nodes::coords`] at the same slot.
+#[derive(Clone, Copy)]
+struct Entry {
+    below: u64,
+    above: u64,
+    axis: u8,
+}
+
+/// The cached nodes: id to slot, and per slot the links and coordinates.
+#[derive(Default)]
+struct Nodes {
+    map: IdMap,
+    entries: Vec<Entry>,
+    coords: Vec<f64>,
+    /// Slots of invalidated nodes, reused before the arrays grow.
+    free: Vec<u32>,
+    dims: usize,
+}
+
+impl Nodes {
+    fn insert(&mut self, id: u64, node: &Node) {
+        if self.dims == 0 {
+            self.dims = node.coords.len();
+        }
+        if node.coords.len() != self.dims || self.map.contains_key(&id) {
+            return;
+        }
+        let entry = Entry {
+            below: node.below.unwrap_or(0),
+            above: node.above.unwrap_or(0),
+            axis: node.axis,
+        };
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.entries[s as usize] = entry;
+                let at = s as usize * self.dims;
+                self.coords[at..at + self.dims].copy_from_slice(&node.coords);
+                s
+            }
+            None => {
+                self.entries.push(entry);
+                self.coords.extend_from_slice(&node.coords);
+                (self.entries.len() - 1) as u32
+            }
+        };
+        self.map.insert(id, slot);
+    }
+}
 
 /// Decoded nodes of the top levels, shared by every query of an index.
 pub struct NodeCache {
-    shards: Vec<RwLock<IdMap>>,
+    nodes: RwLock<Nodes>,
     capacity: usize,
     max_depth: u32,
-    len: AtomicUsize,
     hits: AtomicU64,
     misses: AtomicU64,
 }
 
 impl NodeCache {
-    /// A cache of at most `bytes` (0 disables it).
-    pub fn with_budget(bytes: usize) -> NodeCache {
-        let capacity = bytes / BYTES_PER_NODE;
+    /// A cache of at most `bytes` (0 disables it) for nodes of `dims` coordinates.
+    pub fn with_budget(bytes: usize, dims: usize) -> NodeCache {
+        let capacity = bytes / (BYTES_PER_NODE + 8 * dims.max(1));
         NodeCache {
-            shards: (0..SHARDS).map(|_| RwLock::new(IdMap::default())).collect(),
+            nodes: RwLock::new(Nodes::default()),
             capacity,
             // A balanced tree has 2^d - 1 nodes in its top d levels.
             max_depth: (capacity as f64 + 1.0).log2().floor() as u32,
-            len: AtomicUsize::new(0),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         }
-    }
-
-    fn shard(&self, id: u64) -> &RwLock<IdMap> {
-        // Preorder ids of neighbouring nodes differ in their low bits; mix before picking.
-        let h = id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 60;
-        &self.shards[h as usize % SHARDS]
     }
 
     /// Whether a node at `depth` (root = 1) is worth asking for.
@@ -74,55 +123,68 @@ impl NodeCache {
         depth <= self.max_depth
     }
 
-    /// The cached node `id`, counting a hit or a miss.
-    pub fn get(&self, id: u64) -> Option<Arc<Node>> {
-        let found = self.shard(id).read().ok().and_then(|m| m.get(&id).cloned());
-        match &found {
-            Some(_) => self.hits.fetch_add(1, Ordering::Relaxed),
-            None => self.misses.fetch_add(1, Ordering::Relaxed),
-        };
-        found
+    /// A view for one walk: lookups without further locking until it is dropped.
+    pub fn view(&self) -> CacheView<'_> {
+        CacheView {
+            nodes: self.nodes.read().unwrap_or_else(|p| p.into_inner()),
+        }
     }
 
-    /// Keeps node `id` if there is room.
-    pub fn put(&self, id: u64, node: Arc<Node>) {
-        if self.len.load(Ordering::Relaxed) >= self.capacity {
+    /// Adds nodes a walk read from storage, if there is room and no one holds the cache now.
+    pub fn offer(&self, read: &[(u64, Node)]) {
+        if read.is_empty() {
             return;
         }
-        if let Ok(mut m) = self.shard(id).write() {
-            if m.insert(id, node).is_none() {
-                self.len.fetch_add(1, Ordering::Relaxed);
+        let Ok(mut nodes) = self.nodes.try_write() else {
+            return;
+        };
+        for (id, node) in read {
+            if nodes.map.len() >= self.capacity {
+                break;
             }
+            nodes.insert(*id, node);
         }
     }
 
-    /// Forgets node `id` (its record changed).
-    pub fn invalidate(&self, id: u64) {
-        if let Ok(mut m) = self.shard(id).write() {
-            if m.remove(&id).is_some() {
-                self.len.fetch_sub(1, Ordering::Relaxed);
+    /// Counts a walk's lookups.
+    pub fn record(&self, hits: u64, misses: u64) {
+        if hits > 0 {
+            self.hits.fetch_add(hits, Ordering::Relaxed);
+        }
+        if misses > 0 {
+            self.misses.fetch_add(misses, Ordering::Relaxed);
+        }
+    }
+
+    /// Forgets the nodes `ids` (their records changed). Waits for walks in progress.
+    pub fn invalidate(&self, ids: impl IntoIterator<Item = u64>) {
+        let mut nodes = self.nodes.write().unwrap_or_else(|p| p.into_inner());
+        for id in ids {
+            if let Some(slot) = nodes.map.remove(&id) {
+                nodes.free.push(slot);
             }
         }
     }
 
     /// Forgets everything.
     pub fn clear(&self) {
-        for s in &self.shards {
-            if let Ok(mut m) = s.write() {
-                m.clear();
-            }
-        }
-        self.len.store(0, Ordering::Relaxed);
+        let mut nodes = self.nodes.write().unwrap_or_else(|p| p.into_inner());
+        *nodes = Nodes::default();
     }
 
     /// Nodes held.
     pub fn len(&self) -> usize {
-        self.len.load(Ordering::Relaxed)
+        self.nodes.read().map(|n| n.map.len()).unwrap_or(0)
     }
 
     /// Whether the cache holds nothing.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Most nodes held.
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     /// Lookups answered from the cache.
@@ -133,5 +195,27 @@ impl NodeCache {
     /// Lookups that went to storage.
     pub fn misses(&self) -> u64 {
         self.misses.load(Ordering::Relaxed)
+    }
+}
+
+/// The cache as one walk sees it.
+pub struct CacheView<'a> {
+    nodes: RwLockReadGuard<'a, Nodes>,
+}
+
+impl CacheView<'_> {
+    /// The cached node `id`, borrowed.
+    #[inline]
+    pub fn get(&self, id: u64) -> Option<NodeRef<'_>> {
+        let n = &*self.nodes;
+        let slot = *n.map.get(&id)? as usize;
+        let e = n.entries[slot];
+        let at = slot * n.dims;
+        Some(NodeRef {
+            axis: e.axis,
+            below: (e.below != 0).then_some(e.below),
+            above: (e.above != 0).then_some(e.above),
+            coords: Cow::Borrowed(&n.coords[at..at + n.dims]),
+        })
     }
 }

@@ -1,21 +1,28 @@
 //! Lazy node reads, through the node cache when there is one, counted.
 
-use std::sync::Arc;
-
-use super::cache::NodeCache;
+use super::cache::{CacheView, NodeCache};
+use super::node::NodeRef;
 use crate::error::{Error, Result};
 use crate::store::codec::{self, NodeFormat};
 use crate::store::{Space, Store};
 use crate::tree::Node;
 
 /// Reads nodes one at a time as a walk asks for them, and counts visits and storage reads.
+///
+/// With a cache, the reader holds the cache's read lock from creation to drop; nodes it had to
+/// read from storage at cached depths are offered to the cache when it is dropped.
 pub struct TreeReader<'a> {
     store: &'a dyn Store,
     format: NodeFormat,
     cache: Option<&'a NodeCache>,
+    view: Option<CacheView<'a>>,
     dims: usize,
     reads: u64,
     visits: u64,
+    /// Visits at depths the cache covers.
+    covered: u64,
+    /// Nodes read from storage at depths the cache covers.
+    fill: Vec<(u64, Node)>,
 }
 
 impl<'a> TreeReader<'a> {
@@ -35,40 +42,39 @@ impl<'a> TreeReader<'a> {
             store,
             format,
             cache,
+            view: cache.map(NodeCache::view),
             dims,
             reads: 0,
             visits: 0,
+            covered: 0,
+            fill: Vec::new(),
         }
     }
 
     /// Node `id` at `depth` (root = 1). A missing node is corruption: something pointed at it.
-    pub fn node_at(&mut self, id: u64, depth: u32) -> Result<Arc<Node>> {
+    #[inline]
+    pub fn node_at(&mut self, id: u64, depth: u32) -> Result<NodeRef<'_>> {
         self.visits += 1;
-        let cache = self.cache.filter(|c| c.covers(depth));
-        if let Some(n) = cache.and_then(|c| c.get(id)) {
-            return Ok(n);
+        let covered = self.cache.is_some_and(|c| c.covers(depth));
+        if covered {
+            self.covered += 1;
+            if let Some(n) = self.view.as_ref().and_then(|v| v.get(id)) {
+                return Ok(n);
+            }
         }
-        let n = Arc::new(self.read(id)?);
-        if let Some(c) = cache {
-            c.put(id, n.clone());
+        self.reads += 1;
+        let n = read(self.store, self.format, self.dims, id)?;
+        if covered {
+            self.fill.push((id, n.clone()));
         }
-        Ok(n)
+        Ok(n.into())
     }
 
     /// Reads and decodes node `id` from storage, bypassing any cache.
     pub fn node(&mut self, id: u64) -> Result<Node> {
         self.visits += 1;
-        self.read(id)
-    }
-
-    fn read(&mut self, id: u64) -> Result<Node> {
         self.reads += 1;
-        match self.store.get(Space::Nodes, &codec::node_key(id))? {
-            Some(bytes) => codec::decode_node_as(self.format, id, &bytes, self.dims),
-            None => Err(Error::Corrupt(format!(
-                "node {id} is referenced but has no record"
-            ))),
-        }
+        read(self.store, self.format, self.dims, id)
     }
 
     /// Nodes read from storage so far.
@@ -79,5 +85,26 @@ impl<'a> TreeReader<'a> {
     /// Nodes visited so far (from the cache or storage).
     pub fn visits(&self) -> u64 {
         self.visits
+    }
+}
+
+impl Drop for TreeReader<'_> {
+    fn drop(&mut self) {
+        // Let go of the read lock first: the cache takes its write lock to add what was read.
+        self.view = None;
+        if let Some(c) = self.cache {
+            let misses = self.fill.len() as u64;
+            c.record(self.covered - misses, misses);
+            c.offer(&self.fill);
+        }
+    }
+}
+
+fn read(store: &dyn Store, format: NodeFormat, dims: usize, id: u64) -> Result<Node> {
+    match store.get(Space::Nodes, &codec::node_key(id))? {
+        Some(bytes) => codec::decode_node_as(format, id, &bytes, dims),
+        None => Err(Error::Corrupt(format!(
+            "node {id} is referenced but has no record"
+        ))),
     }
 }

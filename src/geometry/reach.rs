@@ -28,6 +28,14 @@ pub struct ReachBox {
     hi: [f64; MAX_DIMS],
     dims: usize,
     lon: Lon,
+    /// A region whose lower bound on an axis is at least this lies inside the box on that side
+    /// (infinite where no bound proves it, as for a window that wraps the antimeridian).
+    inside_lo: [f64; MAX_DIMS],
+    /// Likewise for upper bounds at most this.
+    inside_hi: [f64; MAX_DIMS],
+    /// Sides of the whole space (the globe) already inside the box: bit `2a` for axis a's
+    /// lower side, `2a + 1` for its upper side.
+    root_mask: u64,
 }
 
 impl ReachBox {
@@ -38,7 +46,17 @@ impl ReachBox {
             hi: [f64::INFINITY; MAX_DIMS],
             dims: center.len(),
             lon: Lon::None,
+            inside_lo: [f64::INFINITY; MAX_DIMS],
+            inside_hi: [f64::NEG_INFINITY; MAX_DIMS],
+            root_mask: 0,
         };
+        b.bound(metric, center, reach);
+        b.set_inside(metric);
+        b
+    }
+
+    fn bound(&mut self, metric: Metric, center: &[f64], reach: f64) {
+        let b = self;
         match metric {
             Metric::Euclidean => {
                 for (a, c) in center.iter().enumerate() {
@@ -54,7 +72,7 @@ impl ReachBox {
                 let delta = (reach / EARTH_RADIUS_M).to_degrees();
                 if delta >= 180.0 {
                     b.lon = Lon::All;
-                    return b;
+                    return;
                 }
                 // Along a meridian the distance is the latitude difference: a lower bound.
                 b.lo[1] = lat - delta - margin;
@@ -88,7 +106,61 @@ impl ReachBox {
                 // every longitude split stay reachable: the infinities already say so.
             }
         }
-        b
+    }
+
+    fn set_inside(&mut self, metric: Metric) {
+        let root = metric.root_region(self.dims);
+        for a in 0..self.dims {
+            let bounded = !(a == 0 && matches!(self.lon, Lon::Wrapped(..)));
+            if a == 0 && self.lon == Lon::All {
+                self.root_mask |= 0b11;
+                continue;
+            }
+            if bounded {
+                self.inside_lo[a] = self.lo[a];
+                self.inside_hi[a] = self.hi[a];
+            }
+            if root.lo[a] >= self.inside_lo[a] {
+                self.root_mask |= 1 << (2 * a);
+            }
+            if root.hi[a] <= self.inside_hi[a] {
+                self.root_mask |= 1 << (2 * a + 1);
+            }
+        }
+    }
+
+    /// Which sides of the whole space lie inside the box, as a mask for [`ReachBox::below_mask`],
+    /// [`ReachBox::above_mask`] and [`ReachBox::holds`].
+    #[inline]
+    pub fn root_mask(&self) -> u64 {
+        self.root_mask
+    }
+
+    /// The mask of the below side of a split on `axis` at `split`, in a region with `mask`.
+    #[inline]
+    pub fn below_mask(&self, mask: u64, axis: usize, split: f64) -> u64 {
+        if split <= self.inside_hi[axis] {
+            mask | 1 << (2 * axis + 1)
+        } else {
+            mask
+        }
+    }
+
+    /// The mask of the above side of a split on `axis` at `split`, in a region with `mask`.
+    #[inline]
+    pub fn above_mask(&self, mask: u64, axis: usize, split: f64) -> u64 {
+        if split >= self.inside_lo[axis] {
+            mask | 1 << (2 * axis)
+        } else {
+            mask
+        }
+    }
+
+    /// Whether a region with `mask` lies wholly inside the box: a walk will visit every node
+    /// under it.
+    #[inline]
+    pub fn holds(&self, mask: u64) -> bool {
+        mask == (1u64 << (2 * self.dims)) - 1
     }
 
     /// Whether some point at or below `split` on `axis` may lie in the box.

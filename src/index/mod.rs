@@ -44,6 +44,8 @@ pub struct Index {
     path: Option<PathBuf>,
     nodes_read: AtomicU64,
     cache: Option<NodeCache>,
+    /// Whether walks read subtrees ahead with range scans.
+    read_ahead: bool,
     /// Serializes writers; readers never take it.
     writer: Mutex<()>,
     flusher: flush::GroupFlush,
@@ -136,6 +138,7 @@ impl Index {
             path: None,
             nodes_read: AtomicU64::new(0),
             cache: None,
+            read_ahead: true,
             writer: Mutex::new(()),
             flusher: flush::GroupFlush::default(),
             writes: AtomicU64::new(0),
@@ -183,6 +186,12 @@ impl Index {
     /// Drops the node cache, so every visit reads storage (for measuring storage and decoding).
     pub fn disable_node_cache(&mut self) {
         self.cache = None;
+    }
+
+    /// Stops walks from reading subtrees ahead, so each visit not answered by the node cache
+    /// is one storage get (the baseline the cold benchmark compares against).
+    pub fn disable_read_ahead(&mut self) {
+        self.read_ahead = false;
     }
 
     /// The node cache, if the index has one.

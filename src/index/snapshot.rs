@@ -33,6 +33,8 @@ impl Snapshot<'_> {
             metric: self.meta.metric,
             dims: self.meta.dims as usize,
             root: self.meta.root,
+            end: self.meta.next_id,
+            read_ahead: self.index.read_ahead,
             cache: self.index.cache.as_ref(),
             format: self.meta.node_format(),
         }

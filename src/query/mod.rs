@@ -27,6 +27,10 @@ pub struct Walk<'a> {
     pub dims: usize,
     /// The root node, if any.
     pub root: Option<u64>,
+    /// One past the highest node id in use: the end of the root's id range.
+    pub end: u64,
+    /// Whether walks may read whole subtrees ahead with range scans.
+    pub read_ahead: bool,
     /// Decoded top levels shared by all queries, if any.
     pub cache: Option<&'a NodeCache>,
     /// How node records are laid out.

@@ -5,6 +5,12 @@ use super::{Answer, Hit, Walk};
 use crate::error::Result;
 use crate::geometry::ReachBox;
 
+/// Largest subtree (in nodes) read with one range scan when a walk reaches it outside the node
+/// cache and the query box holds all of it. In sled 0.34 a range scan costs 0.3-0.7 µs per
+/// record against 1.2 µs per single get with the pages cached, and far less than a get that
+/// misses the page cache; the cap bounds a walk's read-ahead memory.
+pub const PREFETCH_MAX: u64 = 512;
+
 /// Walks the tree and calls `visit` for every point within `radius` of `center`, in no
 /// particular order. Returns the nodes read from storage and the nodes visited.
 ///
@@ -19,9 +25,22 @@ pub fn walk(
 ) -> Result<(u64, u64)> {
     let mut reader = w.reader();
     let reach = ReachBox::new(w.metric, center, radius + w.metric.slack(radius));
-    let mut stack: Vec<(u64, u32)> = Vec::with_capacity(64);
-    stack.extend(w.root.map(|r| (r, 1)));
-    while let Some((id, depth)) = stack.pop() {
+    // (node, depth, end of its id range, sides of its region inside the box): in a bulk-built
+    // tree a subtree's ids run from its root to the start of whatever follows it in preorder.
+    let mut stack: Vec<(u64, u32, u64, u64)> = Vec::with_capacity(64);
+    stack.extend(w.root.map(|r| (r, 1, w.end, reach.root_mask())));
+    while let Some((id, depth, end, mask)) = stack.pop() {
+        // A subtree wholly inside the box will be visited node by node: unless the node cache
+        // holds all of its levels, read it with one scan.
+        let size = end.saturating_sub(id);
+        if reach.holds(mask)
+            && w.read_ahead
+            && (2..=PREFETCH_MAX).contains(&size)
+            && !reader.prefetched(id)
+            && !reader.cached_depth(depth + (u64::BITS - size.leading_zeros()) - 1)
+        {
+            reader.prefetch(id, end)?;
+        }
         let node = reader.node_at(id, depth)?;
         if reach.contains(&node.coords) {
             let d = w.metric.distance(center, &node.coords);
@@ -30,11 +49,15 @@ pub fn walk(
             }
         }
         let (axis, split) = (node.axis as usize, node.split());
+        let above_end = end;
+        let below_end = node.above.unwrap_or(end);
         if let Some(c) = node.above.filter(|_| reach.reaches_above(axis, split)) {
-            stack.push((c, depth + 1));
+            let m = reach.above_mask(mask, axis, split);
+            stack.push((c, depth + 1, above_end, m));
         }
         if let Some(c) = node.below.filter(|_| reach.reaches_below(axis, split)) {
-            stack.push((c, depth + 1));
+            let m = reach.below_mask(mask, axis, split);
+            stack.push((c, depth + 1, below_end, m));
         }
     }
     Ok((reader.reads(), reader.visits()))

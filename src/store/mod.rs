@@ -117,6 +117,15 @@ pub trait Store: Send + Sync {
     /// The records of a space from key `from` (inclusive) on, in key order.
     fn scan_from(&self, space: Space, from: &[u8]) -> ScanIter<'_>;
 
+    /// The records of a space with keys in `from..to`, in key order.
+    fn scan_range(&self, space: Space, from: &[u8], to: &[u8]) -> ScanIter<'_> {
+        let to = to.to_vec();
+        Box::new(
+            self.scan_from(space, from)
+                .take_while(move |r| r.as_ref().map_or(true, |(k, _)| k.as_ref() < &to[..])),
+        )
+    }
+
     /// The last record of a space (highest key), if any.
     fn last(&self, space: Space) -> Result<Option<(Bytes, Bytes)>>;
 

@@ -286,6 +286,14 @@ impl Store for SledStore {
         )
     }
 
+    fn scan_range(&self, space: Space, from: &[u8], to: &[u8]) -> ScanIter<'_> {
+        Box::new(
+            self.tree(space)
+                .range(from.to_vec()..to.to_vec())
+                .map(|r| r.map_err(Error::from)),
+        )
+    }
+
     fn last(&self, space: Space) -> Result<Option<(Bytes, Bytes)>> {
         Ok(self.tree(space).last()?)
     }

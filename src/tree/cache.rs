@@ -14,7 +14,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{RwLock, RwLockReadGuard};
 
 use super::node::NodeRef;
@@ -99,6 +99,8 @@ pub struct NodeCache {
     nodes: RwLock<Nodes>,
     capacity: usize,
     max_depth: u32,
+    /// Set once the cache holds `capacity` nodes, so walks stop offering what they read.
+    full: AtomicBool,
     hits: AtomicU64,
     misses: AtomicU64,
 }
@@ -112,6 +114,7 @@ impl NodeCache {
             capacity,
             // A balanced tree has 2^d - 1 nodes in its top d levels.
             max_depth: (capacity as f64 + 1.0).log2().floor() as u32,
+            full: AtomicBool::new(capacity == 0),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         }
@@ -132,7 +135,7 @@ impl NodeCache {
 
     /// Adds nodes a walk read from storage, if there is room and no one holds the cache now.
     pub fn offer(&self, read: &[(u64, Node)]) {
-        if read.is_empty() {
+        if read.is_empty() || self.full.load(Ordering::Relaxed) {
             return;
         }
         let Ok(mut nodes) = self.nodes.try_write() else {
@@ -140,6 +143,7 @@ impl NodeCache {
         };
         for (id, node) in read {
             if nodes.map.len() >= self.capacity {
+                self.full.store(true, Ordering::Relaxed);
                 break;
             }
             nodes.insert(*id, node);
@@ -162,6 +166,7 @@ impl NodeCache {
         for id in ids {
             if let Some(slot) = nodes.map.remove(&id) {
                 nodes.free.push(slot);
+                self.full.store(false, Ordering::Relaxed);
             }
         }
     }
@@ -170,6 +175,7 @@ impl NodeCache {
     pub fn clear(&self) {
         let mut nodes = self.nodes.write().unwrap_or_else(|p| p.into_inner());
         *nodes = Nodes::default();
+        self.full.store(self.capacity == 0, Ordering::Relaxed);
     }
 
     /// Nodes held.
@@ -217,5 +223,57 @@ impl CacheView<'_> {
             above: (e.above != 0).then_some(e.above),
             coords: Cow::Borrowed(&n.coords[at..at + n.dims]),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(x: f64, below: Option<u64>) -> Node {
+        Node {
+            axis: 1,
+            above: None,
+            below,
+            coords: vec![x, -x],
+        }
+    }
+
+    #[test]
+    fn offers_fill_up_to_capacity_and_invalidation_frees_slots() {
+        let c = NodeCache::with_budget(3 * (BYTES_PER_NODE + 16), 2);
+        assert_eq!(c.capacity(), 3);
+        let read: Vec<(u64, Node)> = (1..=5).map(|i| (i, node(i as f64, Some(i + 1)))).collect();
+        c.offer(&read);
+        assert_eq!(c.len(), 3);
+        {
+            let v = c.view();
+            let n = v.get(2).expect("cached");
+            assert_eq!((n.axis, n.below, n.above), (1, Some(3), None));
+            assert_eq!(&*n.coords, &[2.0, -2.0]);
+            assert!(v.get(4).is_none());
+        }
+        // Full: further offers are dropped until something is invalidated.
+        c.offer(&[(9, node(9.0, None))]);
+        assert!(c.view().get(9).is_none());
+        c.invalidate([2]);
+        assert!(c.view().get(2).is_none());
+        c.offer(&[(9, node(9.0, None))]);
+        let v = c.view();
+        assert_eq!(&*v.get(9).expect("reused slot").coords, &[9.0, -9.0]);
+        assert_eq!(&*v.get(1).expect("kept").coords, &[1.0, -1.0]);
+    }
+
+    #[test]
+    fn an_offer_while_a_walk_holds_the_cache_is_dropped_not_waited_for() {
+        let c = NodeCache::with_budget(1 << 20, 2);
+        let v = c.view();
+        c.offer(&[(1, node(1.0, None))]);
+        drop(v);
+        assert!(c.is_empty());
+        c.offer(&[(1, node(1.0, None))]);
+        assert_eq!(c.len(), 1);
+        c.clear();
+        assert!(c.is_empty());
     }
 }

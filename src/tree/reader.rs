@@ -23,6 +23,10 @@ pub struct TreeReader<'a> {
     covered: u64,
     /// Nodes read from storage at depths the cache covers.
     fill: Vec<(u64, Node)>,
+    /// Nodes of one id range read by [`TreeReader::prefetch`]: `window[i]` is node
+    /// `window_lo + i`, `None` where the range holds no record.
+    window: Vec<Option<Node>>,
+    window_lo: u64,
 }
 
 impl<'a> TreeReader<'a> {
@@ -48,7 +52,49 @@ impl<'a> TreeReader<'a> {
             visits: 0,
             covered: 0,
             fill: Vec::new(),
+            window: Vec::new(),
+            window_lo: 0,
         }
+    }
+
+    /// Whether the cache holds nodes at `depth`, so reading them ahead is pointless.
+    #[inline]
+    pub fn cached_depth(&self, depth: u32) -> bool {
+        self.cache.is_some_and(|c| c.covers(depth))
+    }
+
+    /// Whether node `id` is in the range last read ahead.
+    #[inline]
+    pub fn prefetched(&self, id: u64) -> bool {
+        id >= self.window_lo && id - self.window_lo < self.window.len() as u64
+    }
+
+    /// Reads the node records with ids in `lo..hi` with one range scan, replacing the last range
+    /// read. A subtree of a bulk-built tree is such a range (ids are preorder), and one scan
+    /// costs about what two or three single gets do, so a walk about to visit much of a small
+    /// subtree reads it this way. Ids outside the range, or missing from it after writes
+    /// reshaped the tree, are still read one at a time.
+    pub fn prefetch(&mut self, lo: u64, hi: u64) -> Result<()> {
+        self.window.clear();
+        self.window
+            .resize_with(hi.saturating_sub(lo) as usize, || None);
+        self.window_lo = lo;
+        let range = self
+            .store
+            .scan_range(Space::Nodes, &codec::node_key(lo), &codec::node_key(hi));
+        for r in range {
+            let (k, v) = r?;
+            let id = codec::node_id_from_key(&k)?;
+            let Some(slot) = id
+                .checked_sub(lo)
+                .and_then(|i| self.window.get_mut(i as usize))
+            else {
+                continue;
+            };
+            self.reads += 1;
+            *slot = Some(codec::decode_node_as(self.format, id, &v, self.dims)?);
+        }
+        Ok(())
     }
 
     /// Node `id` at `depth` (root = 1). A missing node is corruption: something pointed at it.
@@ -60,6 +106,16 @@ impl<'a> TreeReader<'a> {
             self.covered += 1;
             if let Some(n) = self.view.as_ref().and_then(|v| v.get(id)) {
                 return Ok(n);
+            }
+        }
+        if id >= self.window_lo {
+            if let Some(Some(n)) = self.window.get((id - self.window_lo) as usize) {
+                return Ok(NodeRef {
+                    axis: n.axis,
+                    above: n.above,
+                    below: n.below,
+                    coords: std::borrow::Cow::Borrowed(&n.coords),
+                });
             }
         }
         self.reads += 1;

@@ -176,7 +176,7 @@ impl ReachBox {
     }
 
     /// Whether `p` lies in the box.
-    #[inline]
+    #[inline(always)]
     pub fn contains(&self, p: &[f64]) -> bool {
         let first = match self.lon {
             Lon::None => 0,

@@ -103,8 +103,10 @@ impl Index {
                 other => other,
             })?;
         index.path = Some(path.to_path_buf());
-        index.cache = (node_bytes > 0)
-            .then(|| NodeCache::with_budget(node_bytes, index.meta().dims as usize));
+        index.cache = (node_bytes > 0).then(|| {
+            let meta = index.meta();
+            NodeCache::with_budget(node_bytes, meta.dims as usize, meta.next_id)
+        });
         Ok(index)
     }
 

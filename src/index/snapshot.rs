@@ -34,6 +34,7 @@ impl Snapshot<'_> {
             dims: self.meta.dims as usize,
             root: self.meta.root,
             end: self.meta.next_id,
+            depth: self.meta.depth,
             read_ahead: self.index.read_ahead,
             cache: self.index.cache.as_ref(),
             format: self.meta.node_format(),

@@ -29,6 +29,8 @@ pub struct Walk<'a> {
     pub root: Option<u64>,
     /// One past the highest node id in use: the end of the root's id range.
     pub end: u64,
+    /// Levels in the tree.
+    pub depth: u32,
     /// Whether walks may read whole subtrees ahead with range scans.
     pub read_ahead: bool,
     /// Decoded top levels shared by all queries, if any.

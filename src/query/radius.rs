@@ -4,6 +4,7 @@ use super::collect::Best;
 use super::{Answer, Hit, Walk};
 use crate::error::Result;
 use crate::geometry::ReachBox;
+use crate::tree::TreeReader;
 
 /// Largest subtree (in nodes) read with one range scan when a walk reaches it outside the node
 /// cache and the query box holds all of it. In sled 0.34 a range scan costs 0.3-0.7 µs per
@@ -21,23 +22,38 @@ pub fn walk(
     w: Walk<'_>,
     center: &[f64],
     radius: f64,
+    visit: impl FnMut(u64, &[f64], f64) -> Result<()>,
+) -> Result<(u64, u64)> {
+    let reader = w.reader();
+    // Reading ahead only pays below the levels the node cache holds; when it holds them all,
+    // the walk skips the bookkeeping altogether.
+    if w.read_ahead && !reader.cached_depth(w.depth) {
+        walk_with::<true>(w, reader, center, radius, visit)
+    } else {
+        walk_with::<false>(w, reader, center, radius, visit)
+    }
+}
+
+fn walk_with<const AHEAD: bool>(
+    w: Walk<'_>,
+    mut reader: TreeReader<'_>,
+    center: &[f64],
+    radius: f64,
     mut visit: impl FnMut(u64, &[f64], f64) -> Result<()>,
 ) -> Result<(u64, u64)> {
-    let mut reader = w.reader();
     let reach = ReachBox::new(w.metric, center, radius + w.metric.slack(radius));
     // (node, depth, end of its id range, sides of its region inside the box): in a bulk-built
     // tree a subtree's ids run from its root to the start of whatever follows it in preorder.
     let mut stack: Vec<(u64, u32, u64, u64)> = Vec::with_capacity(64);
     stack.extend(w.root.map(|r| (r, 1, w.end, reach.root_mask())));
     while let Some((id, depth, end, mask)) = stack.pop() {
-        // A subtree wholly inside the box will be visited node by node: unless the node cache
-        // holds all of its levels, read it with one scan.
-        let size = end.saturating_sub(id);
-        if reach.holds(mask)
-            && w.read_ahead
-            && (2..=PREFETCH_MAX).contains(&size)
+        // A subtree wholly inside the box and below the cached levels will be visited node by
+        // node: read it with one scan.
+        if AHEAD
+            && reach.holds(mask)
+            && (2..=PREFETCH_MAX).contains(&end.saturating_sub(id))
+            && !reader.cached_depth(depth)
             && !reader.prefetched(id)
-            && !reader.cached_depth(depth + (u64::BITS - size.leading_zeros()) - 1)
         {
             reader.prefetch(id, end)?;
         }
@@ -49,14 +65,23 @@ pub fn walk(
             }
         }
         let (axis, split) = (node.axis as usize, node.split());
-        let above_end = end;
-        let below_end = node.above.unwrap_or(end);
         if let Some(c) = node.above.filter(|_| reach.reaches_above(axis, split)) {
-            let m = reach.above_mask(mask, axis, split);
-            stack.push((c, depth + 1, above_end, m));
+            let m = if AHEAD {
+                reach.above_mask(mask, axis, split)
+            } else {
+                0
+            };
+            stack.push((c, depth + 1, end, m));
         }
         if let Some(c) = node.below.filter(|_| reach.reaches_below(axis, split)) {
-            let m = reach.below_mask(mask, axis, split);
+            let (below_end, m) = if AHEAD {
+                (
+                    node.above.unwrap_or(end),
+                    reach.below_mask(mask, axis, split),
+                )
+            } else {
+                (0, 0)
+            };
             stack.push((c, depth + 1, below_end, m));
         }
     }

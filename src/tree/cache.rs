@@ -53,10 +53,73 @@ struct Entry {
     axis: u8,
 }
 
+/// From node id to slot.
+enum Slots {
+    /// Indexed by id, [`NO_SLOT`] where absent: one load per lookup. Used while the index's ids
+    /// fit a small share of the budget (4 bytes per id), as they do whenever its whole tree fits.
+    Dense(Vec<u32>, usize),
+    /// Hashed, for indexes with more ids than that.
+    Hashed(IdMap),
+}
+
+const NO_SLOT: u32 = u32::MAX;
+
+impl Default for Slots {
+    fn default() -> Self {
+        Slots::Hashed(IdMap::default())
+    }
+}
+
+impl Slots {
+    #[inline]
+    fn get(&self, id: u64) -> Option<u32> {
+        match self {
+            Slots::Dense(v, _) => match v.get(id as usize) {
+                Some(&s) if s != NO_SLOT => Some(s),
+                _ => None,
+            },
+            Slots::Hashed(m) => m.get(&id).copied(),
+        }
+    }
+
+    /// Records `id` at `slot`; false if a dense index cannot hold `id`.
+    fn insert(&mut self, id: u64, slot: u32) -> bool {
+        match self {
+            Slots::Dense(v, max) => {
+                let i = id as usize;
+                if i >= *max {
+                    return false;
+                }
+                if i >= v.len() {
+                    v.resize((i + 1).next_power_of_two().min(*max), NO_SLOT);
+                }
+                v[i] = slot;
+                true
+            }
+            Slots::Hashed(m) => {
+                m.insert(id, slot);
+                true
+            }
+        }
+    }
+
+    fn remove(&mut self, id: u64) -> Option<u32> {
+        match self {
+            Slots::Dense(v, _) => {
+                let s = v.get_mut(id as usize)?;
+                let old = std::mem::replace(s, NO_SLOT);
+                (old != NO_SLOT).then_some(old)
+            }
+            Slots::Hashed(m) => m.remove(&id),
+        }
+    }
+}
+
 /// The cached nodes: id to slot, and per slot the links and coordinates.
 #[derive(Default)]
 struct Nodes {
-    map: IdMap,
+    map: Slots,
+    len: usize,
     entries: Vec<Entry>,
     coords: Vec<f64>,
     /// Slots of invalidated nodes, reused before the arrays grow.
@@ -69,7 +132,7 @@ impl Nodes {
         if self.dims == 0 {
             self.dims = node.coords.len();
         }
-        if node.coords.len() != self.dims || self.map.contains_key(&id) {
+        if node.coords.len() != self.dims || self.map.get(id).is_some() {
             return;
         }
         let entry = Entry {
@@ -77,8 +140,9 @@ impl Nodes {
             above: node.above.unwrap_or(0),
             axis: node.axis,
         };
-        let slot = match self.free.pop() {
+        let slot = match self.free.last().copied() {
             Some(s) => {
+                self.free.pop();
                 self.entries[s as usize] = entry;
                 let at = s as usize * self.dims;
                 self.coords[at..at + self.dims].copy_from_slice(&node.coords);
@@ -90,7 +154,11 @@ impl Nodes {
                 (self.entries.len() - 1) as u32
             }
         };
-        self.map.insert(id, slot);
+        if self.map.insert(id, slot) {
+            self.len += 1;
+        } else {
+            self.free.push(slot);
+        }
     }
 }
 
@@ -106,11 +174,24 @@ pub struct NodeCache {
 }
 
 impl NodeCache {
-    /// A cache of at most `bytes` (0 disables it) for nodes of `dims` coordinates.
-    pub fn with_budget(bytes: usize, dims: usize) -> NodeCache {
-        let capacity = bytes / (BYTES_PER_NODE + 8 * dims.max(1));
+    /// A cache of at most `bytes` (0 disables it) for nodes of `dims` coordinates, for an index
+    /// whose node ids are below `ids`.
+    pub fn with_budget(bytes: usize, dims: usize, ids: u64) -> NodeCache {
+        // A dense id index costs 4 bytes per id; take it when that is at most a quarter of the
+        // budget, and leave ids added later beyond twice today's count to storage.
+        let dense = (ids as usize).saturating_mul(4) <= bytes / 4;
+        let (map, left) = if dense {
+            let max = (ids as usize).saturating_mul(2).min(bytes / 4 / 4).max(1);
+            (Slots::Dense(Vec::new(), max), bytes - max * 4)
+        } else {
+            (Slots::default(), bytes)
+        };
+        let capacity = left / (BYTES_PER_NODE + 8 * dims.max(1));
         NodeCache {
-            nodes: RwLock::new(Nodes::default()),
+            nodes: RwLock::new(Nodes {
+                map,
+                ..Nodes::default()
+            }),
             capacity,
             // A balanced tree has 2^d - 1 nodes in its top d levels.
             max_depth: (capacity as f64 + 1.0).log2().floor() as u32,
@@ -142,7 +223,7 @@ impl NodeCache {
             return;
         };
         for (id, node) in read {
-            if nodes.map.len() >= self.capacity {
+            if nodes.len >= self.capacity {
                 self.full.store(true, Ordering::Relaxed);
                 break;
             }
@@ -164,8 +245,9 @@ impl NodeCache {
     pub fn invalidate(&self, ids: impl IntoIterator<Item = u64>) {
         let mut nodes = self.nodes.write().unwrap_or_else(|p| p.into_inner());
         for id in ids {
-            if let Some(slot) = nodes.map.remove(&id) {
+            if let Some(slot) = nodes.map.remove(id) {
                 nodes.free.push(slot);
+                nodes.len -= 1;
                 self.full.store(false, Ordering::Relaxed);
             }
         }
@@ -174,13 +256,20 @@ impl NodeCache {
     /// Forgets everything.
     pub fn clear(&self) {
         let mut nodes = self.nodes.write().unwrap_or_else(|p| p.into_inner());
-        *nodes = Nodes::default();
+        let map = match &nodes.map {
+            Slots::Dense(_, max) => Slots::Dense(Vec::new(), *max),
+            Slots::Hashed(_) => Slots::default(),
+        };
+        *nodes = Nodes {
+            map,
+            ..Nodes::default()
+        };
         self.full.store(self.capacity == 0, Ordering::Relaxed);
     }
 
     /// Nodes held.
     pub fn len(&self) -> usize {
-        self.nodes.read().map(|n| n.map.len()).unwrap_or(0)
+        self.nodes.read().map(|n| n.len).unwrap_or(0)
     }
 
     /// Whether the cache holds nothing.
@@ -211,10 +300,10 @@ pub struct CacheView<'a> {
 
 impl CacheView<'_> {
     /// The cached node `id`, borrowed.
-    #[inline]
+    #[inline(always)]
     pub fn get(&self, id: u64) -> Option<NodeRef<'_>> {
         let n = &*self.nodes;
-        let slot = *n.map.get(&id)? as usize;
+        let slot = n.map.get(id)? as usize;
         let e = n.entries[slot];
         let at = slot * n.dims;
         Some(NodeRef {
@@ -241,7 +330,8 @@ mod tests {
 
     #[test]
     fn offers_fill_up_to_capacity_and_invalidation_frees_slots() {
-        let c = NodeCache::with_budget(3 * (BYTES_PER_NODE + 16), 2);
+        // Ids up to a million: too many for a dense index in this budget, so hashed.
+        let c = NodeCache::with_budget(3 * (BYTES_PER_NODE + 16), 2, 1 << 20);
         assert_eq!(c.capacity(), 3);
         let read: Vec<(u64, Node)> = (1..=5).map(|i| (i, node(i as f64, Some(i + 1)))).collect();
         c.offer(&read);
@@ -266,7 +356,7 @@ mod tests {
 
     #[test]
     fn an_offer_while_a_walk_holds_the_cache_is_dropped_not_waited_for() {
-        let c = NodeCache::with_budget(1 << 20, 2);
+        let c = NodeCache::with_budget(1 << 20, 2, 10);
         let v = c.view();
         c.offer(&[(1, node(1.0, None))]);
         drop(v);
@@ -275,5 +365,25 @@ mod tests {
         assert_eq!(c.len(), 1);
         c.clear();
         assert!(c.is_empty());
+    }
+
+    #[test]
+    fn a_dense_index_holds_ids_up_to_twice_the_count_and_leaves_the_rest() {
+        let c = NodeCache::with_budget(1 << 20, 2, 1000);
+        let read: Vec<(u64, Node)> = [1u64, 999, 1999, 2000, 5000]
+            .iter()
+            .map(|&i| (i, node(i as f64, None)))
+            .collect();
+        c.offer(&read);
+        let v = c.view();
+        for id in [1, 999, 1999] {
+            assert_eq!(v.get(id).expect("cached").coords[0], id as f64);
+        }
+        assert!(v.get(2000).is_none() && v.get(5000).is_none() && v.get(7).is_none());
+        drop(v);
+        assert_eq!(c.len(), 3);
+        c.invalidate([999, 12345]);
+        assert_eq!(c.len(), 2);
+        assert!(c.view().get(999).is_none());
     }
 }

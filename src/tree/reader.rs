@@ -98,7 +98,7 @@ impl<'a> TreeReader<'a> {
     }
 
     /// Node `id` at `depth` (root = 1). A missing node is corruption: something pointed at it.
-    #[inline]
+    #[inline(always)]
     pub fn node_at(&mut self, id: u64, depth: u32) -> Result<NodeRef<'_>> {
         self.visits += 1;
         let covered = self.cache.is_some_and(|c| c.covers(depth));

@@ -3,7 +3,7 @@
 use super::collect::Best;
 use super::{Answer, Hit, Walk};
 use crate::error::Result;
-use crate::geometry::ReachBox;
+use crate::geometry::{ReachBox, Region};
 use crate::tree::TreeReader;
 
 /// Largest subtree (in nodes) read with one range scan when a walk reaches it outside the node
@@ -25,64 +25,114 @@ pub fn walk(
     visit: impl FnMut(u64, &[f64], f64) -> Result<()>,
 ) -> Result<(u64, u64)> {
     let reader = w.reader();
-    // Reading ahead only pays below the levels the node cache holds; when it holds them all,
-    // the walk skips the bookkeeping altogether.
-    if w.read_ahead && !reader.cached_depth(w.depth) {
-        walk_with::<true>(w, reader, center, radius, visit)
-    } else {
+    // Below the levels the node cache holds, a visit costs a storage read: there the walk also
+    // tracks each subtree's region, prunes with the exact distance to it and reads whole
+    // subtrees ahead. When the cache holds every level it skips that bookkeeping.
+    if reader.cached_depth(w.depth) {
         walk_with::<false>(w, reader, center, radius, visit)
+    } else {
+        walk_with::<true>(w, reader, center, radius, visit)
     }
 }
 
-fn walk_with<const AHEAD: bool>(
+/// One entry of a walk's stack.
+#[derive(Clone, Copy)]
+struct Pending {
+    id: u64,
+    depth: u32,
+    /// End of the subtree's id range: in a bulk-built tree a subtree's ids run from its root to
+    /// the start of whatever follows it in preorder.
+    end: u64,
+    /// Sides of the subtree's region inside the query box ([`ReachBox::holds`]).
+    mask: u64,
+}
+
+fn walk_with<const DEEP: bool>(
     w: Walk<'_>,
     mut reader: TreeReader<'_>,
     center: &[f64],
     radius: f64,
     mut visit: impl FnMut(u64, &[f64], f64) -> Result<()>,
 ) -> Result<(u64, u64)> {
-    let reach = ReachBox::new(w.metric, center, radius + w.metric.slack(radius));
-    // (node, depth, end of its id range, sides of its region inside the box): in a bulk-built
-    // tree a subtree's ids run from its root to the start of whatever follows it in preorder.
-    let mut stack: Vec<(u64, u32, u64, u64)> = Vec::with_capacity(64);
-    stack.extend(w.root.map(|r| (r, 1, w.end, reach.root_mask())));
-    while let Some((id, depth, end, mask)) = stack.pop() {
+    let reach_m = radius + w.metric.slack(radius);
+    let reach = ReachBox::new(w.metric, center, reach_m);
+    let mut stack: Vec<Pending> = Vec::with_capacity(64);
+    // Regions, in step with `stack`, only in deep walks.
+    let mut regions: Vec<Region> = Vec::new();
+    if let Some(root) = w.root {
+        stack.push(Pending {
+            id: root,
+            depth: 1,
+            end: w.end,
+            mask: reach.root_mask(),
+        });
+        if DEEP {
+            regions.push(w.metric.root_region(w.dims));
+        }
+    }
+    while let Some(p) = stack.pop() {
+        let region = if DEEP { regions.pop() } else { None };
         // A subtree wholly inside the box and below the cached levels will be visited node by
         // node: read it with one scan.
-        if AHEAD
-            && reach.holds(mask)
-            && (2..=PREFETCH_MAX).contains(&end.saturating_sub(id))
-            && !reader.cached_depth(depth)
-            && !reader.prefetched(id)
+        if DEEP
+            && w.read_ahead
+            && reach.holds(p.mask)
+            && (2..=PREFETCH_MAX).contains(&p.end.saturating_sub(p.id))
+            && !reader.cached_depth(p.depth)
+            && !reader.prefetched(p.id)
         {
-            reader.prefetch(id, end)?;
+            reader.prefetch(p.id, p.end)?;
         }
-        let node = reader.node_at(id, depth)?;
+        // Reading an uncached child costs far more than the exact bound that may spare it.
+        let exact = DEEP && !reader.cached_depth(p.depth + 1) && !reader.prefetched(p.id);
+        let node = reader.node_at(p.id, p.depth)?;
         if reach.contains(&node.coords) {
             let d = w.metric.distance(center, &node.coords);
             if d <= radius {
-                visit(id, &node.coords, d)?;
+                visit(p.id, &node.coords, d)?;
             }
         }
         let (axis, split) = (node.axis as usize, node.split());
+        let depth = p.depth + 1;
         if let Some(c) = node.above.filter(|_| reach.reaches_above(axis, split)) {
-            let m = if AHEAD {
-                reach.above_mask(mask, axis, split)
-            } else {
-                0
+            let r = region.map(|r| r.above(axis, split));
+            let near = match r {
+                Some(r) if exact => w.metric.min_distance_to_region(center, &r, w.dims) <= reach_m,
+                _ => true,
             };
-            stack.push((c, depth + 1, end, m));
+            if near {
+                stack.push(Pending {
+                    id: c,
+                    depth,
+                    end: p.end,
+                    mask: if DEEP {
+                        reach.above_mask(p.mask, axis, split)
+                    } else {
+                        0
+                    },
+                });
+                regions.extend(r);
+            }
         }
         if let Some(c) = node.below.filter(|_| reach.reaches_below(axis, split)) {
-            let (below_end, m) = if AHEAD {
-                (
-                    node.above.unwrap_or(end),
-                    reach.below_mask(mask, axis, split),
-                )
-            } else {
-                (0, 0)
+            let r = region.map(|r| r.below(axis, split));
+            let near = match r {
+                Some(r) if exact => w.metric.min_distance_to_region(center, &r, w.dims) <= reach_m,
+                _ => true,
             };
-            stack.push((c, depth + 1, below_end, m));
+            if near {
+                stack.push(Pending {
+                    id: c,
+                    depth,
+                    end: if DEEP { node.above.unwrap_or(p.end) } else { 0 },
+                    mask: if DEEP {
+                        reach.below_mask(p.mask, axis, split)
+                    } else {
+                        0
+                    },
+                });
+                regions.extend(r);
+            }
         }
     }
     Ok((reader.reads(), reader.visits()))

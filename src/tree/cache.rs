@@ -41,9 +41,11 @@ impl std::hash::Hasher for IdHasher {
 
 type IdMap = HashMap<u64, u32, std::hash::BuildHasherDefault<IdHasher>>;
 
-/// Bytes per cached node besides its coordinates (map entry, links, axis), to turn a byte
-/// budget into a count.
-pub const BYTES_PER_NODE: usize = 48;
+/// Bytes per cached node besides its coordinates: links and axis.
+pub const BYTES_PER_NODE: usize = 24;
+
+/// Bytes a hashed id index adds per cached node (key, slot, control byte, spare capacity).
+const BYTES_PER_HASHED_ID: usize = 24;
 
 /// A cached node's links; its coordinates are in [`Nodes::coords`] at the same slot.
 #[derive(Clone, Copy)]
@@ -178,15 +180,16 @@ impl NodeCache {
     /// whose node ids are below `ids`.
     pub fn with_budget(bytes: usize, dims: usize, ids: u64) -> NodeCache {
         // A dense id index costs 4 bytes per id; take it when that is at most a quarter of the
-        // budget, and leave ids added later beyond twice today's count to storage.
-        let dense = (ids as usize).saturating_mul(4) <= bytes / 4;
-        let (map, left) = if dense {
-            let max = (ids as usize).saturating_mul(2).min(bytes / 4 / 4).max(1);
-            (Slots::Dense(Vec::new(), max), bytes - max * 4)
+        // budget, with room for a quarter more ids (later ones are left to storage).
+        let ids = ids as usize;
+        let dense = ids.saturating_mul(4) <= bytes / 4;
+        let per_node = BYTES_PER_NODE + 8 * dims.max(1);
+        let (map, capacity) = if dense {
+            let max = ids.saturating_add(ids / 4).min(bytes / 4 / 4).max(1);
+            (Slots::Dense(Vec::new(), max), (bytes - max * 4) / per_node)
         } else {
-            (Slots::default(), bytes)
+            (Slots::default(), bytes / (per_node + BYTES_PER_HASHED_ID))
         };
-        let capacity = left / (BYTES_PER_NODE + 8 * dims.max(1));
         NodeCache {
             nodes: RwLock::new(Nodes {
                 map,
@@ -331,7 +334,7 @@ mod tests {
     #[test]
     fn offers_fill_up_to_capacity_and_invalidation_frees_slots() {
         // Ids up to a million: too many for a dense index in this budget, so hashed.
-        let c = NodeCache::with_budget(3 * (BYTES_PER_NODE + 16), 2, 1 << 20);
+        let c = NodeCache::with_budget(3 * (BYTES_PER_NODE + 16 + BYTES_PER_HASHED_ID), 2, 1 << 20);
         assert_eq!(c.capacity(), 3);
         let read: Vec<(u64, Node)> = (1..=5).map(|i| (i, node(i as f64, Some(i + 1)))).collect();
         c.offer(&read);
@@ -368,18 +371,18 @@ mod tests {
     }
 
     #[test]
-    fn a_dense_index_holds_ids_up_to_twice_the_count_and_leaves_the_rest() {
+    fn a_dense_index_holds_ids_up_to_a_quarter_past_the_count_and_leaves_the_rest() {
         let c = NodeCache::with_budget(1 << 20, 2, 1000);
-        let read: Vec<(u64, Node)> = [1u64, 999, 1999, 2000, 5000]
+        let read: Vec<(u64, Node)> = [1u64, 999, 1249, 1250, 5000]
             .iter()
             .map(|&i| (i, node(i as f64, None)))
             .collect();
         c.offer(&read);
         let v = c.view();
-        for id in [1, 999, 1999] {
+        for id in [1, 999, 1249] {
             assert_eq!(v.get(id).expect("cached").coords[0], id as f64);
         }
-        assert!(v.get(2000).is_none() && v.get(5000).is_none() && v.get(7).is_none());
+        assert!(v.get(1250).is_none() && v.get(5000).is_none() && v.get(7).is_none());
         drop(v);
         assert_eq!(c.len(), 3);
         c.invalidate([999, 12345]);

@@ -201,11 +201,9 @@ fn duplicate_ids_past_the_memory_budget_name_both_lines() {
     only(dir.path(), &[]);
 }
 
-#[test]
-fn a_bad_row_past_the_memory_budget_names_its_line_and_leaves_nothing() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let target = dir.path().join("idx");
-    let records = (0..30_000u64).map(|i| {
+/// 30,000 good records but for line 28,001, long after the build has begun to spill.
+fn with_bad_row() -> impl Iterator<Item = kdsled::Result<Record>> {
+    (0..30_000u64).map(|i| {
         if i == 28_000 {
             Err(Error::Input {
                 line: i + 1,
@@ -219,27 +217,19 @@ fn a_bad_row_past_the_memory_budget_names_its_line_and_leaves_nothing() {
                 (i % 170) as f64 - 85.0,
             )
         }
-    });
-    let err = build(&target, records, &options(), &NoProgress).expect_err("bad row");
+    })
+}
+
+#[test]
+fn a_bad_row_past_the_memory_budget_names_its_line_and_leaves_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let target = dir.path().join("idx");
+    let err = build(&target, with_bad_row(), &options(), &NoProgress).expect_err("bad row");
     assert!(err.to_string().contains("line 28001"), "{err}");
     only(dir.path(), &[]);
 
     // With --skip-invalid the same input builds, partitioned, without the bad row.
-    let records = (0..30_000u64).map(|i| {
-        if i == 28_000 {
-            Err(Error::Input {
-                line: i + 1,
-                reason: "bad".into(),
-            })
-        } else {
-            record(
-                i,
-                i as i64,
-                (i % 360) as f64 - 180.0,
-                (i % 170) as f64 - 85.0,
-            )
-        }
-    });
+    let records = with_bad_row();
     let mut opts = options();
     opts.skip_invalid = true;
     let summary = build(&target, records, &opts, &NoProgress).expect("build");

@@ -94,45 +94,43 @@ fn walk_with<const DEEP: bool>(
         }
         let (axis, split) = (node.axis as usize, node.split());
         let depth = p.depth + 1;
-        if let Some(c) = node.above.filter(|_| reach.reaches_above(axis, split)) {
-            let r = region.map(|r| r.above(axis, split));
-            let near = match r {
-                Some(r) if exact => w.metric.min_distance_to_region(center, &r, w.dims) <= reach_m,
-                _ => true,
-            };
-            if near {
-                stack.push(Pending {
-                    id: c,
-                    depth,
-                    end: p.end,
-                    mask: if DEEP {
-                        reach.above_mask(p.mask, axis, split)
-                    } else {
-                        0
-                    },
-                });
-                regions.extend(r);
+        let (above_mask, below_mask) = if DEEP {
+            (
+                reach.above_mask(p.mask, axis, split),
+                reach.below_mask(p.mask, axis, split),
+            )
+        } else {
+            (0, 0)
+        };
+        // Above first, so the below side is walked first.
+        let children = [
+            (
+                node.above.filter(|_| reach.reaches_above(axis, split)),
+                region.map(|r| r.above(axis, split)),
+                p.end,
+                above_mask,
+            ),
+            (
+                node.below.filter(|_| reach.reaches_below(axis, split)),
+                region.map(|r| r.below(axis, split)),
+                node.above.unwrap_or(p.end),
+                below_mask,
+            ),
+        ];
+        for (child, r, end, mask) in children {
+            let Some(id) = child else { continue };
+            if let (true, Some(r)) = (exact, &r) {
+                if w.metric.min_distance_to_region(center, r, w.dims) > reach_m {
+                    continue;
+                }
             }
-        }
-        if let Some(c) = node.below.filter(|_| reach.reaches_below(axis, split)) {
-            let r = region.map(|r| r.below(axis, split));
-            let near = match r {
-                Some(r) if exact => w.metric.min_distance_to_region(center, &r, w.dims) <= reach_m,
-                _ => true,
-            };
-            if near {
-                stack.push(Pending {
-                    id: c,
-                    depth,
-                    end: if DEEP { node.above.unwrap_or(p.end) } else { 0 },
-                    mask: if DEEP {
-                        reach.below_mask(p.mask, axis, split)
-                    } else {
-                        0
-                    },
-                });
-                regions.extend(r);
-            }
+            stack.push(Pending {
+                id,
+                depth,
+                end,
+                mask,
+            });
+            regions.extend(r);
         }
     }
     Ok((reader.reads(), reader.visits()))

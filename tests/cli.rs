@@ -180,11 +180,7 @@ fn bad_rows_name_their_line_and_leave_nothing_behind() {
         "{err}"
     );
     // No temporary directory is left beside the target either.
-    let left: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains("building"))
-        .collect();
+    let left = common::dir_names(dir.path(), |n| n.contains("building"));
     assert!(left.is_empty(), "{left:?}");
 
     // --skip-invalid skips and counts.
@@ -397,10 +393,6 @@ fn a_build_past_its_memory_budget_answers_like_one_in_memory() {
         assert_eq!(a.lines().count(), 200);
     }
     ok(&["verify", "--db", parts.to_str().unwrap()]);
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with('.'))
-        .collect();
+    let leftovers = common::dir_names(dir.path(), |n| n.starts_with('.'));
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }

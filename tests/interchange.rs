@@ -252,10 +252,6 @@ fn broken_inputs_are_rejected_and_nothing_is_touched() {
         assert_eq!(index.meta().count, 2, "{name} touched the index");
         drop(index);
     }
-    let left: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains("building"))
-        .collect();
+    let left = common::dir_names(dir.path(), |n| n.contains("building"));
     assert!(left.is_empty(), "{left:?}");
 }

@@ -169,11 +169,7 @@ fn options() -> BuildOptions {
 
 /// Nothing but `keep` is left in `dir`: no index, no half-built or spill directory.
 fn only(dir: &std::path::Path, keep: &[&str]) {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .expect("read dir")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
+    let names = dir_names(dir, |_| true);
     assert_eq!(names, keep, "left behind in {}", dir.display());
 }
 

@@ -32,6 +32,22 @@ pub fn tsv_build<'a>(db: &'a str, input: &'a str, extra: &[&'a str]) -> Vec<&'a 
     v
 }
 
+/// Names of the entries of `dir` for which `keep` holds, sorted.
+pub fn dir_names(dir: &std::path::Path, keep: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| {
+            e.expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|n| keep(n))
+        .collect();
+    names.sort();
+    names
+}
+
 /// An index in a temporary directory that is removed when this is dropped.
 pub struct TestIndex {
     pub index: std::sync::Arc<Index>,

@@ -13,13 +13,7 @@ fn kdsled(args: &[&str]) -> Output {
 }
 
 fn ok(args: &[&str]) -> String {
-    let out = kdsled(args);
-    assert!(
-        out.status.success(),
-        "kdsled {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
+    common::proc::kdsled_ok(args, "")
 }
 
 fn fails(args: &[&str]) -> String {

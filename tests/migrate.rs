@@ -161,15 +161,7 @@ fn killing_migrate_at_random_moments_never_loses_the_index() {
         let _ = child.kill(); // SIGKILL, possibly after it finished
         child.wait().unwrap();
         // Either still version 1 (untouched), or mid-way, or done: rerunning finishes it.
-        let out = Command::new(env!("CARGO_BIN_EXE_kdsled"))
-            .args(["migrate", "--db", path.to_str().unwrap()])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::proc::kdsled_ok(&["migrate", "--db", path.to_str().unwrap()], "");
         let index = Index::open(&path, 16).unwrap();
         assert_eq!(index.verify().unwrap().nodes, 40_000);
         assert_eq!(answers(&index), before, "round {round}");

@@ -2,7 +2,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::proc::{call, free_port, Served};
@@ -23,14 +22,9 @@ fn build(db: &str, n: usize, dir: &std::path::Path, tag: &str) {
         })
         .collect();
     std::fs::write(&input, text).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_kdsled"))
-        .args(common::tsv_build(db, input.to_str().unwrap(), &["--force"]))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    common::proc::kdsled_ok(
+        &common::tsv_build(db, input.to_str().unwrap(), &["--force"]),
+        "",
     );
 }
 

@@ -176,8 +176,8 @@ fn the_cli_prerenders_tiles() {
     let path = t.path();
     let out = t.dir.path().join("tiles");
     drop(t.index);
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_kdsled"))
-        .args([
+    let stdout = common::proc::kdsled_ok(
+        &[
             "tiles",
             "--db",
             path.to_str().unwrap(),
@@ -187,15 +187,14 @@ fn the_cli_prerenders_tiles() {
             "10-11",
             "--out",
             out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        ],
+        "",
+    );
     let tile = tile_at(11, 2.35, 48.85);
     let f = out
         .join("11")
         .join(tile.x.to_string())
         .join(format!("{}.png", tile.y));
     assert!(std::fs::metadata(&f).unwrap().len() > empty_png().len() as u64);
-    assert!(String::from_utf8_lossy(&o.stdout).contains("non-empty"));
+    assert!(stdout.contains("non-empty"));
 }

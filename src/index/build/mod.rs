@@ -252,15 +252,19 @@ fn read_all(
                 ),
             });
         }
-        let key = codec::id_key(&rec.id);
         match &mut spilled {
+            None => seen.check(&rec)?,
+            Some((_, ids)) => ids.add(&rec.id.to_string(), rec.line)?,
+        }
+        let key = codec::id_key(&rec.id);
+        let (line, coords) = (rec.line, rec.coords);
+        let payload = codec::encode_payload(&Payload {
+            id: rec.id,
+            properties: rec.properties,
+        });
+        match &mut spilled {
+            Some((w, _)) => w.write(line, &coords, &key, &payload)?,
             None => {
-                seen.check(&rec)?;
-                let (line, coords) = (rec.line, rec.coords);
-                let payload = codec::encode_payload(&Payload {
-                    id: rec.id,
-                    properties: rec.properties,
-                });
                 items.push(line, &coords, &key, &payload);
                 if items.cost() > budget {
                     std::fs::create_dir_all(spill_dir)?;
@@ -273,14 +277,6 @@ fn read_all(
                     }
                     spilled = Some((w, ids));
                 }
-            }
-            Some((w, ids)) => {
-                ids.add(&rec.id.to_string(), rec.line)?;
-                let payload = codec::encode_payload(&Payload {
-                    id: rec.id,
-                    properties: rec.properties,
-                });
-                w.write(rec.line, &rec.coords, &key, &payload)?;
             }
         }
         if i % 4096 == 4095 {

@@ -55,13 +55,12 @@ fn main() {
         for z in [8u32, 11, 14] {
             let n = (1u64 << z) as f64;
             let t = TileId::new(z, x_of(2.35, n) as u32, y_of(48.86, n) as u32).expect("tile");
-            let snap = index.snapshot();
-            render(&snap, t, &p).expect("warm");
+            render(&index, t, &p).expect("warm");
             let reps = 20;
             let start = Instant::now();
             let mut cands = 0;
             for _ in 0..reps {
-                cands = render(&snap, t, &p).expect("render").candidates;
+                cands = render(&index, t, &p).expect("render").candidates;
             }
             let ms = start.elapsed().as_secs_f64() * 1e3 / reps as f64;
             let brute_ms = brute_seconds(&pts, t, &p) * 1e3;

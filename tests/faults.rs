@@ -94,7 +94,7 @@ fn a_missing_payload_and_a_wrong_count_are_named() {
     assert!(err.contains("node 7 has no payload"), "{err}");
 
     let t = build_index(Metric::Haversine, 2, &grid(50));
-    let mut meta = t.index.meta();
+    let mut meta = (*t.index.meta()).clone();
     meta.count += 1;
     let mut b = WriteBatch::new();
     b.put(Space::Meta, META_KEY, codec::encode_meta(&meta));

@@ -38,7 +38,6 @@ fn tiles_match_brute_force_over_all_points() {
     let pts = paris();
     let all: Vec<[f64; 2]> = pts.iter().map(|p| [p[0], p[1]]).collect();
     let t = build_index(Metric::Haversine, 2, &pts);
-    let snap = t.index.snapshot();
     for (z, r, sat) in [
         (8u32, 1200.0, 4.0),
         (12, 1200.0, 4.0),
@@ -51,7 +50,7 @@ fn tiles_match_brute_force_over_all_points() {
             saturation: sat,
             filter: None,
         };
-        let got = render(&snap, tile, &p).unwrap();
+        let got = render(&t.index, tile, &p).unwrap();
         assert!(!got.is_empty(), "z {z}");
         close(&got.values, &render_brute(&all, tile, &p));
     }
@@ -68,7 +67,7 @@ fn tiles_match_brute_force_over_all_points() {
         .collect();
     let tile = tile_at(12, 2.35, 48.85);
     close(
-        &render(&snap, tile, &p).unwrap().values,
+        &render(&t.index, tile, &p).unwrap().values,
         &render_brute(&c1, tile, &p),
     );
 }
@@ -84,7 +83,7 @@ fn a_point_just_outside_the_edge_colours_the_tile() {
     ];
     let t = build_index(Metric::Haversine, 2, std::slice::from_ref(&outside));
     let p = HeatmapParams::default();
-    let got = render(&t.index.snapshot(), tile, &p).unwrap();
+    let got = render(&t.index, tile, &p).unwrap();
     assert_eq!(got.candidates, 1);
     assert!(got.values[128 * TILE_SIZE] > 0.0);
     assert_eq!(got.values[128 * TILE_SIZE + 255], 0.0);
@@ -106,7 +105,7 @@ fn the_antimeridian_is_seamless() {
     let p = HeatmapParams::default();
     let all = [[-179.999, -16.5], [179.998, -16.5]];
     for tile in [east, west] {
-        let got = render(&t.index.snapshot(), tile, &p).unwrap();
+        let got = render(&t.index, tile, &p).unwrap();
         assert_eq!(got.candidates, 2, "{tile:?}");
         assert!(!got.is_empty());
         close(&got.values, &render_brute(&all, tile, &p));

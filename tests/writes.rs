@@ -311,8 +311,8 @@ fn compaction_reclaims_space_and_keeps_answers_and_history() {
     assert_eq!(index.verify().unwrap().nodes, 3000);
     let m = index.meta();
     assert_eq!(
-        (m.generation, m.sequence, m.count),
-        (meta.generation, meta.sequence, 3000)
+        (m.generation.clone(), m.sequence, m.count),
+        (meta.generation.clone(), meta.sequence, 3000)
     );
     let after_answer = common::ids_and_distances(
         &index,

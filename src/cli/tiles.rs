@@ -59,10 +59,7 @@ pub fn run(a: TilesArgs) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     let mut non_empty = 0;
     for t in &tiles {
-        let tile = {
-            let snap = index.snapshot();
-            render(&snap, *t, &params)?
-        };
+        let tile = render(&index, *t, &params)?;
         if !tile.is_empty() {
             non_empty += 1;
         }

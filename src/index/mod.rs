@@ -40,7 +40,14 @@ pub const DEFAULT_CHANGE_RETENTION: u64 = 100_000;
 /// An open index.
 pub struct Index {
     store: Arc<dyn Store>,
-    meta: RwLock<Meta>,
+    /// Readers (snapshots) against a writer applying its batch. Held only around work that
+    /// never waits on other queued work: a walk, or a batch landing.
+    gate: RwLock<()>,
+    /// The latest committed meta record. Behind a mutex held only for an `Arc` clone, so
+    /// asking for it never waits on a walk or a write (async handlers call it).
+    published: Mutex<Arc<Meta>>,
+    /// The highest sequence known to be on disk: replicas are served changes up to it only.
+    durable_sequence: AtomicU64,
     path: Option<PathBuf>,
     nodes_read: AtomicU64,
     cache: Option<NodeCache>,
@@ -136,7 +143,9 @@ impl Index {
         meta.format = version;
         Ok(Index {
             store,
-            meta: RwLock::new(meta),
+            gate: RwLock::new(()),
+            durable_sequence: AtomicU64::new(meta.sequence),
+            published: Mutex::new(Arc::new(meta)),
             path: None,
             nodes_read: AtomicU64::new(0),
             cache: None,
@@ -167,12 +176,26 @@ impl Index {
         Index::from_store(store)
     }
 
-    /// The index's meta record as of now.
-    pub fn meta(&self) -> Meta {
-        match self.meta.read() {
-            Ok(m) => m.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+    /// The index's meta record as of the latest commit. Never waits for a walk or a write.
+    pub fn meta(&self) -> Arc<Meta> {
+        self.published
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The highest sequence number whose write is durable on disk.
+    pub fn durable_sequence(&self) -> u64 {
+        self.durable_sequence.load(Ordering::Acquire)
+    }
+
+    /// Records that every write up to `seq` is on disk.
+    fn mark_durable(&self, seq: u64) {
+        self.durable_sequence.fetch_max(seq, Ordering::AcqRel);
+    }
+
+    fn publish(&self, meta: Meta) {
+        *self.published.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(meta);
     }
 
     /// The directory the index lives in, if it was opened from one.
@@ -209,11 +232,13 @@ impl Index {
     /// A consistent view for one or more reads: writes wait until it is dropped, so a query and
     /// the payload reads that render its answer see the same committed state. Do not hold one
     /// across a write on the same thread.
+    ///
+    /// A snapshot taken on a thread that already holds one of this index (a rayon job stolen
+    /// inside another snapshot's parallel work) shares the outer one's hold instead of asking
+    /// the lock again: std's `RwLock` admits no new reader once a writer waits, so a second
+    /// read on the same thread would deadlock.
     pub fn snapshot(&self) -> Snapshot<'_> {
-        Snapshot {
-            index: self,
-            meta: self.meta.read().unwrap_or_else(|p| p.into_inner()),
-        }
+        Snapshot::take(self)
     }
 
     /// Points within `radius` of `center`, nearest first, at most `limit`.
@@ -270,7 +295,7 @@ impl Index {
     /// Walks every node and checks every invariant; see [`verify::verify`].
     pub fn verify(&self) -> Result<VerifyReport> {
         let snap = self.snapshot();
-        verify::verify(self.store.as_ref(), &snap.meta)
+        verify::verify(self.store.as_ref(), snap.meta())
     }
 
     /// Bytes on disk: the directory's files when opened from one, else the store's own figure.
@@ -283,7 +308,9 @@ impl Index {
 
     /// Makes every write so far durable.
     pub fn flush(&self) -> Result<()> {
+        let seq = self.meta().sequence;
         self.store.flush()?;
+        self.mark_durable(seq);
         Ok(())
     }
 }

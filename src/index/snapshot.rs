@@ -1,7 +1,8 @@
 //! Reads against one committed state of the index.
 
+use std::cell::RefCell;
 use std::sync::atomic::Ordering;
-use std::sync::RwLockReadGuard;
+use std::sync::{Arc, RwLockReadGuard};
 
 use super::{check_point, check_radius, Index, StoredPoint};
 use crate::error::{Error, Result};
@@ -15,10 +16,49 @@ use crate::tree::{Node, TreeReader};
 /// One committed write from the changes log: its sequence number and operations.
 pub type Change = (u64, Vec<WriteOp>);
 
+thread_local! {
+    /// The indexes (by address) this thread holds a snapshot of, innermost last.
+    static HELD: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
 /// A read view: holds off writers while it lives. See [`Index::snapshot`].
 pub struct Snapshot<'a> {
     pub(super) index: &'a Index,
-    pub(super) meta: RwLockReadGuard<'a, Meta>,
+    /// `None` when an outer snapshot on this thread already holds the gate.
+    _gate: Option<RwLockReadGuard<'a, ()>>,
+    meta: Arc<Meta>,
+}
+
+impl<'a> Snapshot<'a> {
+    pub(super) fn take(index: &'a Index) -> Snapshot<'a> {
+        let key = index as *const Index as usize;
+        let nested = HELD.with(|h| h.borrow().contains(&key));
+        let gate = if nested {
+            None
+        } else {
+            Some(index.gate.read().unwrap_or_else(|p| p.into_inner()))
+        };
+        HELD.with(|h| h.borrow_mut().push(key));
+        // Read under the gate: no writer can publish while it is held.
+        let meta = index.meta();
+        Snapshot {
+            index,
+            _gate: gate,
+            meta,
+        }
+    }
+}
+
+impl Drop for Snapshot<'_> {
+    fn drop(&mut self) {
+        let key = self.index as *const Index as usize;
+        HELD.with(|h| {
+            let mut h = h.borrow_mut();
+            if let Some(i) = h.iter().rposition(|k| *k == key) {
+                h.remove(i);
+            }
+        });
+    }
 }
 
 impl Snapshot<'_> {
@@ -132,8 +172,16 @@ impl Snapshot<'_> {
 
     /// Up to `limit` committed writes after sequence `since`, in order, or `None` when some of
     /// them are no longer in the changes log (the follower must re-snapshot).
+    ///
+    /// Only durable changes are served: a replica must never hold a write that a crash of this
+    /// primary could still take back.
     pub fn changes_since(&self, since: u64, limit: usize) -> Result<Option<Vec<Change>>> {
-        let current = self.meta.sequence;
+        // A follower ahead of this index holds writes this index does not (it lost them, or
+        // it was replaced): only a new snapshot brings it back in step.
+        if since > self.meta.sequence {
+            return Ok(None);
+        }
+        let current = self.meta.sequence.min(self.index.durable_sequence());
         if since >= current {
             return Ok(Some(Vec::new()));
         }
@@ -142,6 +190,9 @@ impl Snapshot<'_> {
         for r in store.scan_from(Space::Changes, &codec::change_key(since + 1)) {
             let (k, v) = r?;
             let seq = codec::node_id_from_key(&k)?;
+            if seq > current {
+                break;
+            }
             if out.is_empty() && seq != since + 1 {
                 return Ok(None);
             }

@@ -31,6 +31,7 @@ impl Index {
     pub fn write(&self, ops: &[WriteOp]) -> Result<WriteOutcome> {
         let outcome = self.write_unsynced(ops)?;
         self.flusher.wait_durable(self.store.as_ref())?;
+        self.mark_durable(outcome.sequence);
         Ok(outcome)
     }
 
@@ -58,6 +59,7 @@ impl Index {
         }
         let out = self.commit(ops, Some(seq))?;
         self.flusher.wait_durable(self.store.as_ref())?;
+        self.mark_durable(out.sequence);
         Ok(out)
     }
 
@@ -83,7 +85,7 @@ impl Index {
             }
         }
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let mut txn = Txn::new(self.store.as_ref(), self.meta());
+        let mut txn = Txn::new(self.store.as_ref(), (*self.meta()).clone());
         let mut outcome = WriteOutcome::default();
         for (i, op) in ops.iter().enumerate() {
             match op {
@@ -132,7 +134,7 @@ impl Index {
         );
         let (batch, meta, touched) = txn.finish();
         // Readers are held off only while the batch lands and the cache follows it.
-        let mut current = self.meta.write().unwrap_or_else(|p| p.into_inner());
+        let gate = self.gate.write().unwrap_or_else(|p| p.into_inner());
         let applied = self.store.apply(&batch);
         if let Some(cache) = &self.cache {
             match &applied {
@@ -142,8 +144,8 @@ impl Index {
             }
         }
         applied?;
-        *current = meta;
-        drop(current);
+        self.publish(meta);
+        drop(gate);
         self.writes.fetch_add(1, Ordering::Relaxed);
         Ok(outcome)
     }

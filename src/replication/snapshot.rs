@@ -19,8 +19,12 @@ use crate::store::{codec, Space};
 
 /// Writes a consistent snapshot of `index` to `out` and returns the meta it reflects. Writers
 /// wait while it is taken, so write it to local storage and send that.
+///
+/// Everything the snapshot holds is flushed first (no write can land while the snapshot is
+/// held), so a replica never starts from a state this index could lose in a crash.
 pub fn export(index: &Index, out: &mut dyn Write) -> Result<Meta> {
     let snap = index.snapshot();
+    index.flush()?;
     let meta = snap.meta().clone();
     let header = json!({
         "kdsled_snapshot": 1,

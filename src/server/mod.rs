@@ -13,7 +13,7 @@ pub use params::{DEFAULT_LIMIT, MAX_RESULTS};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
@@ -71,8 +71,9 @@ impl Default for ServerConfig {
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
-    /// The index served; a follower swaps in a new one when it re-snapshots.
-    index: Arc<RwLock<Arc<Index>>>,
+    /// The index served; a follower swaps in a new one when it re-snapshots. The mutex is held
+    /// only to clone or swap the `Arc`, so async handlers may take it.
+    index: Arc<Mutex<Arc<Index>>>,
     /// Request and query counters.
     pub metrics: Arc<Metrics>,
     /// The server's settings.
@@ -112,7 +113,7 @@ impl AppState {
             followers: Arc::default(),
             follow: None,
             stopping: Arc::new(tokio::sync::watch::channel(false).0),
-            index: Arc::new(RwLock::new(index)),
+            index: Arc::new(Mutex::new(index)),
             metrics: Arc::new(metrics),
             config: Arc::new(config),
             pool: Arc::new(pool),
@@ -123,13 +124,13 @@ impl AppState {
 impl AppState {
     /// The index being served now.
     pub fn index(&self) -> Arc<Index> {
-        self.index.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.index.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Serves `index` from now on; requests already running finish on the old one.
     pub fn replace_index(&self, index: Arc<Index>) {
         let seq = index.meta().sequence;
-        *self.index.write().unwrap_or_else(|p| p.into_inner()) = index;
+        *self.index.lock().unwrap_or_else(|p| p.into_inner()) = index;
         self.sequence.send_replace(seq);
     }
 

@@ -8,7 +8,7 @@ use super::mercator::{lat_of, lon_of, x_of, y_of, TileId};
 use crate::error::{Error, Result};
 use crate::geometry::metric::haversine;
 use crate::geometry::{BBox, Metric, EARTH_RADIUS_M};
-use crate::index::Snapshot;
+use crate::index::{Index, Snapshot};
 
 /// Pixels per tile side.
 pub const TILE_SIZE: usize = 256;
@@ -153,8 +153,24 @@ fn grown_extent(t: TileId, r: f64) -> ([f64; 2], [f64; 2]) {
     ([a, glat0], [b, glat1])
 }
 
-/// Renders tile `t` from `snap` (a haversine index).
-pub fn render(snap: &Snapshot<'_>, t: TileId, p: &HeatmapParams) -> Result<Tile> {
+/// Renders tile `t` from `index` (a haversine index).
+///
+/// The candidates are read under a snapshot that is released before the pixels are computed in
+/// parallel: a read lock held across a rayon join on a shared pool would let a stolen job wait
+/// on a writer that waits on this lock.
+pub fn render(index: &Index, t: TileId, p: &HeatmapParams) -> Result<Tile> {
+    let points = {
+        let snap = index.snapshot();
+        candidates(&snap, t, p)?
+    };
+    Ok(Tile {
+        values: splat(t, &points, p),
+        candidates: points.len(),
+    })
+}
+
+/// The points (lon, lat) of `snap` that can touch tile `t` and pass the filter.
+pub fn candidates(snap: &Snapshot<'_>, t: TileId, p: &HeatmapParams) -> Result<Vec<[f64; 2]>> {
     p.check()?;
     if snap.meta().metric != Metric::Haversine {
         return Err(Error::invalid(
@@ -184,10 +200,7 @@ pub fn render(snap: &Snapshot<'_>, t: TileId, p: &HeatmapParams) -> Result<Tile>
         }
         points.push([h.coords[0], h.coords[1]]);
     }
-    Ok(Tile {
-        values: splat(t, &points, p),
-        candidates: answer.hits.len(),
-    })
+    Ok(points)
 }
 
 /// Pixel centres of tile `t`: (lon, lat) of pixel (px, py).

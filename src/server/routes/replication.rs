@@ -85,11 +85,16 @@ pub async fn changes(
         if since > meta.sequence || other_history {
             return Ok(None);
         }
-        Ok::<_, crate::Error>(snap.changes_since(since, limit)?.map(|c| (meta, c)))
+        // Followers learn only the durable sequence: the rest could still be lost.
+        let durable = meta.sequence.min(index.durable_sequence());
+        Ok::<_, crate::Error>(
+            snap.changes_since(since, limit)?
+                .map(|c| (meta.generation.clone(), durable, c)),
+        )
     })
     .await
     .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "reading changes failed"))??;
-    let Some((meta, changes)) = page else {
+    let Some((generation, sequence, changes)) = page else {
         return Err(ApiError::new(
             StatusCode::GONE,
             format!(
@@ -103,7 +108,7 @@ pub async fn changes(
         .map(|(seq, ops)| wire::change_json(*seq, ops))
         .collect();
     json_response(
-        &json!({"generation": meta.generation, "sequence": meta.sequence, "changes": changes}),
+        &json!({"generation": generation, "sequence": sequence, "changes": changes}),
         JSON,
     )
 }

@@ -59,9 +59,7 @@ pub async fn heatmap(
     let tile = TileId::new(num("z", &z)?, num("x", &x)?, num("y", y)?)?;
     let params = heatmap_params(&Params::parse(q.as_deref()))?;
     let png = blocking(s.pool.clone(), move || {
-        let index = s.index();
-        let snap = index.snapshot();
-        Ok(render(&snap, tile, &params)?.png())
+        Ok(render(&s.index(), tile, &params)?.png())
     })
     .await?;
     Ok((

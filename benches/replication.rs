@@ -83,7 +83,8 @@ fn main() {
     };
     let status = Arc::new(Mutex::new(FollowStatus::default()));
     let t = Instant::now();
-    let index = follower::open_or_bootstrap(&cfg, &status);
+    let (dir, _) = follower::open_replica(&cfg).expect("replica directory");
+    let index = follower::load_first_snapshot(&cfg, &dir, &status);
     println!(
         "bootstrap from snapshot: {} points in {:.2} s",
         index.meta().count,
@@ -94,7 +95,7 @@ fn main() {
         applied_at: Mutex::default(),
     });
     let host: Arc<dyn Host> = replica.clone();
-    std::thread::spawn(move || follower::run(cfg, host, status));
+    std::thread::spawn(move || follower::run(cfg, dir, false, host, status));
 
     let write = |ops: Vec<WriteOp>| {
         let out = state.index().write(&ops).expect("write");

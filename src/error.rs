@@ -58,6 +58,10 @@ pub enum Error {
     #[error("{0}")]
     Database(String),
 
+    /// Another process holds the index (one process may open it at a time).
+    #[error("{0}")]
+    InUse(String),
+
     /// The storage engine reported an error.
     #[error("storage: {0}")]
     Storage(String),

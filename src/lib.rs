@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod failpoint;
 pub mod geometry;
 pub mod index;
 pub mod input;

@@ -42,10 +42,11 @@ pub fn migrate_with(
     cache_mb: u64,
     stop_after: Option<usize>,
 ) -> Result<MigrateReport> {
-    if !path.join("db").is_file() {
+    let dir = crate::store::IndexDir::open(path)?;
+    let Some(sled_dir) = dir.current()? else {
         return Err(Error::Database(format!("no index at {}", path.display())));
-    }
-    let store = SledStore::open(path, cache_mb)?;
+    };
+    let store = SledStore::open(&sled_dir, cache_mb)?;
     let mut version = read_version(&store)?;
     let cursor = store.get(Space::Meta, MIGRATION_KEY)?;
     let resumed = cursor.is_some();

@@ -15,7 +15,24 @@ pub enum PointId {
     Str(String),
 }
 
+/// Longest id accepted, in bytes of UTF-8: every id must fit in a URL (`/v1/points/{id}`, with
+/// room for percent-encoding under the server's URI limit) so that it can be fetched and deleted.
+pub const MAX_ID_BYTES: usize = 512;
+
 impl PointId {
+    /// Checks that the id can be stored and addressed: not empty, at most [`MAX_ID_BYTES`].
+    pub fn check(&self) -> Result<(), String> {
+        match self {
+            PointId::Int(_) => Ok(()),
+            PointId::Str(s) if s.is_empty() => Err("the id is empty".into()),
+            PointId::Str(s) if s.len() > MAX_ID_BYTES => Err(format!(
+                "the id is {} bytes long; ids may have at most {MAX_ID_BYTES}",
+                s.len()
+            )),
+            PointId::Str(_) => Ok(()),
+        }
+    }
+
     /// Parses an id from text with the canonical-integer rule.
     pub fn parse(s: &str) -> PointId {
         match s.parse::<i64>() {

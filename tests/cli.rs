@@ -258,7 +258,7 @@ fn verify_fails_on_a_corrupt_record() {
     ok(&common::tsv_build(db.to_str().unwrap(), &input, &[]));
     {
         use kdsled::store::{codec, SledStore, Space, Store, WriteBatch};
-        let s = SledStore::open(&db, 8).unwrap();
+        let s = SledStore::open(&common::sled_dir(&db), 8).unwrap();
         let mut b = WriteBatch::new();
         b.put(Space::Nodes, codec::node_key(2), b"garbage".to_vec());
         s.apply(&b).unwrap();

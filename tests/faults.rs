@@ -23,7 +23,7 @@ fn tamper(t: common::TestIndex, batch: WriteBatch) -> (tempfile::TempDir, Index)
     let dir = t.dir;
     drop(t.index);
     {
-        let store = SledStore::open(&path, 8).unwrap();
+        let store = SledStore::open(&common::sled_dir(&path), 8).unwrap();
         store.apply(&batch).unwrap();
         store.flush().unwrap();
     }
@@ -146,7 +146,7 @@ fn injected_read_failures_surface_as_errors() {
     let path = t.path();
     drop(t.index);
     let store = Arc::new(Faulty {
-        inner: SledStore::open(&path, 8).unwrap(),
+        inner: SledStore::open(&common::sled_dir(&path), 8).unwrap(),
         reads_left: AtomicU64::new(2 + 25),
     });
     let index = Index::from_store(store).unwrap();

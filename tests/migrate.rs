@@ -59,7 +59,7 @@ fn answers(index: &Index) -> Vec<Vec<(f64, i64)>> {
 /// Every record of every space. (sled rewrites its own snapshot file whenever a database is
 /// opened, so "untouched" is checked on the records, not the files.)
 fn records(dir: &Path) -> Vec<(Space, Vec<u8>, Vec<u8>)> {
-    let s = SledStore::open(dir, 8).unwrap();
+    let s = SledStore::open(&common::sled_dir(dir), 8).unwrap();
     Space::ALL
         .iter()
         .flat_map(|sp| {
@@ -129,7 +129,7 @@ fn a_newer_version_is_refused() {
     let path = dir.path().join("v1");
     v1_fixture(&path, 10);
     {
-        let s = SledStore::open(&path, 8).unwrap();
+        let s = SledStore::open(&common::sled_dir(&path), 8).unwrap();
         let mut b = WriteBatch::new();
         b.put(Space::Meta, VERSION_KEY, codec::encode_version(99));
         s.apply(&b).unwrap();

@@ -87,7 +87,9 @@ fn sequence(base: &str) -> u64 {
 fn converge(primary: &str, replica: &str) {
     let want = sequence(primary);
     let deadline = Instant::now() + Duration::from_secs(20);
-    while sequence(replica) != want {
+    // Ready: the first snapshot is in (until then the replica answers 503) and it caught up.
+    let ready = || call("GET", &format!("{replica}/readyz"), None, "").0 == 200;
+    while sequence(replica) != want || !ready() {
         assert!(
             Instant::now() < deadline,
             "replica stuck at {} of {want}: {}",

@@ -34,7 +34,7 @@ fn bundled_data() -> anyhow::Result<PathBuf> {
 
 /// Builds the default index from the bundled data unless it is already there.
 fn default_index(dir: &Path, data: Option<&Path>, cache_mb: u64) -> anyhow::Result<()> {
-    if dir.join("db").is_file() {
+    if kdsled::store::directory::has_index(dir) {
         return Ok(());
     }
     let data = match data {
@@ -91,10 +91,25 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         primary: a.follow.clone().unwrap_or_default(),
         ..FollowStatus::default()
     }));
+    let mut replica = None;
     let (index, dir) = match &follow {
         Some(cfg) => {
-            tracing::info!(primary = %cfg.primary, "replica: opening or bootstrapping from the primary");
-            (follower::open_or_bootstrap(cfg, &status), cfg.dir.clone())
+            let (replica_dir, index) = follower::open_replica(cfg)?;
+            let bootstrap = index.is_none();
+            let index = match index {
+                Some(i) => i,
+                None => {
+                    tracing::info!(primary = %cfg.primary, "replica: loading a first snapshot in the background; /v1 routes answer 503 until it is in");
+                    // Served until the snapshot is in; the server answers 503 meanwhile.
+                    Index::create_in(
+                        Arc::new(kdsled::store::SledStore::temporary()?),
+                        Metric::Haversine,
+                        2,
+                    )?
+                }
+            };
+            replica = Some((replica_dir, bootstrap));
+            (index, cfg.dir.clone())
         }
         None => {
             let dir = match &a.db {
@@ -122,12 +137,13 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         ..ServerConfig::default()
     };
     let mut state = AppState::new(index, config);
-    if let Some(cfg) = follow {
+    if let (Some(cfg), Some((replica_dir, bootstrap))) = (follow, replica) {
         state.follow = Some(status.clone());
+        state.set_loading(bootstrap);
         let host: Arc<dyn follower::Host> = Arc::new(state.clone());
         std::thread::Builder::new()
             .name("kdsled-follower".into())
-            .spawn(move || follower::run(cfg, host, status))
+            .spawn(move || follower::run(cfg, replica_dir, bootstrap, host, status))
             .context("starting the follower")?;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()

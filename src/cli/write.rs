@@ -11,10 +11,9 @@ use kdsled::{Error, Index, PointId};
 use super::args::{DeleteArgs, InsertArgs};
 use super::build::input_spec;
 
-/// Operations per atomic write: the size sled handles in one transaction.
-const BATCH: usize = 1000;
-
-/// Reads the whole input first, so a bad row fails the command before anything is written.
+/// Reads the whole input first, so a bad row fails the command before anything is written, then
+/// applies it as one atomic, durable write (larger than a sled transaction, it goes through the
+/// journal): a crash leaves all of the file or none of it, and rerunning the command is safe.
 pub fn insert(a: InsertArgs) -> anyhow::Result<ExitCode> {
     let index = Index::open(&a.db.db, a.db.cache_mb)?;
     let spec = input_spec(&a.input)?;
@@ -60,14 +59,10 @@ pub fn insert(a: InsertArgs) -> anyhow::Result<ExitCode> {
         });
     }
     let started = Instant::now();
-    let mut written = 0;
-    for chunk in ops.chunks(BATCH) {
-        written += index
-            .write_unsynced(chunk)
-            .with_context(|| format!("after {written} points were written"))?
-            .written;
-    }
-    index.flush()?;
+    let written = index
+        .write(&ops)
+        .context("nothing was written")?
+        .written;
     let secs = started.elapsed().as_secs_f64();
     if skipped > 0 {
         eprintln!("skipped {skipped} invalid rows");
@@ -98,13 +93,9 @@ pub fn delete(a: DeleteArgs) -> anyhow::Result<ExitCode> {
             ops.push(WriteOp::Delete(PointId::parse(id)));
         }
     }
-    let (mut deleted, mut missing) = (0, 0);
-    for chunk in ops.chunks(BATCH) {
-        let out = index.write_unsynced(chunk)?;
-        deleted += out.deleted;
-        missing += out.missing;
-    }
-    index.flush()?;
+    // One atomic, durable write, as for insert.
+    let out = index.write(&ops).context("nothing was deleted")?;
+    let (deleted, missing) = (out.deleted, out.missing);
     println!(
         "deleted {deleted} points ({missing} ids were not in the index); the index has {}",
         index.meta().count

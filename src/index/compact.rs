@@ -3,11 +3,12 @@
 //! sled is log-structured: deleting points writes tombstones and relocated pages, so the
 //! directory grows until sled's segment cleaner catches up. Compaction reads every point and
 //! bulk-builds them again (preorder node ids, no garbage), keeping the history's generation and
-//! sequence, then swaps the new directory in.
+//! sequence, as a new generation of the index directory that replaces the old one atomically.
+//! The directory's lock is held throughout, so no other process opens the index meanwhile.
 
 use std::path::Path;
 
-use super::build::{build, BuildOptions, BuildProgress, BuildSummary};
+use super::build::{build_into, BuildOptions, BuildProgress, BuildSummary};
 use super::Index;
 use crate::error::{Error, Result};
 use crate::input::Record;
@@ -16,6 +17,10 @@ use crate::store::{codec, Space};
 /// Rewrites the index at `path`; the index must not be open elsewhere.
 pub fn compact(path: &Path, cache_mb: u64, progress: &dyn BuildProgress) -> Result<BuildSummary> {
     let index = Index::open(path, cache_mb)?;
+    let dir = index
+        .dir()
+        .cloned()
+        .ok_or_else(|| Error::Database("compaction needs an index directory".into()))?;
     let meta = index.meta();
     let opts = BuildOptions {
         metric: meta.metric,
@@ -45,8 +50,9 @@ pub fn compact(path: &Path, cache_mb: u64, progress: &dyn BuildProgress) -> Resu
             })
         })
         .collect();
+    // The old generation closes before it is removed; the lock stays held through `dir`.
     drop(index);
-    let summary = build(path, records.into_iter(), &opts, progress).map_err(|e| match e {
+    let summary = build_into(&dir, records.into_iter(), &opts, progress, true).map_err(|e| match e {
         Error::DuplicateId { id, .. } => {
             Error::Corrupt(format!("point id {id} appears twice among the payloads"))
         }

@@ -26,7 +26,7 @@ use crate::point::{Payload, PointId};
 use crate::query::{Answer, StatsAnswer};
 use crate::store::codec::NodeFormat;
 use crate::store::format::{Meta, FORMAT_VERSION, META_KEY, MIGRATION_KEY, VERSION_KEY};
-use crate::store::{codec, SledStore, Space, Store};
+use crate::store::{codec, IndexDir, SledStore, Space, Store};
 use crate::tree::cache::NodeCache;
 use crate::tree::verify::{self, VerifyReport};
 use crate::tree::Node;
@@ -40,6 +40,8 @@ pub const DEFAULT_CHANGE_RETENTION: u64 = 100_000;
 /// An open index.
 pub struct Index {
     store: Arc<dyn Store>,
+    /// The directory's lock, held while the index is open (none for an in-memory store).
+    dir: Option<Arc<IndexDir>>,
     /// Readers (snapshots) against a writer applying its batch. Held only around work that
     /// never waits on other queued work: a walk, or a batch landing.
     gate: RwLock<()>,
@@ -93,15 +95,21 @@ impl Index {
     }
 
     fn open_with(path: &Path, cache_mb: u64, any_format: bool) -> Result<Index> {
-        if !path.join("db").is_file() {
+        Self::open_in(IndexDir::open(path)?, cache_mb, any_format)
+    }
+
+    /// Opens the index in use in `dir`, whose lock the caller holds.
+    pub fn open_in(dir: Arc<IndexDir>, cache_mb: u64, any_format: bool) -> Result<Index> {
+        let path = dir.path().to_path_buf();
+        let Some(sled_dir) = dir.current()? else {
             return Err(Error::Database(format!(
                 "no index at {}: build one with `kdsled build --db {} --input FILE`",
                 path.display(),
                 path.display()
             )));
-        }
+        };
         let (sled_mb, node_bytes) = split_cache(cache_mb);
-        let store = SledStore::open(path, sled_mb)?;
+        let store = SledStore::open(&sled_dir, sled_mb)?;
         let mut index =
             Index::from_store_with(Arc::new(store), any_format).map_err(|e| match e {
                 Error::FormatVersion(m) => {
@@ -109,12 +117,20 @@ impl Index {
                 }
                 other => other,
             })?;
-        index.path = Some(path.to_path_buf());
+        index.path = Some(path);
+        index.dir = Some(dir);
         index.cache = (node_bytes > 0).then(|| {
             let meta = index.meta();
             NodeCache::with_budget(node_bytes, meta.dims as usize, meta.next_id)
         });
         Ok(index)
+    }
+
+    /// Opens a generation being built in a directory whose lock the caller holds, to check it
+    /// before it is made current.
+    pub(crate) fn open_generation(sled_dir: &Path, cache_mb: u64) -> Result<Index> {
+        let (sled_mb, _) = split_cache(cache_mb);
+        Index::from_store(Arc::new(SledStore::open(sled_dir, sled_mb)?))
     }
 
     /// Opens an index over any store holding one, without a node cache.
@@ -143,6 +159,7 @@ impl Index {
         meta.format = version;
         Ok(Index {
             store,
+            dir: None,
             gate: RwLock::new(()),
             durable_sequence: AtomicU64::new(meta.sequence),
             published: Mutex::new(Arc::new(meta)),
@@ -201,6 +218,11 @@ impl Index {
     /// The directory the index lives in, if it was opened from one.
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
+    }
+
+    /// The directory this index was opened from, with its lock.
+    pub fn dir(&self) -> Option<&Arc<IndexDir>> {
+        self.dir.as_ref()
     }
 
     /// The store underneath.

@@ -74,6 +74,9 @@ impl Index {
             let meta = self.meta();
             for (i, op) in ops.iter().enumerate() {
                 if let WriteOp::Insert(p) | WriteOp::Upsert(p) = op {
+                    // Deletes are not checked: an id stored before the bound must stay removable.
+                    p.id.check()
+                        .map_err(|reason| Error::invalid(format!("item {i} id"), reason))?;
                     check_point(&meta, &p.coords).map_err(|e| match e {
                         Error::InvalidArgument { param, reason } => Error::InvalidArgument {
                             param: format!("item {i} (id {}) {param}", p.id),

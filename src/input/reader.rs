@@ -152,7 +152,9 @@ impl RecordReader {
                 if text.is_empty() {
                     return Err(bad("the id is empty".into()));
                 }
-                PointId::parse(text)
+                let id = PointId::parse(text);
+                id.check().map_err(bad)?;
+                id
             }
             None => PointId::Int(self.data_rows as i64),
         };
@@ -187,12 +189,35 @@ impl RecordReader {
     }
 }
 
+/// Whether a row's fields hold a line break (only a quoted field can).
+fn spans_lines(row: &csv::StringRecord) -> bool {
+    row.iter().any(|f| f.contains(['\n', '\r']))
+}
+
 impl Iterator for RecordReader {
     type Item = Result<Record>;
 
     fn next(&mut self) -> Option<Result<Record>> {
         let row = self.rows.next()?;
         Some(match row {
+            Ok(row) if self.spec.format == Format::Csv && spans_lines(&row) => {
+                // An unbalanced quote would otherwise swallow every row up to the next quote
+                // (or the end of the file) into one attribute, silently. No row after it can be
+                // trusted, so this ends the read even with --skip-invalid.
+                let line = row.position().map(|p| p.line()).unwrap_or(0);
+                Err(Error::InputFile {
+                    path: self.path.clone(),
+                    reason: format!(
+                        "line {line}: a quoted field starts on this row and runs across line \
+                         breaks{}: an unbalanced quote? Close the quote (or double it inside a \
+                         quoted field); fields with line breaks are not accepted",
+                        match self.rows.reader().position().line() {
+                            end if end > line + 1 => format!(" to line {}", end - 1),
+                            _ => String::new(),
+                        }
+                    ),
+                })
+            }
             Ok(row) => self.convert(row),
             Err(e) => {
                 let line = e.position().map(|p| p.line());

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use super::flat::FlatNode;
 use crate::error::{Error, Result};
 use crate::geometry::{Metric, Region, MAX_DIMS};
-use crate::index::build::{NodeWriter, TempDir};
+use crate::index::build::NodeWriter;
+use crate::store::IndexDir;
 use crate::point::Payload;
 use crate::store::codec;
 use crate::store::format::{Meta, FORMAT_VERSION};
@@ -247,7 +248,21 @@ pub fn import(
     cache_mb: u64,
     force: bool,
 ) -> Result<ImportSummary> {
-    let tmp = TempDir::beside(target, force)?;
+    let (dir, created) = IndexDir::for_build(target, force)?;
+    let r = import_into(&dir, roots, branches, metric, cache_mb);
+    if r.is_err() && created {
+        dir.remove_if_unused();
+    }
+    r
+}
+
+fn import_into(
+    dir: &std::sync::Arc<IndexDir>,
+    roots: &Path,
+    branches: &Path,
+    metric: Metric,
+    cache_mb: u64,
+) -> Result<ImportSummary> {
     let mut flat = Vec::new();
     read(roots, true, &mut flat)?;
     let partitions = flat.len();
@@ -378,10 +393,11 @@ pub fn import(
         ));
     }
     let root = forest.join(blocks)?;
-    let depth = write(&tmp.path, &forest, &flat, root, metric, cache_mb)?;
+    let generation = dir.new_generation()?;
+    let depth = write(generation.path(), &forest, &flat, root, metric, cache_mb)?;
     // The joined tree is checked as a whole before it replaces anything.
-    crate::index::Index::open(&tmp.path, cache_mb)?.verify()?;
-    tmp.install(target)?;
+    crate::index::Index::open_generation(generation.path(), cache_mb)?.verify()?;
+    dir.install(generation, true)?;
     Ok(ImportSummary {
         points: flat.len() as u64,
         partitions: partitions as u64,

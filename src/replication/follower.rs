@@ -1,13 +1,15 @@
 //! The follower: keeps a replica's index in step with a primary over HTTP.
 //!
-//! A replica's directory holds one or more index directories and a `CURRENT` file naming the one
-//! in use. The follower bootstraps from the primary's snapshot when it has none (or when the
-//! primary's history changed, or the changes it needs were pruned), then long-polls the changes
-//! after its own applied sequence and applies them through the same write path as the primary.
-//! Errors never stop it: it retries with backoff while the server keeps serving what it has.
+//! A replica's directory is an ordinary index directory (see [`crate::store::directory`]): each
+//! snapshot loaded becomes a new generation that `CURRENT` switches to. The follower bootstraps
+//! from the primary's snapshot when it has none (or when the primary's history changed, or the
+//! changes it needs were pruned), then long-polls the changes after its own applied sequence and
+//! applies them through the same write path as the primary. Errors never stop it: it retries
+//! with backoff while the server keeps serving what it has (a replica with nothing yet answers
+//! 503 until its first snapshot is in).
 
 use std::io::BufReader;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,6 +17,7 @@ use super::snapshot::import;
 use super::wire::change_from_json;
 use crate::error::{Error, Result};
 use crate::index::{Index, NoProgress};
+use crate::store::IndexDir;
 
 /// Where and how to follow.
 #[derive(Debug, Clone)]
@@ -78,15 +81,31 @@ pub trait Host: Send + Sync {
     fn applied(&self, seq: u64);
 }
 
-/// Opens the replica's current index, or bootstraps one from the primary (retrying with backoff
-/// until it succeeds). Called before serving.
-pub fn open_or_bootstrap(cfg: &FollowerConfig, status: &Mutex<FollowStatus>) -> Index {
-    if let Some(index) = open_current(&cfg.dir, cfg.cache_mb) {
-        return index;
+/// Takes the replica directory's lock and opens the index it holds, if any and if it opens.
+/// A directory that is not a replica's (it holds files of its own) is refused.
+pub fn open_replica(cfg: &FollowerConfig) -> Result<(Arc<IndexDir>, Option<Index>)> {
+    let (dir, _) = IndexDir::for_build(&cfg.dir, true)?;
+    if dir.current()?.is_none() {
+        return Ok((dir, None));
     }
+    match Index::open_in(dir.clone(), cfg.cache_mb, false) {
+        Ok(i) => Ok((dir, Some(i))),
+        Err(e) => {
+            tracing::warn!(error = %e, "the replica's index does not open: bootstrapping again");
+            Ok((dir, None))
+        }
+    }
+}
+
+/// Loads a snapshot from the primary into `dir`, retrying with backoff until one is in.
+pub fn load_first_snapshot(
+    cfg: &FollowerConfig,
+    dir: &Arc<IndexDir>,
+    status: &Mutex<FollowStatus>,
+) -> Index {
     let mut backoff = Backoff::new();
     loop {
-        match snapshot_into(cfg, status) {
+        match snapshot_into(cfg, dir, status) {
             Ok(index) => return index,
             Err(e) => {
                 tracing::warn!(error = %e, primary = %cfg.primary, "bootstrap failed; retrying");
@@ -97,12 +116,22 @@ pub fn open_or_bootstrap(cfg: &FollowerConfig, status: &Mutex<FollowStatus>) -> 
     }
 }
 
-/// Follows the primary forever.
-pub fn run(cfg: FollowerConfig, host: Arc<dyn Host>, status: Arc<Mutex<FollowStatus>>) {
-    let agent = agent(cfg.wait_s + 30);
+/// Follows the primary forever; first loads a snapshot (retrying with backoff until one is in)
+/// when `bootstrap` is set.
+pub fn run(
+    cfg: FollowerConfig,
+    dir: Arc<IndexDir>,
+    bootstrap: bool,
+    host: Arc<dyn Host>,
+    status: Arc<Mutex<FollowStatus>>,
+) {
+    if bootstrap {
+        host.replace(Arc::new(load_first_snapshot(&cfg, &dir, &status)));
+    }
     let mut backoff = Backoff::new();
+    let agent = agent(cfg.wait_s + 30);
     loop {
-        match step(&cfg, &agent, host.as_ref(), &status) {
+        match step(&cfg, &dir, &agent, host.as_ref(), &status) {
             Ok(()) => backoff.reset(),
             Err(e) => {
                 tracing::warn!(error = %e, primary = %cfg.primary, "following failed; retrying");
@@ -116,6 +145,7 @@ pub fn run(cfg: FollowerConfig, host: Arc<dyn Host>, status: Arc<Mutex<FollowSta
 /// One long-poll and the changes it brings (or a re-snapshot).
 fn step(
     cfg: &FollowerConfig,
+    dir: &Arc<IndexDir>,
     agent: &ureq::Agent,
     host: &dyn Host,
     status: &Mutex<FollowStatus>,
@@ -137,7 +167,7 @@ fn step(
         .map_err(|e| Error::Storage(format!("reading the primary's answer: {e}")))?;
     if code == 410 {
         tracing::info!("the primary no longer has the changes this replica needs: re-snapshotting");
-        return resnapshot(cfg, host, status);
+        return resnapshot(cfg, dir, host, status);
     }
     if code != 200 {
         return Err(Error::Storage(format!(
@@ -148,7 +178,7 @@ fn step(
         .map_err(|e| Error::Storage(format!("the primary's changes are not JSON: {e}")))?;
     if page["generation"].as_str() != Some(meta.generation.as_str()) {
         tracing::info!("the primary's history changed (new generation): re-snapshotting");
-        return resnapshot(cfg, host, status);
+        return resnapshot(cfg, dir, host, status);
     }
     let primary_seq = page["sequence"].as_u64().unwrap_or(0);
     let changes = page["changes"].as_array().cloned().unwrap_or_default();
@@ -176,15 +206,23 @@ fn step(
     Ok(())
 }
 
-fn resnapshot(cfg: &FollowerConfig, host: &dyn Host, status: &Mutex<FollowStatus>) -> Result<()> {
-    let index = snapshot_into(cfg, status)?;
+fn resnapshot(
+    cfg: &FollowerConfig,
+    dir: &Arc<IndexDir>,
+    host: &dyn Host,
+    status: &Mutex<FollowStatus>,
+) -> Result<()> {
+    let index = snapshot_into(cfg, dir, status)?;
     host.replace(Arc::new(index));
     Ok(())
 }
 
-/// Downloads a snapshot into a fresh directory, switches `CURRENT` to it, and opens it.
-fn snapshot_into(cfg: &FollowerConfig, status: &Mutex<FollowStatus>) -> Result<Index> {
-    std::fs::create_dir_all(&cfg.dir)?;
+/// Downloads a snapshot into a new generation, switches `CURRENT` to it, and opens it.
+fn snapshot_into(
+    cfg: &FollowerConfig,
+    dir: &Arc<IndexDir>,
+    status: &Mutex<FollowStatus>,
+) -> Result<Index> {
     let agent = agent(3600);
     let url = format!("{}/v1/replication/snapshot", cfg.primary);
     let resp = request(&agent, cfg, &url)?;
@@ -194,21 +232,9 @@ fn snapshot_into(cfg: &FollowerConfig, status: &Mutex<FollowStatus>) -> Result<I
             "the primary's snapshot answered {code}"
         )));
     }
-    let name = format!(
-        "index-{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-    );
-    let target = cfg.dir.join(&name);
     let reader = BufReader::new(resp.into_body().into_reader());
-    let header = import(&target, reader, cfg.cache_mb, &NoProgress)?;
-    let index = Index::open(&target, cfg.cache_mb)?;
-    // Switch CURRENT atomically; older directories are removed at the next start.
-    let tmp = cfg.dir.join("CURRENT.tmp");
-    std::fs::write(&tmp, &name)?;
-    std::fs::rename(&tmp, cfg.dir.join("CURRENT"))?;
+    let header = import(dir, reader, cfg.cache_mb, &NoProgress)?;
+    let index = Index::open_in(dir.clone(), cfg.cache_mb, false)?;
     tracing::info!(
         sequence = header.sequence,
         points = header.count,
@@ -219,27 +245,6 @@ fn snapshot_into(cfg: &FollowerConfig, status: &Mutex<FollowStatus>) -> Result<I
     s.applied_sequence = header.sequence;
     s.primary_sequence = s.primary_sequence.max(header.sequence);
     Ok(index)
-}
-
-/// The index `CURRENT` names, if it opens; other index directories are leftovers and go.
-fn open_current(dir: &Path, cache_mb: u64) -> Option<Index> {
-    let name = std::fs::read_to_string(dir.join("CURRENT")).ok()?;
-    let name = name.trim();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let n = e.file_name().to_string_lossy().into_owned();
-            if n != name && e.path().is_dir() {
-                let _ = std::fs::remove_dir_all(e.path());
-            }
-        }
-    }
-    match Index::open(&dir.join(name), cache_mb) {
-        Ok(i) => Some(i),
-        Err(e) => {
-            tracing::warn!(error = %e, "the replica's index does not open: bootstrapping again");
-            None
-        }
-    }
 }
 
 fn agent(timeout_s: u64) -> ureq::Agent {

@@ -4,18 +4,20 @@
 //! The first line is a header `{"kdsled_snapshot": 1, "generation", "sequence", "metric",
 //! "dims", "count"}`; each further line is a point `{"id", "coords", "properties"}`.
 
+use std::cell::Cell;
 use std::io::{BufRead, Write};
-use std::path::Path;
+use std::sync::Arc;
 
 use serde_json::json;
 
 use super::wire::{coords_from_json, id_from_json, id_json, properties_from_json, properties_json};
 use crate::error::{Error, Result};
 use crate::geometry::Metric;
-use crate::index::{build, BuildOptions, BuildProgress, Index};
+use crate::index::build::build_into;
+use crate::index::{BuildOptions, BuildProgress, Index};
 use crate::input::Record;
 use crate::store::format::{Meta, FORMAT_VERSION};
-use crate::store::{codec, Space};
+use crate::store::{codec, IndexDir, Space};
 
 /// Writes a consistent snapshot of `index` to `out` and returns the meta it reflects. Writers
 /// wait while it is taken, so write it to local storage and send that.
@@ -66,9 +68,12 @@ pub struct SnapshotHeader {
     pub count: u64,
 }
 
-/// Builds an index at `target` (replacing what is there) from a snapshot stream.
+/// Builds a new generation of `dir` (whose lock the caller holds) from a snapshot stream and
+/// makes it current; the generation it replaces stays until the next open, since the server may
+/// still be serving it. A stream that breaks off or holds another count than its header says
+/// changes nothing.
 pub fn import(
-    target: &Path,
+    dir: &Arc<IndexDir>,
     mut input: impl BufRead,
     cache_mb: u64,
     progress: &dyn BuildProgress,
@@ -118,15 +123,25 @@ pub fn import(
         history: Some((header.generation.clone(), header.sequence)),
         format: FORMAT_VERSION,
     };
-    let summary = build(target, records, &opts, progress)?;
-    if summary.points != header.count {
-        return Err(Error::Input {
-            line: 1,
-            reason: format!(
-                "the snapshot announced {} points and held {}",
-                header.count, summary.points
-            ),
-        });
-    }
+    // The count is checked as the records' last item, so a short stream fails the build
+    // before its generation is made current.
+    let seen = Cell::new(0u64);
+    let announced = header.count;
+    let records = records
+        .inspect(|r| {
+            if r.is_ok() {
+                seen.set(seen.get() + 1);
+            }
+        })
+        .chain(std::iter::from_fn(|| {
+            (seen.get() != announced).then(|| {
+                let held = seen.replace(announced);
+                Err(Error::Input {
+                    line: 1,
+                    reason: format!("the snapshot announced {announced} points and held {held}"),
+                })
+            })
+        }));
+    build_into(dir, records, &opts, progress, false)?;
     Ok(header)
 }

@@ -88,6 +88,9 @@ pub struct AppState {
     pub follow: Option<Arc<Mutex<FollowStatus>>>,
     /// Set when the server starts shutting down, so long-polls end instead of holding it up.
     pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
+    /// Set while a replica serves a placeholder until its first snapshot is in: `/v1` routes
+    /// answer 503 meanwhile.
+    loading: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AppState {
@@ -113,6 +116,7 @@ impl AppState {
             followers: Arc::default(),
             follow: None,
             stopping: Arc::new(tokio::sync::watch::channel(false).0),
+            loading: Arc::default(),
             index: Arc::new(Mutex::new(index)),
             metrics: Arc::new(metrics),
             config: Arc::new(config),
@@ -131,7 +135,21 @@ impl AppState {
     pub fn replace_index(&self, index: Arc<Index>) {
         let seq = index.meta().sequence;
         *self.index.lock().unwrap_or_else(|p| p.into_inner()) = index;
+        self.loading
+            .store(false, std::sync::atomic::Ordering::Release);
         self.sequence.send_replace(seq);
+    }
+
+    /// Marks the index served as a placeholder until [`AppState::replace_index`] brings the
+    /// real one.
+    pub fn set_loading(&self, loading: bool) {
+        self.loading
+            .store(loading, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether the server is waiting for its first index (a replica's first snapshot).
+    pub fn is_loading(&self) -> bool {
+        self.loading.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Wakes long-polls after a commit.
@@ -218,7 +236,15 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
         .unwrap_or_else(|| "unmatched".to_string());
     let method = req.method().clone();
     let uri = req.uri().clone();
-    let resp = next.run(req).await;
+    let resp = if state.is_loading() && uri.path().starts_with("/v1/") {
+        let primary = state.config.follow.as_deref().unwrap_or("the primary");
+        axum::response::IntoResponse::into_response(ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            format!("this replica is loading its first snapshot from {primary}: retry shortly"),
+        ))
+    } else {
+        next.run(req).await
+    };
     let elapsed = started.elapsed();
     let status = resp.status().as_u16();
     state.metrics.request(&route, status, elapsed);

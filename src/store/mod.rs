@@ -5,9 +5,12 @@
 //! backend can be measured against sled without touching them.
 
 pub mod codec;
+pub mod directory;
 pub mod format;
+mod guard;
 mod sled_store;
 
+pub use directory::IndexDir;
 pub use sled_store::SledStore;
 
 use crate::error::Result;

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use sled::Transactional;
 
+use super::guard::{guarded, Guarded};
 use super::{Bytes, ScanIter, Space, Store, WriteBatch, WriteOp};
 use crate::error::{Error, Result};
 
@@ -29,11 +30,19 @@ pub struct SledStore {
 impl SledStore {
     /// Opens (creating if needed) the database at `path` with a page cache of `cache_mb` MiB,
     /// finishing or discarding any large batch a crash interrupted.
+    ///
+    /// A damaged database is an error naming the directory, never a panic.
     pub fn open(path: &Path, cache_mb: u64) -> Result<SledStore> {
+        wait_for_lock(path)?;
+        super::directory::remove_incomplete_snapshots(path)?;
         let config = sled::Config::new()
             .path(path)
             .cache_capacity(cache_mb.max(1) * 1024 * 1024);
-        Self::from_config(config)
+        Self::from_config(config).map_err(|e| match e {
+            Error::Corrupt(m) => Error::Corrupt(format!("{}: {m}", path.display())),
+            Error::Storage(m) => Error::Storage(format!("opening {}: {m}", path.display())),
+            other => other,
+        })
     }
 
     /// A throw-away database in a temporary directory, removed on drop. For tests.
@@ -42,6 +51,10 @@ impl SledStore {
     }
 
     fn from_config(config: sled::Config) -> Result<SledStore> {
+        guarded("opening the database", || Self::from_config_unguarded(config))
+    }
+
+    fn from_config_unguarded(config: sled::Config) -> Result<SledStore> {
         // sled releases its directory lock only when its last background thread lets go of the
         // database, a moment after the handle is dropped; a re-open right after a close (a build
         // followed by serving it) must wait that moment out rather than fail.
@@ -51,7 +64,7 @@ impl SledStore {
                 Ok(db) => break db,
                 Err(sled::Error::Io(io)) if is_lock_conflict(&io) => {
                     if Instant::now() >= deadline {
-                        return Err(Error::Database(format!(
+                        return Err(Error::InUse(format!(
                             "the index is in use by another process (sled allows one per \
                              directory): {io}"
                         )));
@@ -164,8 +177,10 @@ impl SledStore {
             }
             journal.apply_batch(b)?;
         }
+        crate::failpoint::hit("journal-before-commit");
         // sled recovers a prefix of its log, so the marker is never there without the entries.
         journal.insert(JOURNAL_COMMIT, &[1u8])?;
+        crate::failpoint::hit("journal-after-commit");
         for chunk in batch.ops().chunks(TRANSACTION_OPS) {
             self.apply_ops_unlogged(chunk)?;
         }
@@ -200,6 +215,33 @@ impl SledStore {
                     Error::Storage("a write batch may not touch the journal".into())
                 }
             })
+    }
+}
+
+/// Waits (as long as sled's own open would) until no other handle holds the database's lock,
+/// so that nothing is cleaned up under a process that has it open.
+fn wait_for_lock(path: &Path) -> Result<()> {
+    let db = path.join("db");
+    let Ok(f) = std::fs::OpenOptions::new().read(true).write(true).open(&db) else {
+        return Ok(());
+    };
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        match f.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::InUse(format!(
+                    "{} is in use by another process (sled allows one per directory)",
+                    path.display()
+                )))
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::Database(format!("cannot lock {}: {e}", db.display())))
+            }
+        }
     }
 }
 
@@ -256,10 +298,57 @@ fn decode_op(b: &[u8]) -> Result<WriteOp> {
 
 impl Store for SledStore {
     fn get(&self, space: Space, key: &[u8]) -> Result<Option<Bytes>> {
-        Ok(self.tree(space).get(key)?)
+        guarded("reading", || Ok(self.tree(space).get(key)?))
     }
 
     fn apply(&self, batch: &WriteBatch) -> Result<()> {
+        guarded("writing", || self.apply_unguarded(batch))
+    }
+
+    fn scan(&self, space: Space) -> ScanIter<'_> {
+        Box::new(Guarded::new(
+            self.tree(space).iter().map(|r| r.map_err(Error::from)),
+            "scanning",
+        ))
+    }
+
+    fn scan_from(&self, space: Space, from: &[u8]) -> ScanIter<'_> {
+        Box::new(Guarded::new(
+            self.tree(space)
+                .range(from.to_vec()..)
+                .map(|r| r.map_err(Error::from)),
+            "scanning",
+        ))
+    }
+
+    fn scan_range(&self, space: Space, from: &[u8], to: &[u8]) -> ScanIter<'_> {
+        Box::new(Guarded::new(
+            self.tree(space)
+                .range(from.to_vec()..to.to_vec())
+                .map(|r| r.map_err(Error::from)),
+            "scanning",
+        ))
+    }
+
+    fn last(&self, space: Space) -> Result<Option<(Bytes, Bytes)>> {
+        guarded("reading", || Ok(self.tree(space).last()?))
+    }
+
+    fn len(&self, space: Space) -> Result<u64> {
+        guarded("counting", || Ok(self.tree(space).len() as u64))
+    }
+
+    fn flush(&self) -> Result<usize> {
+        guarded("flushing", || Ok(self.db.flush()?))
+    }
+
+    fn size_on_disk(&self) -> Result<u64> {
+        guarded("measuring", || Ok(self.db.size_on_disk()?))
+    }
+}
+
+impl SledStore {
+    fn apply_unguarded(&self, batch: &WriteBatch) -> Result<()> {
         let first = match batch.ops().first() {
             None => return Ok(()),
             Some((s, _, _)) => *s,
@@ -274,41 +363,6 @@ impl Store for SledStore {
         self.apply_transaction(batch)
     }
 
-    fn scan(&self, space: Space) -> ScanIter<'_> {
-        Box::new(self.tree(space).iter().map(|r| r.map_err(Error::from)))
-    }
-
-    fn scan_from(&self, space: Space, from: &[u8]) -> ScanIter<'_> {
-        Box::new(
-            self.tree(space)
-                .range(from.to_vec()..)
-                .map(|r| r.map_err(Error::from)),
-        )
-    }
-
-    fn scan_range(&self, space: Space, from: &[u8], to: &[u8]) -> ScanIter<'_> {
-        Box::new(
-            self.tree(space)
-                .range(from.to_vec()..to.to_vec())
-                .map(|r| r.map_err(Error::from)),
-        )
-    }
-
-    fn last(&self, space: Space) -> Result<Option<(Bytes, Bytes)>> {
-        Ok(self.tree(space).last()?)
-    }
-
-    fn len(&self, space: Space) -> Result<u64> {
-        Ok(self.tree(space).len() as u64)
-    }
-
-    fn flush(&self) -> Result<usize> {
-        Ok(self.db.flush()?)
-    }
-
-    fn size_on_disk(&self) -> Result<u64> {
-        Ok(self.db.size_on_disk()?)
-    }
 }
 
 #[cfg(test)]

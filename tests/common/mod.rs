@@ -48,6 +48,14 @@ pub fn dir_names(dir: &std::path::Path, keep: impl Fn(&str) -> bool) -> Vec<Stri
     names
 }
 
+/// The sled database directory of the closed index at `path` (the generation its `CURRENT`
+/// names, or the directory itself in the older layout).
+pub fn sled_dir(path: &std::path::Path) -> PathBuf {
+    kdsled::store::directory::current_sled_dir(path)
+        .expect("index directory")
+        .expect("an index")
+}
+
 /// An index in a temporary directory that is removed when this is dropped.
 pub struct TestIndex {
     pub index: std::sync::Arc<Index>,

@@ -2,10 +2,12 @@
 //! input exceeds the memory budget), write it to a fresh sled database in small batches, then move
 //! it into place.
 //!
-//! The database is written under a temporary name beside the target and renamed only once it is
-//! complete and flushed, so a failed or interrupted build leaves no half-built index behind.
+//! The database is written as a new generation of the index directory and made current only
+//! once it is complete and flushed (see [`crate::store::directory`]), so a failed or interrupted
+//! build leaves the previous index, or none, never a half-built one.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 mod partition;
@@ -21,6 +23,7 @@ use crate::input::Record;
 use crate::point::Payload;
 use crate::store::codec;
 use crate::store::format::Meta;
+use crate::store::IndexDir;
 
 pub(crate) use self::writer::NodeWriter;
 
@@ -88,80 +91,47 @@ impl BuildProgress for NoProgress {
     fn advance(&self, _: u64) {}
 }
 
-/// Removes a half-written directory unless disarmed.
-pub(crate) struct TempDir {
-    pub(crate) path: PathBuf,
-    pub(crate) armed: bool,
-}
-
-impl TempDir {
-    /// A fresh temporary directory name beside `target`; fails if `target` exists and
-    /// `force` is off.
-    pub(crate) fn beside(target: &Path, force: bool) -> Result<TempDir> {
-        if target.exists() && !force {
-            return Err(Error::Database(format!(
-                "{} already exists: pass --force to replace it",
-                target.display()
-            )));
-        }
-        let name = target
-            .file_name()
-            .ok_or_else(|| {
-                Error::Database(format!("{} is not a directory name", target.display()))
-            })?
-            .to_string_lossy()
-            .into_owned();
-        let parent = match target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        std::fs::create_dir_all(&parent)?;
-        let path = parent.join(format!(".{name}.building-{}", std::process::id()));
-        if path.exists() {
-            std::fs::remove_dir_all(&path)?;
-        }
-        Ok(TempDir { path, armed: true })
-    }
-
-    /// Moves the finished directory into place at `target`.
-    pub(crate) fn install(mut self, target: &Path) -> Result<()> {
-        install(&self.path, target)?;
-        self.armed = false;
-        Ok(())
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if self.armed {
-            let _ = std::fs::remove_dir_all(&self.path);
-        }
-    }
-}
-
 /// Builds an index at `target` from `records`.
 ///
 /// Records are held in memory while they fit `opts.memory_mb`; past that they are spilled to
 /// files beside the target and built partition by partition (see [`partition`]), so the build's
 /// memory stays within the budget (plus sled's cache) however large the input.
+///
+/// `target` is created if missing; an existing directory must be empty or (with `force`) hold a
+/// kdsled index that no other process has open: anything else is refused untouched.
 pub fn build(
     target: &Path,
     records: impl Iterator<Item = Result<Record>>,
     opts: &BuildOptions,
     progress: &dyn BuildProgress,
 ) -> Result<BuildSummary> {
+    opts.metric.check_dims(opts.dims)?;
+    let (dir, created) = IndexDir::for_build(target, opts.force)?;
+    let r = build_into(&dir, records, opts, progress, true);
+    if r.is_err() && created {
+        dir.remove_if_unused();
+    }
+    r
+}
+
+/// Builds a new generation in `dir` (whose lock the caller holds) and makes it current;
+/// `remove_old` removes the generation it replaces (a server still serving it passes false).
+pub(crate) fn build_into(
+    dir: &Arc<IndexDir>,
+    records: impl Iterator<Item = Result<Record>>,
+    opts: &BuildOptions,
+    progress: &dyn BuildProgress,
+    remove_old: bool,
+) -> Result<BuildSummary> {
     let started = Instant::now();
     opts.metric.check_dims(opts.dims)?;
-    let tmp = TempDir::beside(target, opts.force)?;
-    let spill_dir = TempDir {
-        path: PathBuf::from(format!("{}.spill", tmp.path.display())),
-        armed: true,
-    };
+    let generation = dir.new_generation()?;
+    let spill_dir = dir.scratch();
 
     progress.phase("reading", None);
-    let input = read_all(records, opts, &spill_dir.path, progress)?;
+    let input = read_all(records, opts, spill_dir.path(), progress)?;
 
-    let mut writer = NodeWriter::create(&tmp.path, opts.cache_mb, opts.format)?;
+    let mut writer = NodeWriter::create(generation.path(), opts.cache_mb, opts.format)?;
     let (n, depth, partitions) = match input.held {
         Held::Memory(items) => {
             progress.phase("writing", Some(items.len() as u64));
@@ -172,7 +142,7 @@ pub fn build(
             let n = file.records;
             progress.phase("partitioning and writing", Some(n));
             let budget = opts.memory_mb.max(1) * 1024 * 1024;
-            let mut p = Partitioner::new(opts.dims, budget, &spill_dir.path, &mut writer, progress);
+            let mut p = Partitioner::new(opts.dims, budget, spill_dir.path(), &mut writer, progress);
             let depth = p.build_file(file, 1)?;
             (n, depth, p.partitions)
         }
@@ -190,7 +160,8 @@ pub fn build(
     }
     debug_assert_eq!(writer.written(), n);
     writer.finish(&meta)?;
-    tmp.install(target)?;
+    crate::failpoint::hit("build-before-install");
+    dir.install(generation, remove_old)?;
     progress.finish();
     Ok(BuildSummary {
         points: n,
@@ -199,7 +170,7 @@ pub fn build(
         depth,
         partitions,
         seconds: started.elapsed().as_secs_f64(),
-        bytes_on_disk: dir_size(target)?,
+        bytes_on_disk: dir_size(dir.path())?,
     })
 }
 
@@ -295,25 +266,4 @@ fn read_all(
         skipped,
         skipped_examples,
     })
-}
-
-/// Moves the finished build into place, replacing any previous index only after the new one is
-/// complete.
-pub(crate) fn install(built: &Path, target: &Path) -> Result<()> {
-    if target.exists() {
-        let old = target.with_file_name(format!(
-            ".{}.replaced-{}",
-            target
-                .file_name()
-                .map(|n| n.to_string_lossy())
-                .unwrap_or_default(),
-            std::process::id()
-        ));
-        std::fs::rename(target, &old)?;
-        std::fs::rename(built, target)?;
-        std::fs::remove_dir_all(&old)?;
-    } else {
-        std::fs::rename(built, target)?;
-    }
-    Ok(())
 }

@@ -59,10 +59,7 @@ pub fn insert(a: InsertArgs) -> anyhow::Result<ExitCode> {
         });
     }
     let started = Instant::now();
-    let written = index
-        .write(&ops)
-        .context("nothing was written")?
-        .written;
+    let written = index.write(&ops).context("nothing was written")?.written;
     let secs = started.elapsed().as_secs_f64();
     if skipped > 0 {
         eprintln!("skipped {skipped} invalid rows");

@@ -52,11 +52,12 @@ pub fn compact(path: &Path, cache_mb: u64, progress: &dyn BuildProgress) -> Resu
         .collect();
     // The old generation closes before it is removed; the lock stays held through `dir`.
     drop(index);
-    let summary = build_into(&dir, records.into_iter(), &opts, progress, true).map_err(|e| match e {
-        Error::DuplicateId { id, .. } => {
-            Error::Corrupt(format!("point id {id} appears twice among the payloads"))
-        }
-        other => other,
-    })?;
+    let summary =
+        build_into(&dir, records.into_iter(), &opts, progress, true).map_err(|e| match e {
+            Error::DuplicateId { id, .. } => {
+                Error::Corrupt(format!("point id {id} appears twice among the payloads"))
+            }
+            other => other,
+        })?;
     Ok(summary)
 }

@@ -342,7 +342,7 @@ pub(crate) fn read_version(store: &dyn Store) -> Result<u32> {
     match store.get(Space::Meta, VERSION_KEY)? {
         Some(v) => codec::decode_version(&v),
         None => Err(Error::Database(
-            "not a kdsled index: it has no format version record".into(),
+            "not a kdsled index, or its files are damaged: it has no format version record".into(),
         )),
     }
 }

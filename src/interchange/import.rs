@@ -8,10 +8,10 @@ use super::flat::FlatNode;
 use crate::error::{Error, Result};
 use crate::geometry::{Metric, Region, MAX_DIMS};
 use crate::index::build::NodeWriter;
-use crate::store::IndexDir;
 use crate::point::Payload;
 use crate::store::codec;
 use crate::store::format::{Meta, FORMAT_VERSION};
+use crate::store::IndexDir;
 use crate::tree::build::layout;
 use crate::tree::Node;
 

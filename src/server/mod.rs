@@ -2,6 +2,8 @@
 
 mod auth;
 mod error;
+mod limits;
+pub mod listen;
 mod metrics;
 pub mod openapi;
 mod params;
@@ -50,6 +52,11 @@ pub struct ServerConfig {
     pub basemap_url: Option<String>,
     /// Attribution shown with the base map.
     pub basemap_attribution: Option<String>,
+    /// Connection limits: head timeout, open connections, head size.
+    pub conn_limits: listen::ConnLimits,
+    /// Heatmap tiles rendered at once (0: one less than the query threads, at least one), so
+    /// costly tiles leave threads to queries.
+    pub tile_renders: usize,
 }
 
 impl Default for ServerConfig {
@@ -64,6 +71,8 @@ impl Default for ServerConfig {
             follow: None,
             basemap_url: None,
             basemap_attribution: None,
+            conn_limits: listen::ConnLimits::default(),
+            tile_renders: 0,
         }
     }
 }
@@ -88,6 +97,8 @@ pub struct AppState {
     pub follow: Option<Arc<Mutex<FollowStatus>>>,
     /// Set when the server starts shutting down, so long-polls end instead of holding it up.
     pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
+    /// Heatmap renders allowed at once, and how many requests wait for one.
+    pub tiles: Arc<TileGate>,
     /// Set while a replica serves a placeholder until its first snapshot is in: `/v1` routes
     /// answer 503 meanwhile.
     loading: Arc<std::sync::atomic::AtomicBool>,
@@ -117,6 +128,10 @@ impl AppState {
             follow: None,
             stopping: Arc::new(tokio::sync::watch::channel(false).0),
             loading: Arc::default(),
+            tiles: Arc::new(TileGate::new(match config.tile_renders {
+                0 => pool.current_num_threads().saturating_sub(1).max(1),
+                n => n,
+            })),
             index: Arc::new(Mutex::new(index)),
             metrics: Arc::new(metrics),
             config: Arc::new(config),
@@ -170,6 +185,49 @@ impl Host for AppState {
     }
 }
 
+/// Bounds the heatmap renders running at once: a tile at the largest radius costs ~100x a small
+/// one, and tiles are unauthenticated.
+pub struct TileGate {
+    permits: tokio::sync::Semaphore,
+    waiting: std::sync::atomic::AtomicUsize,
+}
+
+/// Requests that may wait for a render slot before new ones are refused with 503.
+const MAX_TILE_WAITERS: usize = 64;
+
+impl TileGate {
+    fn new(n: usize) -> TileGate {
+        TileGate {
+            permits: tokio::sync::Semaphore::new(n),
+            waiting: Default::default(),
+        }
+    }
+
+    /// A render slot, waiting at most `wait`; 503 when too many wait or the wait runs out.
+    pub async fn enter(&self, wait: Duration) -> ApiResult<tokio::sync::SemaphorePermit<'_>> {
+        use std::sync::atomic::Ordering;
+        let busy = || {
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "too many heatmap tiles are being rendered: retry shortly",
+            )
+        };
+        if let Ok(p) = self.permits.try_acquire() {
+            return Ok(p);
+        }
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= MAX_TILE_WAITERS {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(busy());
+        }
+        let r = tokio::time::timeout(wait, self.permits.acquire()).await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        match r {
+            Ok(Ok(p)) => Ok(p),
+            _ => Err(busy()),
+        }
+    }
+}
+
 /// Every route the server serves, as (path, methods): the router is built from this list, and the
 /// OpenAPI test checks the description against it.
 pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
@@ -214,15 +272,27 @@ pub fn router(state: AppState) -> Router {
     }
     let timeout = state.config.request_timeout;
     let body = state.config.max_body_bytes;
+    // Innermost first. `json_errors` runs twice: inside compression for the handlers' own
+    // answers and axum's rejections, outside the limits for their 413, 408 and 414.
     r.fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), track))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limits::json_errors,
+        ))
         .layer(CompressionLayer::new())
+        .layer(axum::extract::DefaultBodyLimit::max(body))
         .layer(RequestBodyLimitLayer::new(body))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
+        .layer(middleware::from_fn(limits::reject_long_uris))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limits::json_errors,
+        ))
+        .layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)
 }
 
@@ -291,12 +361,12 @@ pub async fn serve(
     on_bound(bound);
     let served = state.clone();
     let stopping = state.stopping.clone();
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            stopping.send_replace(true);
-        })
-        .await?;
+    let limits = state.config.conn_limits;
+    listen::serve_with_limits(listener, router(state), limits, async move {
+        shutdown_signal().await;
+        stopping.send_replace(true);
+    })
+    .await?;
     tracing::info!("shutting down: flushing the index");
     if let Err(e) = served.index().flush() {
         tracing::error!(error = %e, "flush at shutdown failed");
@@ -324,4 +394,28 @@ async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("signal received: no new connections, finishing requests in flight");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tile_renders_beyond_the_bound_wait_then_get_503() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let gate = TileGate::new(1);
+            let held = gate.enter(Duration::from_millis(10)).await.expect("first");
+            let busy = gate.enter(Duration::from_millis(50)).await.unwrap_err();
+            assert_eq!(busy.status, axum::http::StatusCode::SERVICE_UNAVAILABLE);
+            drop(held);
+            let _again = gate
+                .enter(Duration::from_millis(10))
+                .await
+                .expect("free again");
+        });
+    }
 }

@@ -146,9 +146,7 @@ impl IndexDir {
             .create(true)
             .truncate(false)
             .open(&lock_path)
-            .map_err(|e| {
-                Error::Database(format!("cannot open {}: {e}", lock_path.display()))
-            })?;
+            .map_err(|e| Error::Database(format!("cannot open {}: {e}", lock_path.display())))?;
         match f.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {

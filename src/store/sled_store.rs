@@ -51,7 +51,9 @@ impl SledStore {
     }
 
     fn from_config(config: sled::Config) -> Result<SledStore> {
-        guarded("opening the database", || Self::from_config_unguarded(config))
+        guarded("opening the database", || {
+            Self::from_config_unguarded(config)
+        })
     }
 
     fn from_config_unguarded(config: sled::Config) -> Result<SledStore> {
@@ -180,6 +182,10 @@ impl SledStore {
         crate::failpoint::hit("journal-before-commit");
         // sled recovers a prefix of its log, so the marker is never there without the entries.
         journal.insert(JOURNAL_COMMIT, &[1u8])?;
+        if crate::failpoint::armed("journal-after-commit") {
+            // The crash under test is one after the marker reached the disk.
+            self.db.flush()?;
+        }
         crate::failpoint::hit("journal-after-commit");
         for chunk in batch.ops().chunks(TRANSACTION_OPS) {
             self.apply_ops_unlogged(chunk)?;
@@ -239,7 +245,10 @@ fn wait_for_lock(path: &Path) -> Result<()> {
                 )))
             }
             Err(std::fs::TryLockError::Error(e)) => {
-                return Err(Error::Database(format!("cannot lock {}: {e}", db.display())))
+                return Err(Error::Database(format!(
+                    "cannot lock {}: {e}",
+                    db.display()
+                )))
             }
         }
     }
@@ -362,7 +371,6 @@ impl SledStore {
         }
         self.apply_transaction(batch)
     }
-
 }
 
 #[cfg(test)]

@@ -28,7 +28,14 @@ pub fn serve_state(state: AppState) -> InProc {
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let limits = state.config.conn_limits;
     let app = router(state);
-    rt.spawn(async move { axum::serve(listener, app).await });
+    // The server's own accept loop (head timeout, connection cap), not axum's.
+    rt.spawn(kdsled::server::listen::serve_with_limits(
+        listener,
+        app,
+        limits,
+        std::future::pending(),
+    ));
     InProc { base, _rt: rt }
 }

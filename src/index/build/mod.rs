@@ -142,7 +142,8 @@ pub(crate) fn build_into(
             let n = file.records;
             progress.phase("partitioning and writing", Some(n));
             let budget = opts.memory_mb.max(1) * 1024 * 1024;
-            let mut p = Partitioner::new(opts.dims, budget, spill_dir.path(), &mut writer, progress);
+            let mut p =
+                Partitioner::new(opts.dims, budget, spill_dir.path(), &mut writer, progress);
             let depth = p.build_file(file, 1)?;
             (n, depth, p.partitions)
         }

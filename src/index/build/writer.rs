@@ -63,7 +63,7 @@ impl NodeWriter {
         self.written += 1;
         if self.nodes.len() >= BATCH_RECORDS {
             self.apply()?;
-            if self.written % REOPEN_EVERY == 0 {
+            if self.written.is_multiple_of(REOPEN_EVERY) {
                 self.reopen()?;
             }
         }

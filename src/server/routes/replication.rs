@@ -54,10 +54,7 @@ pub async fn changes(
         .get("x-kdsled-follower")
         .and_then(|v| v.to_str().ok())
     {
-        s.followers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(name.chars().take(128).collect(), (since, Instant::now()));
+        record_follower(&s, name, since);
     }
     // A follower from another history, or ahead of this one, must re-snapshot: say so at once.
     let meta = s.index().meta();
@@ -173,4 +170,36 @@ fn tempfile_in_temp() -> std::io::Result<std::fs::File> {
         .open(&path)?;
     std::fs::remove_file(&path)?;
     Ok(f)
+}
+
+/// Followers listed at once; the one heard from longest ago makes room for a new one.
+const MAX_FOLLOWERS: usize = 64;
+
+/// A follower not heard from for this long is forgotten.
+const FOLLOWER_TTL: Duration = Duration::from_secs(600);
+
+/// Notes that follower `name` asked after `since`. Names are bounded in length and alphabet, the
+/// list in size and age, so anonymous requests cannot grow it (or `/metrics`) without bound.
+fn record_follower(s: &AppState, name: &str, since: u64) {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':'));
+    if !valid {
+        return;
+    }
+    let now = Instant::now();
+    let mut f = s.followers.lock().unwrap_or_else(|p| p.into_inner());
+    f.retain(|_, (_, at)| now.duration_since(*at) < FOLLOWER_TTL);
+    if !f.contains_key(name) && f.len() >= MAX_FOLLOWERS {
+        if let Some(oldest) = f
+            .iter()
+            .min_by_key(|(_, (_, at))| *at)
+            .map(|(k, _)| k.clone())
+        {
+            f.remove(&oldest);
+        }
+    }
+    f.insert(name.to_string(), (since, now));
 }

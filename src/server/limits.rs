@@ -1,0 +1,88 @@
+//! Request limits and the rule that every error a client gets is JSON with a message.
+//!
+//! Layers below the handlers answer on their own (the body limit's 413, the timeout's 408,
+//! axum's extractor rejections as text); [`json_errors`] rewrites any error answer that is not
+//! JSON into `{"error": ...}`, keeping its status and using its text as the message.
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::error::ApiError;
+use super::AppState;
+
+/// Longest request target (path and query) accepted, bytes.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// Longest error text from an inner layer kept as the message.
+const MAX_MESSAGE_BYTES: usize = 2048;
+
+/// Answers 414 (as JSON) for a request target over [`MAX_URI_BYTES`].
+pub async fn reject_long_uris(req: Request, next: Next) -> Response {
+    let len = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().len())
+        .unwrap_or(0);
+    if len > MAX_URI_BYTES {
+        return ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            format!("the request target is {len} bytes; at most {MAX_URI_BYTES} are accepted"),
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
+/// Turns every non-JSON error answer into `{"error": "..."}` with the same status.
+pub async fn json_errors(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) || is_json(&resp) {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let text = match axum::body::to_bytes(body, MAX_MESSAGE_BYTES).await {
+        Ok(b) => String::from_utf8_lossy(&b).trim().to_string(),
+        Err(_) => String::new(),
+    };
+    let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        format!(
+            "the request body is larger than the {} bytes this server accepts",
+            s.config.max_body_bytes
+        )
+    } else if text.is_empty() {
+        default_message(status)
+    } else {
+        text
+    };
+    let body = serde_json::json!({ "error": message }).to_string();
+    parts
+        .headers
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.remove(CONTENT_LENGTH);
+    parts.headers.remove(axum::http::header::CONTENT_ENCODING);
+    Response::from_parts(parts, Body::from(body))
+}
+
+fn is_json(resp: &Response) -> bool {
+    resp.headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json") || ct.contains("+json"))
+}
+
+fn default_message(status: StatusCode) -> String {
+    match status {
+        StatusCode::REQUEST_TIMEOUT => {
+            "the request took longer than the server's time limit".into()
+        }
+        other => other
+            .canonical_reason()
+            .unwrap_or("the request failed")
+            .to_string(),
+    }
+}

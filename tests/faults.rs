@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use common::build_index;
@@ -103,10 +103,24 @@ fn a_missing_payload_and_a_wrong_count_are_named() {
     assert!(err.contains("meta counts 51"), "{err}");
 }
 
-/// A store that fails every read after a budget of reads.
+/// A store that fails every read after a budget of reads, and the writes or flushes a test
+/// arms.
 struct Faulty {
     inner: SledStore,
     reads_left: AtomicU64,
+    fail_apply: AtomicBool,
+    fail_flush: AtomicBool,
+}
+
+impl Faulty {
+    fn new(inner: SledStore, reads: u64) -> Faulty {
+        Faulty {
+            inner,
+            reads_left: AtomicU64::new(reads),
+            fail_apply: AtomicBool::new(false),
+            fail_flush: AtomicBool::new(false),
+        }
+    }
 }
 
 impl Store for Faulty {
@@ -121,6 +135,9 @@ impl Store for Faulty {
         self.inner.get(space, key)
     }
     fn apply(&self, batch: &WriteBatch) -> kdsled::Result<()> {
+        if self.fail_apply.load(Ordering::SeqCst) {
+            return Err(Error::Storage("injected write failure".into()));
+        }
         self.inner.apply(batch)
     }
     fn scan(&self, space: Space) -> ScanIter<'_> {
@@ -133,6 +150,9 @@ impl Store for Faulty {
         self.inner.last(space)
     }
     fn flush(&self) -> kdsled::Result<usize> {
+        if self.fail_flush.load(Ordering::SeqCst) {
+            return Err(Error::Storage("injected flush failure".into()));
+        }
         self.inner.flush()
     }
     fn size_on_disk(&self) -> kdsled::Result<u64> {
@@ -145,10 +165,10 @@ fn injected_read_failures_surface_as_errors() {
     let t = build_index(Metric::Haversine, 2, &grid(2000));
     let path = t.path();
     drop(t.index);
-    let store = Arc::new(Faulty {
-        inner: SledStore::open(&common::sled_dir(&path), 8).unwrap(),
-        reads_left: AtomicU64::new(2 + 25),
-    });
+    let store = Arc::new(Faulty::new(
+        SledStore::open(&common::sled_dir(&path), 8).unwrap(),
+        2 + 25,
+    ));
     let index = Index::from_store(store).unwrap();
     // Opening read the version and meta; the query gets 25 node reads, then failures.
     let err = index.radius(&[0.5, 0.1], 1e7, 10).unwrap_err();
@@ -234,4 +254,50 @@ fn a_cycle_is_reported_not_followed_forever() {
     let index = Index::from_store(store).unwrap();
     let err = index.verify().unwrap_err().to_string();
     assert!(err.contains("more than once"), "{err}");
+}
+
+#[test]
+fn failed_writes_and_flushes_are_never_acknowledged_nor_shipped_to_replicas() {
+    let t = build_index(Metric::Haversine, 2, &grid(500));
+    let path = t.path();
+    let dir = t.dir;
+    drop(t.index);
+    let store = Arc::new(Faulty::new(
+        SledStore::open(&common::sled_dir(&path), 8).unwrap(),
+        u64::MAX,
+    ));
+    let index = Index::from_store(store.clone()).unwrap();
+    let point = |id: &str| kdsled::index::NewPoint {
+        id: kdsled::PointId::parse(id),
+        coords: vec![0.3, 0.3],
+        properties: vec![],
+    };
+    // A write whose batch fails: an error, nothing visible, the sequence unmoved.
+    store.fail_apply.store(true, Ordering::SeqCst);
+    let err = index.upsert(point("w1")).unwrap_err();
+    assert!(err.to_string().contains("injected write"), "{err}");
+    assert_eq!(index.meta().count, 500);
+    assert_eq!(index.meta().sequence, 0);
+    assert!(index.get(&kdsled::PointId::parse("w1")).unwrap().is_none());
+    store.fail_apply.store(false, Ordering::SeqCst);
+    // A write whose flush fails: not acknowledged, and not served to followers as durable.
+    store.fail_flush.store(true, Ordering::SeqCst);
+    let err = index.upsert(point("w2")).unwrap_err();
+    assert!(err.to_string().contains("flush failed"), "{err}");
+    assert_eq!(index.durable_sequence(), 0);
+    assert_eq!(
+        index.snapshot().changes_since(0, 100).unwrap().unwrap(),
+        vec![],
+        "an unflushed change must not reach a replica"
+    );
+    // Once the disk recovers, the next durable write makes both durable and shippable.
+    store.fail_flush.store(false, Ordering::SeqCst);
+    let out = index.upsert(point("w3")).unwrap();
+    assert_eq!(out.sequence, 2);
+    assert_eq!(index.durable_sequence(), 2);
+    let changes = index.snapshot().changes_since(0, 100).unwrap().unwrap();
+    assert_eq!(changes.iter().map(|c| c.0).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(index.meta().count, 502);
+    index.verify().unwrap();
+    drop(dir);
 }

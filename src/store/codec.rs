@@ -22,7 +22,22 @@ fn encode<T: Encode>(v: &T) -> Vec<u8> {
 }
 
 fn decode<T: Decode<()>>(bytes: &[u8], what: impl FnOnce() -> String) -> Result<T> {
-    match bincode::decode_from_slice::<T, _>(bytes, config()) {
+    // bincode reserves whatever length a record claims before reading it: a damaged length would
+    // ask for gigabytes and abort the process. Its limit is a constant, so one is picked per
+    // record size: no valid record claims more memory than 64 times its own bytes.
+    let claim = bytes.len().saturating_mul(64);
+    let decoded = if claim <= 1 << 16 {
+        decode_limited::<T, { 1 << 16 }>(bytes)
+    } else if claim <= 1 << 20 {
+        decode_limited::<T, { 1 << 20 }>(bytes)
+    } else if claim <= 1 << 24 {
+        decode_limited::<T, { 1 << 24 }>(bytes)
+    } else if claim <= 1 << 28 {
+        decode_limited::<T, { 1 << 28 }>(bytes)
+    } else {
+        decode_limited::<T, { 1 << 34 }>(bytes)
+    };
+    match decoded {
         Ok((v, used)) if used == bytes.len() => Ok(v),
         Ok((_, used)) => Err(Error::Corrupt(format!(
             "{}: {} trailing bytes after the record",
@@ -31,6 +46,12 @@ fn decode<T: Decode<()>>(bytes: &[u8], what: impl FnOnce() -> String) -> Result<
         ))),
         Err(e) => Err(Error::Corrupt(format!("{}: {e}", what()))),
     }
+}
+
+fn decode_limited<T: Decode<()>, const LIMIT: usize>(
+    bytes: &[u8],
+) -> std::result::Result<(T, usize), bincode::error::DecodeError> {
+    bincode::decode_from_slice::<T, _>(bytes, config().with_limit::<LIMIT>())
 }
 
 /// The key of node `id`: big-endian, so key order is id order.

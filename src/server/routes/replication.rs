@@ -182,10 +182,10 @@ const FOLLOWER_TTL: Duration = Duration::from_secs(600);
 /// list in size and age, so anonymous requests cannot grow it (or `/metrics`) without bound.
 fn record_follower(s: &AppState, name: &str, since: u64) {
     let valid = !name.is_empty()
-        && name.len() <= 64
+        && name.len() <= 128
         && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':'));
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '/' | '@'));
     if !valid {
         return;
     }

@@ -197,3 +197,40 @@ fn an_id_too_long_to_address_is_refused_at_write_time() {
     let (st, _) = call("DELETE", &format!("{}/v1/points/{id}", s.base), None, "");
     assert_eq!(st, 200);
 }
+
+#[test]
+fn unknown_repeated_and_meaningless_parameters_are_400_naming_them() {
+    let (s, _t) = server(ServerConfig::default());
+    for (q, param) in [
+        ("/v1/near?lon=0.5&lat=1&radius=1000&offset=10", "offset"),
+        ("/v1/near?lon=0.5&lat=1&radius=1000&where=cat:c1", "where"),
+        ("/v1/near?lon=0.5&lat=1&radius=1000&radius=5", "radius"),
+        ("/v1/nearest?lon=0.5&lat=1&k=3&limit=3", "limit"),
+        ("/v1/within?bbox=0,0,1,2&radius=3", "radius"),
+        (
+            "/v1/stats?lon=0.5&lat=1&radius=5000&group_by=nope",
+            "group_by",
+        ),
+        (
+            "/v1/stats?lon=0.5&lat=1&radius=5000&group_by=cat&sum=cat",
+            "sum",
+        ),
+        ("/v1/tiles/heatmap/3/4/3.png?radius=1000&zoom=3", "zoom"),
+        ("/v1/replication/changes?since=0&offset=1", "offset"),
+    ] {
+        let (st, v) = call("GET", &format!("{}{q}", s.base), None, "");
+        assert_eq!(st, 400, "{q}: {v}");
+        assert_eq!(v["param"], param, "{q}: {v}");
+    }
+    // What the routes do take still works, numeric sums included.
+    let (st, v) = call(
+        "GET",
+        &format!(
+            "{}/v1/stats?lon=0.5&lat=1&radius=5000&group_by=cat&sum=w",
+            s.base
+        ),
+        None,
+        "",
+    );
+    assert_eq!(st, 200, "{v}");
+}

@@ -55,20 +55,21 @@ fn put_post_delete_round_trip() {
         r#"{"lon": 2.35, "lat": 48.85, "properties": {"kind": "bakery", "rank": 3}}"#,
         "application/json",
     );
-    assert_eq!(st, 200, "{v}");
+    assert_eq!(st, 201, "a PUT that creates answers 201: {v}");
     assert_eq!(v["id"], "shop-1");
     let (st, v) = call(&s, "GET", "/v1/points/shop-1", "", "");
     assert_eq!(st, 200);
     assert_eq!(v["properties"]["kind"], "bakery");
     assert_eq!(v["properties"]["rank"], 3);
-    // PUT again replaces position and attributes.
-    call(
+    // PUT again replaces position and attributes, and says so with 200.
+    let (st, _) = call(
         &s,
         "PUT",
         "/v1/points/shop-1",
         r#"{"lon": 2.36, "lat": 48.86, "properties": {"kind": "cafe"}}"#,
         "application/json",
     );
+    assert_eq!(st, 200);
     let (_, v) = call(&s, "GET", "/v1/points/shop-1", "", "");
     assert_eq!(
         (v["lon"].as_f64(), v["properties"]["kind"].as_str()),
@@ -203,7 +204,7 @@ fn euclidean_points_are_written_with_point() {
         r#"{"point": [1, 2, 3]}"#,
         "application/json",
     );
-    assert_eq!(st, 200, "{v}");
+    assert_eq!(st, 201, "{v}");
     let (st, v) = call(
         &s,
         "PUT",

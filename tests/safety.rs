@@ -116,7 +116,7 @@ fn force_refuses_an_index_a_server_holds_and_the_server_keeps_its_writes() {
         None,
         r#"{"lon": 0.3, "lat": 0.3}"#,
     );
-    assert_eq!(st, 200);
+    assert_eq!(st, 201);
     let other = write(dir.path(), "q.tsv", &points("z", 5));
     for args in [
         common::tsv_build(db, &other, &["--force"]),
@@ -311,4 +311,58 @@ fn a_replica_whose_primary_is_unreachable_listens_and_says_it_is_not_ready() {
         v["error"].as_str().unwrap_or("").contains("snapshot"),
         "{v}"
     );
+}
+
+#[test]
+fn a_closed_pipe_ends_a_command_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "p.tsv", &points("a", 5));
+    let db = dir.path().join("db");
+    let db = db.to_str().unwrap();
+    ok(&common::tsv_build(db, &input, &[]));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kdsled"))
+        .args([
+            "near", "--db", db, "--lon", "0", "--lat", "0", "--radius", "1e7",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // `| head -0`: the reader goes away before the command writes.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_ne!(out.status.code(), Some(101), "{err}");
+}
+
+#[test]
+fn tiles_over_a_box_across_the_antimeridian_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "p.tsv", "a\t179.5\t-17\tx\nb\t-179.5\t-18\ty\n");
+    let db = dir.path().join("db");
+    let db = db.to_str().unwrap();
+    ok(&common::tsv_build(db, &input, &[]));
+    let out = dir.path().join("tiles");
+    let said = kdsled_env(
+        &[
+            "tiles",
+            "--db",
+            db,
+            "--bbox",
+            "178,-20,-178,-15",
+            "--zoom",
+            "3",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(
+        said.status.success(),
+        "{}",
+        String::from_utf8_lossy(&said.stderr)
+    );
+    // Zoom 3 has 8 columns: the box takes the last one and the first one.
+    assert!(out.join("3/7").is_dir() && out.join("3/0").is_dir());
 }

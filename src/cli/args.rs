@@ -136,7 +136,7 @@ pub struct TilesArgs {
 #[derive(Args, Debug)]
 pub struct ServeArgs {
     /// Index directory; without it, the bundled data is built into --default-dir on first start.
-    #[arg(long)]
+    #[arg(long, env = "KDSLED_DB")]
     pub db: Option<PathBuf>,
     /// Where the bundled data's index goes when --db is not given.
     #[arg(long, default_value = "kdsled-data/cities1000")]
@@ -144,8 +144,9 @@ pub struct ServeArgs {
     /// The GeoNames file built when --db is not given (default: the bundled data/cities1000.txt.gz).
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Address to listen on (port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    /// Address to listen on: HOST:PORT, a host name such as localhost:8080, or :PORT for every
+    /// interface (port 0 picks a free port).
+    #[arg(long, env = "KDSLED_ADDR", default_value = "127.0.0.1:8080", value_parser = parse_addr)]
     pub addr: std::net::SocketAddr,
     /// Refuse every write route with 405.
     #[arg(long)]
@@ -162,7 +163,7 @@ pub struct ServeArgs {
     pub query_threads: usize,
     /// Follow this primary as a read-only replica (e.g. http://10.0.0.5:8080); --db is then the
     /// replica's own data directory, bootstrapped from the primary's snapshot when empty.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_primary)]
     pub follow: Option<String>,
     /// Require `Authorization: Bearer TOKEN` on write routes.
     #[arg(long, env = "KDSLED_WRITE_TOKEN", hide_env_values = true)]
@@ -189,7 +190,7 @@ pub struct ServeArgs {
 #[derive(Args, Debug, Clone)]
 pub struct DbArgs {
     /// Index directory.
-    #[arg(long)]
+    #[arg(long, env = "KDSLED_DB")]
     pub db: PathBuf,
     /// Cache memory, MiB: three quarters for sled's page cache, a quarter for decoded tree nodes.
     #[arg(long, default_value_t = kdsled::index::DEFAULT_CACHE_MB)]
@@ -360,4 +361,35 @@ pub struct WithinArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputArg::Json)]
     pub output: OutputArg,
+}
+
+/// `HOST:PORT`, a resolvable `name:PORT`, or `:PORT` (every interface).
+fn parse_addr(s: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    let spelled = match s.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => s.to_string(),
+    };
+    spelled
+        .to_socket_addrs()
+        .map_err(|e| format!("{s:?} is not HOST:PORT, name:PORT or :PORT ({e})"))?
+        .next()
+        .ok_or_else(|| format!("{s:?} resolves to no address"))
+}
+
+/// A primary's `http://` URL. This build speaks plain HTTP to its primary, so an `https://` one
+/// is refused at start rather than retried forever.
+fn parse_primary(s: &str) -> Result<String, String> {
+    let lower = s.to_ascii_lowercase();
+    if lower.starts_with("https://") {
+        return Err(format!(
+            "{s}: this build follows a primary over plain HTTP only; put the replica and the \
+             primary on a private network, or terminate TLS in front of the primary and follow \
+             its plain-HTTP address"
+        ));
+    }
+    if !lower.starts_with("http://") {
+        return Err(format!("{s}: the primary must be an http:// URL"));
+    }
+    Ok(s.trim_end_matches('/').to_string())
 }

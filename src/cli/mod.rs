@@ -18,6 +18,9 @@ pub use args::{Cli, Command};
 /// Parses the command line, runs the command, prints any error and sets the exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        restore_sigpipe();
+    }
     init_tracing(cli.verbose);
     match run(cli) {
         Ok(code) => code,
@@ -25,6 +28,18 @@ pub fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// Lets a closed pipe end the command quietly (`kdsled info | head -1`), as for any Unix tool:
+/// Rust ignores SIGPIPE, so the next write to stdout would fail and `println!` would panic. The
+/// server keeps ignoring it, since a write to a client that went away must not end it.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to the default has no preconditions; it runs
+    // before any other thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -150,15 +150,17 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(serve(state, a.addr, |bound| {
-        tracing::info!(
-            points = meta.count,
-            metric = meta.metric.name(),
-            dims = meta.dims,
-            index = %dir.display(),
-            read_only = a.read_only,
-            "listening on http://{bound}"
-        );
-    }))?;
+    runtime
+        .block_on(serve(state, a.addr, |bound| {
+            tracing::info!(
+                points = meta.count,
+                metric = meta.metric.name(),
+                dims = meta.dims,
+                index = %dir.display(),
+                read_only = a.read_only,
+                "listening on http://{bound}"
+            );
+        }))
+        .with_context(|| format!("cannot listen on {} (--addr)", a.addr))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -14,6 +14,8 @@ use crate::tree::txn::Txn;
 pub struct WriteOutcome {
     /// Points inserted or replaced.
     pub written: u64,
+    /// Of those, points that replaced one with the same id (upserts of an existing id).
+    pub replaced: u64,
     /// Points deleted.
     pub deleted: u64,
     /// Deletes whose id was not there.
@@ -101,6 +103,7 @@ impl Index {
                             ));
                         }
                         remove(&mut txn, old)?;
+                        outcome.replaced += 1;
                     }
                     let node = txn.allocate();
                     insert(&mut txn, node, &p.coords)?;

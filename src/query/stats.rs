@@ -39,24 +39,44 @@ pub fn stats(
     sum: Option<&str>,
 ) -> Result<StatsAnswer> {
     let mut answer = StatsAnswer::default();
+    let mut grouped = false;
     let (reads, visits) = radius::walk(w, center, r, |id, _, _| {
         let bytes = w
             .store
             .get(Space::Payloads, &codec::node_key(id))?
             .ok_or_else(|| Error::Corrupt(format!("node {id} has no payload")))?;
         let payload = codec::decode_payload(id, &bytes)?;
-        let key = payload
-            .get(group_by)
-            .map(|v| v.group_key())
-            .unwrap_or_default();
+        let value = payload.get(group_by);
+        grouped |= value.is_some();
+        let key = value.map(|v| v.group_key()).unwrap_or_default();
         let g = answer.groups.entry(key).or_default();
         g.count += 1;
-        if let Some(x) = sum.and_then(|f| payload.get(f)).and_then(|v| v.as_f64()) {
-            g.sum += x;
+        if let Some((field, v)) = sum.and_then(|f| payload.get(f).map(|v| (f, v))) {
+            match v.as_f64() {
+                Some(x) => g.sum += x,
+                None if v.group_key().is_empty() => {}
+                // Summing text would answer 0 as if it had worked.
+                None => {
+                    return Err(Error::invalid(
+                        "sum",
+                        format!(
+                            "attribute {field:?} is not numeric (point {} has {:?})",
+                            payload.id,
+                            v.group_key()
+                        ),
+                    ))
+                }
+            }
         }
         answer.count += 1;
         Ok(())
     })?;
+    if answer.count > 0 && !grouped {
+        return Err(Error::invalid(
+            "group_by",
+            format!("no point within the radius has an attribute {group_by:?}"),
+        ));
+    }
     answer.nodes_read = reads;
     answer.nodes_visited = visits;
     Ok(answer)

@@ -17,21 +17,62 @@ pub const MAX_RESULTS: usize = 10_000;
 pub const DEFAULT_LIMIT: usize = 1000;
 
 /// A request's query parameters.
-pub struct Params(HashMap<String, String>);
+pub struct Params {
+    values: HashMap<String, String>,
+    /// Names given more than once, in order of first repeat.
+    repeated: Vec<String>,
+}
 
 impl Params {
-    /// Parses a raw query string; a repeated parameter keeps its last value.
+    /// Parses a raw query string; a repeated parameter keeps its last value (and is refused
+    /// by [`Params::only`]).
     pub fn parse(raw: Option<&str>) -> Params {
-        let mut m = HashMap::new();
+        let mut values = HashMap::new();
+        let mut repeated = Vec::new();
         for (k, v) in form_urlencoded_pairs(raw.unwrap_or("")) {
-            m.insert(k, v);
+            if k.is_empty() {
+                continue;
+            }
+            if values.insert(k.clone(), v).is_some() && !repeated.contains(&k) {
+                repeated.push(k);
+            }
         }
-        Params(m)
+        Params { values, repeated }
+    }
+
+    /// Refuses (400, naming them) parameters the route does not take and parameters given
+    /// twice, so that a misspelt or unsupported option never answers as if it had worked.
+    pub fn only(&self, allowed: &[&str]) -> ApiResult<()> {
+        let mut unknown: Vec<&str> = self
+            .values
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !allowed.contains(k))
+            .collect();
+        unknown.sort_unstable();
+        if let Some(first) = unknown.first() {
+            return Err(ApiError::bad_param(
+                first,
+                format!(
+                    "{} not a parameter of this route; it takes {}",
+                    if unknown.len() == 1 {
+                        "is".to_string()
+                    } else {
+                        format!("(nor {}) is", unknown[1..].join(", "))
+                    },
+                    allowed.join(", ")
+                ),
+            ));
+        }
+        if let Some(r) = self.repeated.first() {
+            return Err(ApiError::bad_param(r, "is given more than once"));
+        }
+        Ok(())
     }
 
     /// A parameter as text.
     pub fn str(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str)
+        self.values.get(name).map(String::as_str)
     }
 
     /// A required text parameter.
@@ -227,5 +268,13 @@ mod tests {
         assert_eq!(p.str("e"), Some(""));
         let p = Params::parse(Some("x=%4"));
         assert_eq!(p.str("x"), Some("%4"));
+        assert!(p.only(&["x"]).is_ok());
+        let p = Params::parse(Some("a=1&b=x%20y+z&c=%zz&d=%41&e"));
+        assert!(p.only(&["a", "b", "c", "d", "e"]).is_ok());
+        let err = p.only(&["a", "b"]).unwrap_err();
+        assert_eq!(err.param.as_deref(), Some("c"));
+        assert!(err.message.contains("nor d, e"), "{}", err.message);
+        let twice = Params::parse(Some("a=1&a=2"));
+        assert_eq!(twice.only(&["a"]).unwrap_err().param.as_deref(), Some("a"));
     }
 }

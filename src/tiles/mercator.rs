@@ -83,8 +83,17 @@ pub fn tiles_covering(
     let clamp = |v: f64| (v.floor().max(0.0) as u64).min(last) as u32;
     let (x0, x1) = (clamp(x_of(min_lon, n)), clamp(x_of(max_lon, n)));
     let (y0, y1) = (clamp(y_of(max_lat, n)), clamp(y_of(min_lat, n)));
+    // A box whose west edge is east of its east edge crosses the antimeridian, as in the
+    // queries: its columns run from the west edge to the last one, then from 0 to the east edge.
+    let columns: Vec<u32> = if min_lon > max_lon {
+        (x0..=last as u32)
+            .chain((0..=x1).take_while(|x| *x < x0))
+            .collect()
+    } else {
+        (x0..=x1).collect()
+    };
     let mut out = Vec::new();
-    for x in x0..=x1 {
+    for x in columns {
         for y in y0..=y1 {
             out.push(TileId { z, x, y });
         }
@@ -95,6 +104,16 @@ pub fn tiles_covering(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_box_across_the_antimeridian_covers_tiles_on_both_sides() {
+        let t = tiles_covering(3, 178.0, -20.0, -178.0, -15.0);
+        let xs: Vec<u32> = t.iter().map(|t| t.x).collect();
+        assert!(xs.contains(&7) && xs.contains(&0), "{xs:?}");
+        assert!(xs.iter().all(|x| *x == 7 || *x == 0), "{xs:?}");
+        // At zoom 0 the one tile is there once.
+        assert_eq!(tiles_covering(0, 178.0, -20.0, -178.0, -15.0).len(), 1);
+    }
 
     #[test]
     fn round_trips() {

@@ -40,6 +40,7 @@ fn render(
 )]
 pub async fn near(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref());
+    p.only(&["lon", "lat", "point", "radius", "limit", "format"])?;
     let meta = s.index().meta();
     let center = p.location(&meta)?;
     let radius = required(p.distance("radius", &meta, true)?, "radius")?;
@@ -65,6 +66,7 @@ pub async fn near(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult
 )]
 pub async fn nearest(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref());
+    p.only(&["lon", "lat", "point", "k", "max_distance", "format"])?;
     let meta = s.index().meta();
     let center = p.location(&meta)?;
     let k = required(p.count("k", 1, MAX_RESULTS)?, "k")?;
@@ -90,6 +92,7 @@ pub async fn nearest(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiRes
 )]
 pub async fn within(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref());
+    p.only(&["bbox", "limit", "format"])?;
     let meta = s.index().meta();
     let dims = meta.dims as usize;
     let raw = p.required_str("bbox")?;
@@ -127,6 +130,7 @@ pub async fn within(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResu
 )]
 pub async fn stats(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref());
+    p.only(&["lon", "lat", "point", "radius", "group_by", "sum"])?;
     let meta = s.index().meta();
     let center = p.location(&meta)?;
     let radius = required(p.distance("radius", &meta, true)?, "radius")?;

@@ -39,6 +39,7 @@ pub async fn changes(
         "replication endpoints",
     )?;
     let p = Params::parse(q.as_deref());
+    p.only(&["since", "limit", "wait", "generation"])?;
     let since = p
         .str("since")
         .map(|v| {

@@ -57,7 +57,9 @@ pub async fn heatmap(
         .strip_suffix(".png")
         .ok_or_else(|| ApiError::bad_param("y", "tiles are .png"))?;
     let tile = TileId::new(num("z", &z)?, num("x", &x)?, num("y", y)?)?;
-    let params = heatmap_params(&Params::parse(q.as_deref()))?;
+    let p = Params::parse(q.as_deref());
+    p.only(&["radius", "saturation", "where"])?;
+    let params = heatmap_params(&p)?;
     let gate = s.tiles.clone();
     let _slot = gate.enter(s.config.request_timeout / 2).await?;
     let png = blocking(s.pool.clone(), move || {

@@ -119,7 +119,8 @@ fn parse_point(meta: &Meta, v: &Json, path_id: Option<&str>, what: &str) -> ApiR
     params(("id" = String, Path, description = "The point's id")),
     request_body(content = crate::server::openapi::PointBodyDoc, description = "Position and attributes"),
     responses(
-        (status = 200, description = "Written and durable", body = crate::server::openapi::WriteDoc),
+        (status = 201, description = "Created a new point, durably", body = crate::server::openapi::WriteDoc),
+        (status = 200, description = "Replaced the point with this id, durably", body = crate::server::openapi::WriteDoc),
         (status = 400, description = "A malformed body or bad coordinates", body = crate::server::openapi::ErrorDoc),
         (status = 405, description = "The server is read-only", body = crate::server::openapi::ErrorDoc),
     )
@@ -140,10 +141,15 @@ pub async fn put_point(
     let p = parse_point(&s.index().meta(), &v, Some(&id), "the point")?;
     let pid = p.id.clone();
     let out = run_write(s, vec![WriteOp::Upsert(p)]).await?;
-    json_response(
+    let mut resp = json_response(
         &json!({"id": pid.to_json(), "written": out.written, "sequence": out.sequence}),
         JSON,
-    )
+    )?;
+    // 201 when the PUT made a new point, 200 when it replaced one.
+    if out.replaced == 0 {
+        *resp.status_mut() = StatusCode::CREATED;
+    }
+    Ok(resp)
 }
 
 /// Writes a batch: a JSON array of points, or NDJSON (one point per line), each with its `id`.

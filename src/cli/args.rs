@@ -184,6 +184,10 @@ pub struct ServeArgs {
     /// Attribution shown with the base map.
     #[arg(long)]
     pub basemap_attribution: Option<String>,
+    /// Let pages from this origin (e.g. https://maps.example.org, or `*` for any) call the API
+    /// from a browser: CORS headers and answered preflights.
+    #[arg(long, env = "KDSLED_CORS_ORIGIN")]
+    pub cors_origin: Option<String>,
 }
 
 /// Where the index is.

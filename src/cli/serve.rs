@@ -134,6 +134,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         follow: follow.as_ref().map(|f| f.primary.clone()),
         basemap_url: a.basemap_url.clone(),
         basemap_attribution: a.basemap_attribution.clone(),
+        cors_origin: a.cors_origin.clone(),
         ..ServerConfig::default()
     };
     let mut state = AppState::new(index, config);

@@ -16,6 +16,8 @@ pub struct ApiError {
     pub message: String,
     /// The offending parameter, when one is to blame.
     pub param: Option<String>,
+    /// The offending item of a batch (0-based), when one is to blame.
+    pub item: Option<usize>,
 }
 
 impl ApiError {
@@ -26,6 +28,7 @@ impl ApiError {
             status: StatusCode::BAD_REQUEST,
             message: format!("invalid {param}: {reason}"),
             param: Some(param.to_string()),
+            item: None,
         }
     }
 
@@ -35,7 +38,14 @@ impl ApiError {
             status,
             message: message.into(),
             param: None,
+            item: None,
         }
+    }
+
+    /// The same error, naming batch item `i`.
+    pub fn for_item(mut self, i: usize) -> Self {
+        self.item = Some(i);
+        self
     }
 
     /// 404.
@@ -61,10 +71,13 @@ impl From<Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = match &self.param {
-            Some(p) => json!({"error": self.message, "param": p}),
-            None => json!({"error": self.message}),
-        };
+        let mut body = json!({"error": self.message});
+        if let Some(p) = &self.param {
+            body["param"] = json!(p);
+        }
+        if let Some(i) = self.item {
+            body["item"] = json!(i);
+        }
         (self.status, Json(body)).into_response()
     }
 }

@@ -52,6 +52,8 @@ pub struct ServerConfig {
     pub basemap_url: Option<String>,
     /// Attribution shown with the base map.
     pub basemap_attribution: Option<String>,
+    /// The browser origin allowed to call the API (`*` for any); no CORS headers when unset.
+    pub cors_origin: Option<String>,
     /// Connection limits: head timeout, open connections, head size.
     pub conn_limits: listen::ConnLimits,
     /// Heatmap tiles rendered at once (0: one less than the query threads, at least one), so
@@ -71,6 +73,7 @@ impl Default for ServerConfig {
             follow: None,
             basemap_url: None,
             basemap_attribution: None,
+            cors_origin: None,
             conn_limits: listen::ConnLimits::default(),
             tile_renders: 0,
         }
@@ -293,7 +296,47 @@ pub fn router(state: AppState) -> Router {
             limits::json_errors,
         ))
         .layer(middleware::from_fn_with_state(state.clone(), track))
+        .layer(cors(state.config.cors_origin.as_deref()))
         .with_state(state)
+}
+
+/// CORS for browser pages on another origin: preflights are answered here, before routing.
+/// Without a configured origin the layer adds nothing.
+fn cors(
+    origin: Option<&str>,
+) -> tower::util::Either<tower_http::cors::CorsLayer, tower::layer::util::Identity> {
+    use axum::http::{header, HeaderValue, Method};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let Some(origin) = origin else {
+        return tower::util::Either::Right(tower::layer::util::Identity::new());
+    };
+    let allow = if origin == "*" {
+        AllowOrigin::any()
+    } else {
+        match HeaderValue::from_str(origin) {
+            Ok(v) => AllowOrigin::exact(v),
+            Err(_) => {
+                tracing::warn!(
+                    origin,
+                    "the CORS origin is not a valid header value: CORS off"
+                );
+                return tower::util::Either::Right(tower::layer::util::Identity::new());
+            }
+        }
+    };
+    tower::util::Either::Left(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::PUT, Method::POST, Method::DELETE])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::AUTHORIZATION,
+                header::IF_NONE_MATCH,
+                header::ACCEPT,
+            ])
+            .expose_headers([header::ETAG])
+            .max_age(Duration::from_secs(3600)),
+    )
 }
 
 /// Counts and logs every request.

@@ -1,6 +1,7 @@
 //! The read queries: near, nearest, within and stats.
 
 use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::{bytes_response, json_response, GEOJSON, JSON};
@@ -38,14 +39,18 @@ fn render(
         (status = 400, description = "A bad parameter", body = crate::server::openapi::ErrorDoc),
     )
 )]
-pub async fn near(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+pub async fn near(
+    State(s): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref());
     p.only(&["lon", "lat", "point", "radius", "limit", "format"])?;
     let meta = s.index().meta();
     let center = p.location(&meta)?;
     let radius = required(p.distance("radius", &meta, true)?, "radius")?;
     let limit = p.limit()?;
-    let geojson = p.geojson()?;
+    let geojson = wants_geojson(&p, &headers, &meta)?;
     blocking(s.pool.clone(), move || {
         let index = s.index();
         let snap = index.snapshot();
@@ -64,14 +69,18 @@ pub async fn near(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult
         (status = 400, description = "A bad parameter", body = crate::server::openapi::ErrorDoc),
     )
 )]
-pub async fn nearest(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+pub async fn nearest(
+    State(s): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref());
     p.only(&["lon", "lat", "point", "k", "max_distance", "format"])?;
     let meta = s.index().meta();
     let center = p.location(&meta)?;
     let k = required(p.count("k", 1, MAX_RESULTS)?, "k")?;
     let max = p.distance("max_distance", &meta, false)?;
-    let geojson = p.geojson()?;
+    let geojson = wants_geojson(&p, &headers, &meta)?;
     blocking(s.pool.clone(), move || {
         let index = s.index();
         let snap = index.snapshot();
@@ -90,7 +99,11 @@ pub async fn nearest(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiRes
         (status = 400, description = "A bad parameter", body = crate::server::openapi::ErrorDoc),
     )
 )]
-pub async fn within(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+pub async fn within(
+    State(s): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref());
     p.only(&["bbox", "limit", "format"])?;
     let meta = s.index().meta();
@@ -109,7 +122,7 @@ pub async fn within(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResu
     }
     let bbox = BBox::new(meta.metric, &v[..dims], &v[dims..])?;
     let limit = p.limit()?;
-    let geojson = p.geojson()?;
+    let geojson = wants_geojson(&p, &headers, &meta)?;
     blocking(s.pool.clone(), move || {
         let index = s.index();
         let snap = index.snapshot();
@@ -144,6 +157,34 @@ pub async fn stats(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResul
         json_response(&stats_json(&a, &group_by, sum.as_deref()), JSON)
     })
     .await
+}
+
+/// GeoJSON when `format=geojson` or the client's `Accept` prefers `application/geo+json` (an
+/// explicit `format=json` wins). RFC 7946 positions are lon/lat, so a euclidean index refuses.
+fn wants_geojson(
+    p: &Params,
+    headers: &HeaderMap,
+    meta: &crate::store::format::Meta,
+) -> ApiResult<bool> {
+    let asked = match p.str("format") {
+        Some(_) => p.geojson()?,
+        None => headers
+            .get_all(axum::http::header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.contains("application/geo+json")),
+    };
+    if asked && meta.metric != crate::geometry::Metric::Haversine {
+        return Err(ApiError::bad_param(
+            "format",
+            format!(
+                "GeoJSON (RFC 7946) positions are longitude and latitude; this index is \
+                 euclidean in {} dimensions: ask for JSON",
+                meta.dims
+            ),
+        ));
+    }
+    Ok(asked)
 }
 
 fn required<T>(v: Option<T>, name: &str) -> ApiResult<T> {

@@ -50,10 +50,58 @@ async fn run_write(s: AppState, ops: Vec<WriteOp>) -> ApiResult<crate::index::Wr
     Ok(out)
 }
 
+/// A GeoJSON Feature with a Point geometry as the plain point object it stands for
+/// (`id`, `lon`, `lat`, `properties`); anything else is returned as it is.
+fn from_feature(v: &Json) -> Result<std::borrow::Cow<'_, Json>, String> {
+    if v.get("type").and_then(Json::as_str) != Some("Feature") {
+        return Ok(std::borrow::Cow::Borrowed(v));
+    }
+    let g = v.get("geometry").ok_or("a Feature needs a geometry")?;
+    if g.get("type").and_then(Json::as_str) != Some("Point") {
+        return Err("a Feature's geometry must be a Point".into());
+    }
+    let c = g
+        .get("coordinates")
+        .and_then(Json::as_array)
+        .filter(|c| c.len() == 2 || c.len() == 3)
+        .ok_or("a Point's coordinates must be [longitude, latitude]")?;
+    let mut o = serde_json::Map::new();
+    if let Some(id) = v.get("id") {
+        o.insert("id".into(), id.clone());
+    }
+    o.insert("lon".into(), c[0].clone());
+    o.insert("lat".into(), c[1].clone());
+    if let Some(p) = v.get("properties") {
+        o.insert("properties".into(), p.clone());
+    }
+    Ok(std::borrow::Cow::Owned(Json::Object(o)))
+}
+
 /// Reads one point object (`lon`/`lat` or `point`, optional `properties`, and `id` when
-/// `id` is not given by the path). `what` names the item in messages.
-fn parse_point(meta: &Meta, v: &Json, path_id: Option<&str>, what: &str) -> ApiResult<NewPoint> {
-    let bad = |reason: String| ApiError::new(StatusCode::BAD_REQUEST, format!("{what}: {reason}"));
+/// `id` is not given by the path), or a GeoJSON Feature with a Point geometry. `what` names the
+/// item in messages, `item` its place in a batch.
+fn parse_point(
+    meta: &Meta,
+    v: &Json,
+    path_id: Option<&str>,
+    what: &str,
+    item: Option<usize>,
+) -> ApiResult<NewPoint> {
+    let bad = |reason: String| {
+        let e = ApiError::new(StatusCode::BAD_REQUEST, format!("{what}: {reason}"));
+        match item {
+            Some(i) => e.for_item(i),
+            None => e,
+        }
+    };
+    let is_feature = v.get("type").and_then(Json::as_str) == Some("Feature");
+    if is_feature && meta.metric != Metric::Haversine {
+        return Err(bad(
+            "GeoJSON positions are lon/lat; this index is euclidean: send {\"point\": [...]}"
+                .into(),
+        ));
+    }
+    let v = from_feature(v).map_err(bad)?;
     let obj = v
         .as_object()
         .ok_or_else(|| bad("must be a JSON object".into()))?;
@@ -138,7 +186,7 @@ pub async fn put_point(
             format!("the body is not JSON: {e}"),
         )
     })?;
-    let p = parse_point(&s.index().meta(), &v, Some(&id), "the point")?;
+    let p = parse_point(&s.index().meta(), &v, Some(&id), "the point", None)?;
     let pid = p.id.clone();
     let out = run_write(s, vec![WriteOp::Upsert(p)]).await?;
     let mut resp = json_response(
@@ -169,48 +217,79 @@ pub async fn post_points(
 ) -> ApiResult<Response> {
     writable(&s, &headers)?;
     let meta = s.index().meta();
-    let ndjson = headers
+    let ndjson_type = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|c| c.contains("ndjson"))
-        || body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    let items: Vec<(String, Json)> = if ndjson {
-        let text = std::str::from_utf8(&body)
-            .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "the body is not UTF-8"))?;
-        text.lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| {
-                let what = format!("line {}", i + 1);
-                serde_json::from_str(l)
-                    .map(|v| (what.clone(), v))
-                    .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("{what}: {e}")))
-            })
-            .collect::<ApiResult<_>>()?
+        .is_some_and(|c| c.contains("ndjson"));
+    let whole = if ndjson_type {
+        None
     } else {
-        match serde_json::from_slice::<Json>(&body) {
-            Ok(Json::Array(a)) => a
-                .into_iter()
+        serde_json::from_slice::<Json>(&body).ok()
+    };
+    let items: Vec<(String, Json)> = match whole {
+        Some(Json::Array(a)) => a
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (format!("item {i}"), v))
+            .collect(),
+        Some(Json::Object(o))
+            if o.get("type").and_then(Json::as_str) == Some("FeatureCollection") =>
+        {
+            match o.get("features") {
+                Some(Json::Array(a)) => a
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| (format!("feature {i}"), v.clone()))
+                    .collect(),
+                _ => {
+                    return Err(ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "a FeatureCollection needs a features array",
+                    ))
+                }
+            }
+        }
+        // One object: a one-line NDJSON body.
+        Some(v @ Json::Object(_)) => vec![("line 1".to_string(), v)],
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "the body must be a JSON array of points, a GeoJSON FeatureCollection, or NDJSON",
+            ))
+        }
+        None if ndjson_type || body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') => {
+            let text = std::str::from_utf8(&body)
+                .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "the body is not UTF-8"))?;
+            text.lines()
                 .enumerate()
-                .map(|(i, v)| (format!("item {i}"), v))
-                .collect(),
-            Ok(_) => {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "the body must be a JSON array of points, or NDJSON",
-                ))
-            }
-            Err(e) => {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    format!("the body is not JSON: {e}"),
-                ))
-            }
+                .filter(|(_, l)| !l.trim().is_empty())
+                .enumerate()
+                .map(|(item, (i, l))| {
+                    let what = format!("line {}", i + 1);
+                    serde_json::from_str(l)
+                        .map(|v| (what.clone(), v))
+                        .map_err(|e| {
+                            ApiError::new(StatusCode::BAD_REQUEST, format!("{what}: {e}"))
+                                .for_item(item)
+                        })
+                })
+                .collect::<ApiResult<_>>()?
+        }
+        None => {
+            let e = serde_json::from_slice::<Json>(&body)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not JSON: {e}"),
+            ));
         }
     };
     let ops = items
         .iter()
-        .map(|(what, v)| parse_point(&meta, v, None, what).map(WriteOp::Upsert))
+        .enumerate()
+        .map(|(i, (what, v))| parse_point(&meta, v, None, what, Some(i)).map(WriteOp::Upsert))
         .collect::<ApiResult<Vec<_>>>()?;
     let out = run_write(s, ops).await?;
     json_response(

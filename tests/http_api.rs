@@ -1,0 +1,150 @@
+//! What API clients expect: GeoJSON in and out, content negotiation, CORS, batch errors that
+//! name the item.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::build_index;
+use common::proc::call;
+use kdsled::server::ServerConfig;
+use kdsled::Metric;
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+fn lonlat_server(config: ServerConfig) -> (common::inproc::InProc, common::TestIndex) {
+    let pts: Vec<Vec<f64>> = (0..50)
+        .map(|i| vec![2.0 + i as f64 * 0.001, 48.0])
+        .collect();
+    let t = build_index(Metric::Haversine, 2, &pts);
+    (common::inproc::serve(Arc::clone(&t.index), config), t)
+}
+
+#[test]
+fn geojson_features_can_be_written_and_are_served_on_accept() {
+    let (s, t) = lonlat_server(ServerConfig::default());
+    let feature = r#"{"type": "Feature", "geometry": {"type": "Point", "coordinates": [2.5, 48.5]},
+                      "properties": {"kind": "bakery"}}"#;
+    let (st, v) = call("PUT", &format!("{}/v1/points/f1", s.base), None, feature);
+    assert_eq!(st, 201, "{v}");
+    let collection = r#"{"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": "f2", "geometry": {"type": "Point", "coordinates": [2.6, 48.6]}, "properties": {"kind": "cafe"}},
+        {"type": "Feature", "id": 7001, "geometry": {"type": "Point", "coordinates": [2.7, 48.7]}}
+    ]}"#;
+    let (st, v) = call("POST", &format!("{}/v1/points", s.base), None, collection);
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["written"], 2);
+    assert_eq!(t.index.meta().count, 53);
+    let (_, p) = call("GET", &format!("{}/v1/points/f2", s.base), None, "");
+    assert_eq!(p["properties"]["kind"], "cafe");
+    assert_eq!(p["lon"], 2.6);
+
+    // A bad item rejects the batch and is named by its index.
+    let bad = r#"[{"id": "ok", "lon": 1, "lat": 1}, {"id": "bad", "lon": 1, "lat": 99}]"#;
+    let (st, v) = call("POST", &format!("{}/v1/points", s.base), None, bad);
+    assert_eq!(st, 400, "{v}");
+    assert_eq!(v["item"], 1, "{v}");
+    let bad = r#"{"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": {"type": "LineString", "coordinates": [[0,0],[1,1]]}}]}"#;
+    let (st, v) = call("POST", &format!("{}/v1/points", s.base), None, bad);
+    assert_eq!(st, 400, "{v}");
+    assert_eq!(v["item"], 0);
+    assert_eq!(t.index.meta().count, 53);
+
+    // Accept: application/geo+json gets GeoJSON; an explicit format wins.
+    let url = format!("{}/v1/near?lon=2.6&lat=48.6&radius=1000", s.base);
+    let mut r = agent()
+        .get(&url)
+        .header("accept", "application/geo+json")
+        .call()
+        .unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(v["type"], "FeatureCollection", "{v}");
+    let mut r = agent()
+        .get(&format!("{url}&format=json"))
+        .header("accept", "application/geo+json")
+        .call()
+        .unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+    assert!(v["results"].is_array(), "{v}");
+}
+
+#[test]
+fn geojson_is_refused_for_a_euclidean_index() {
+    let pts: Vec<Vec<f64>> = (0..20).map(|i| vec![i as f64, 0.0, 1.0]).collect();
+    let t = build_index(Metric::Euclidean, 3, &pts);
+    let s = common::inproc::serve(Arc::clone(&t.index), ServerConfig::default());
+    let (st, v) = call(
+        "GET",
+        &format!("{}/v1/near?point=1,0,1&radius=3&format=geojson", s.base),
+        None,
+        "",
+    );
+    assert_eq!(st, 400, "{v}");
+    assert_eq!(v["param"], "format");
+    let feature = r#"{"type": "Feature", "geometry": {"type": "Point", "coordinates": [1, 2]}}"#;
+    let (st, v) = call("PUT", &format!("{}/v1/points/x", s.base), None, feature);
+    assert_eq!(st, 400, "{v}");
+}
+
+#[test]
+fn cors_preflights_are_answered_for_the_configured_origin_only() {
+    let (s, _t) = lonlat_server(ServerConfig {
+        cors_origin: Some("https://maps.example.org".into()),
+        ..ServerConfig::default()
+    });
+    let url = format!("{}/v1/points/a", s.base);
+    let preflight = |origin: &str| {
+        let req = axum::http::Request::builder()
+            .method("OPTIONS")
+            .uri(&url)
+            .header("origin", origin)
+            .header("access-control-request-method", "PUT")
+            .header("access-control-request-headers", "content-type")
+            .body(Vec::new())
+            .unwrap();
+        agent().run(req).unwrap()
+    };
+    let r = preflight("https://maps.example.org");
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://maps.example.org"
+    );
+    assert!(r.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .contains("PUT"));
+    // Another origin is not allowed (the browser compares the one allowed origin with its own).
+    let r = preflight("https://evil.example.com");
+    assert_ne!(
+        r.headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some("https://evil.example.com")
+    );
+    // A plain GET from the page carries the header too.
+    let r = agent()
+        .get(&format!("{}/healthz", s.base))
+        .header("origin", "https://maps.example.org")
+        .call()
+        .unwrap();
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://maps.example.org"
+    );
+    // Without --cors-origin nothing is added.
+    let (plain, _t2) = lonlat_server(ServerConfig::default());
+    let r = agent()
+        .get(&format!("{}/healthz", plain.base))
+        .header("origin", "https://maps.example.org")
+        .call()
+        .unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+}

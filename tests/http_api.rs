@@ -148,3 +148,58 @@ fn cors_preflights_are_answered_for_the_configured_origin_only() {
         .unwrap();
     assert!(r.headers().get("access-control-allow-origin").is_none());
 }
+
+#[test]
+fn tiles_carry_an_etag_that_changes_with_the_index_and_answer_304() {
+    let (s, _t) = lonlat_server(ServerConfig::default());
+    let url = format!("{}/v1/tiles/heatmap/8/129/88.png?radius=2000", s.base);
+    let r = agent().get(&url).call().unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let tag = r.headers()["etag"].to_str().unwrap().to_string();
+    assert!(r.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("max-age"));
+    let r = agent()
+        .get(&url)
+        .header("if-none-match", &tag)
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 304);
+    // Another radius is another tile.
+    let r = agent()
+        .get(&format!("{url}0"))
+        .header("if-none-match", &tag)
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    // A write changes the tag: the old one no longer matches.
+    let (st, _) = call(
+        "PUT",
+        &format!("{}/v1/points/new", s.base),
+        None,
+        r#"{"lon": 2.02, "lat": 48.0}"#,
+    );
+    assert_eq!(st, 201);
+    let mut r = agent()
+        .get(&url)
+        .header("if-none-match", &tag)
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_ne!(r.headers()["etag"].to_str().unwrap(), tag);
+    assert!(r.body_mut().read_to_vec().unwrap().starts_with(b"\x89PNG"));
+    // TileJSON names the tile template.
+    let (st, tj) = call(
+        "GET",
+        &format!("{}/v1/tiles/heatmap.json", s.base),
+        None,
+        "",
+    );
+    assert_eq!(st, 200);
+    assert_eq!(tj["tilejson"], "3.0.0");
+    assert!(tj["tiles"][0]
+        .as_str()
+        .unwrap()
+        .ends_with("/v1/tiles/heatmap/{z}/{x}/{y}.png"));
+}

@@ -8,6 +8,7 @@ mod metrics;
 pub mod openapi;
 mod params;
 mod routes;
+mod tile_cache;
 
 pub use error::{ApiError, ApiResult};
 pub use metrics::Metrics;
@@ -59,6 +60,8 @@ pub struct ServerConfig {
     /// Heatmap tiles rendered at once (0: one less than the query threads, at least one), so
     /// costly tiles leave threads to queries.
     pub tile_renders: usize,
+    /// Bytes of rendered tiles kept in memory.
+    pub tile_cache_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -76,6 +79,7 @@ impl Default for ServerConfig {
             cors_origin: None,
             conn_limits: listen::ConnLimits::default(),
             tile_renders: 0,
+            tile_cache_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -102,6 +106,8 @@ pub struct AppState {
     pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
     /// Heatmap renders allowed at once, and how many requests wait for one.
     pub tiles: Arc<TileGate>,
+    /// Rendered tiles of the current index state.
+    pub tile_cache: Arc<tile_cache::TileCache>,
     /// Set while a replica serves a placeholder until its first snapshot is in: `/v1` routes
     /// answer 503 meanwhile.
     loading: Arc<std::sync::atomic::AtomicBool>,
@@ -131,6 +137,7 @@ impl AppState {
             follow: None,
             stopping: Arc::new(tokio::sync::watch::channel(false).0),
             loading: Arc::default(),
+            tile_cache: Arc::new(tile_cache::TileCache::new(config.tile_cache_bytes)),
             tiles: Arc::new(TileGate::new(match config.tile_renders {
                 0 => pool.current_num_threads().saturating_sub(1).max(1),
                 n => n,
@@ -257,6 +264,7 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
             get(routes::replication::snapshot),
         ),
         ("/v1/tiles/heatmap/{z}/{x}/{y}", get(routes::tiles::heatmap)),
+        ("/v1/tiles/heatmap.json", get(routes::tiles::tilejson)),
         ("/v1/points", post(routes::write::post_points)),
         (
             "/v1/points/{id}",

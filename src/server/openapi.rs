@@ -246,6 +246,7 @@ pub struct ErrorDoc {
         super::routes::replication::changes,
         super::routes::replication::snapshot,
         super::routes::tiles::heatmap,
+        super::routes::tiles::tilejson,
         super::routes::map::page,
         super::routes::map::leaflet_js,
         super::routes::map::leaflet_css,

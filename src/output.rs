@@ -187,6 +187,16 @@ impl<'a> AnswerView<'a> {
         })
     }
 
+    /// Keeps only the attributes named in `keep` (all of them when `None`).
+    pub fn only_properties(mut self, keep: Option<&[String]>) -> Self {
+        if let Some(keep) = keep {
+            for p in &mut self.payloads {
+                p.properties.retain(|(k, _)| keep.iter().any(|w| w == k));
+            }
+        }
+        self
+    }
+
     fn points(&self) -> impl Iterator<Item = PointView<'_>> {
         self.hits
             .iter()

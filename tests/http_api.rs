@@ -203,3 +203,51 @@ fn tiles_carry_an_etag_that_changes_with_the_index_and_answer_304() {
         .unwrap()
         .ends_with("/v1/tiles/heatmap/{z}/{x}/{y}.png"));
 }
+
+#[test]
+fn where_filters_during_the_walk_and_properties_choose_the_attributes() {
+    let (s, _t) = lonlat_server(ServerConfig::default());
+    let base = format!("{}/v1/near?lon=2.02&lat=48&radius=100000", s.base);
+    let (_, all) = call("GET", &format!("{base}&limit=5"), None, "");
+    assert_eq!(all["count"], 50);
+    let (st, v) = call("GET", &format!("{base}&limit=5&where=cat:c1"), None, "");
+    assert_eq!(st, 200, "{v}");
+    // Points 1, 4, 7, ... are c1: 17 of 50, and the limit takes the nearest matching ones.
+    assert_eq!(v["count"], 17);
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 5);
+    assert!(
+        results.iter().all(|r| r["properties"]["cat"] == "c1"),
+        "{v}"
+    );
+    let (_, v) = call("GET", &format!("{base}&limit=3&properties=w"), None, "");
+    for r in v["results"].as_array().unwrap() {
+        let props = r["properties"].as_object().unwrap();
+        assert_eq!(props.keys().collect::<Vec<_>>(), vec!["w"], "{r}");
+    }
+    let (_, v) = call(
+        "GET",
+        &format!("{}/v1/nearest?lon=2.0&lat=48&k=2&where=cat:c2", s.base),
+        None,
+        "",
+    );
+    let ids: Vec<_> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].clone())
+        .collect();
+    assert_eq!(ids, vec![serde_json::json!(2), serde_json::json!(5)], "{v}");
+    let (_, v) = call(
+        "GET",
+        &format!(
+            "{}/v1/stats?lon=2.02&lat=48&radius=100000&group_by=cat&where=cat:c0",
+            s.base
+        ),
+        None,
+        "",
+    );
+    assert_eq!(v["count"], 17, "{v}");
+    let (st, v) = call("GET", &format!("{base}&where=nocolon"), None, "");
+    assert_eq!((st, v["param"].as_str()), (400, Some("where")));
+}

@@ -79,6 +79,48 @@ fn config() -> ProptestConfig {
 proptest! {
     #![proptest_config(config())]
 
+    /// A filter applies during the walk: counts, limits, k and groups see only matching points.
+    #[test]
+    fn filtered_queries_match_brute_force_on_the_matching_points(
+        points in lonlat_points(),
+        center in lonlat_center(),
+        r in radius_m(),
+        k in 0usize..20,
+        limit in 0usize..30,
+        cat in 0usize..3,
+    ) {
+        let m = Metric::Haversine;
+        let t = build_index(m, 2, &points);
+        let idx = &t.index;
+        let value = category(cat);
+        let f = kdsled::query::Filter { field: "cat".into(), value: value.clone() };
+        let keep = |id: i64| category(id as usize) == value;
+        let matching: Vec<Vec<f64>> = points.iter().enumerate()
+            .filter(|(i, _)| keep(*i as i64)).map(|(_, p)| p.clone()).collect();
+
+        let want: Vec<(f64, i64)> = brute_radius(m, &points, &center, r)
+            .into_iter().filter(|(_, id)| keep(*id)).collect();
+        let snap = idx.snapshot().filtered(Some(f.clone()));
+        let got = snap.radius(&center, r, limit).unwrap();
+        prop_assert_eq!(got.count as usize, want.len());
+        let got_d: Vec<f64> = got.hits.iter().map(|h| h.distance).collect();
+        let want_d: Vec<f64> = want.iter().take(limit).map(|x| x.0).collect();
+        prop_assert_eq!(got_d, want_d);
+        prop_assert_eq!(snap.count_within(&center, r).unwrap().count as usize, want.len());
+        let near = snap.nearest(&center, k, None).unwrap();
+        let d: Vec<f64> = near.hits.iter().map(|h| h.distance).collect();
+        prop_assert_eq!(d, brute_nearest(m, &matching, &center, k, None));
+        let all = BBox::new(m, &[-180.0, -90.0], &[180.0, 90.0]).unwrap();
+        prop_assert_eq!(snap.within(&all, usize::MAX).unwrap().count as usize, matching.len());
+        if !want.is_empty() {
+            let s = snap.stats(&center, r, "cat", Some("w")).unwrap();
+            prop_assert_eq!(s.count as usize, want.len());
+            prop_assert_eq!(s.groups.len(), 1);
+            prop_assert_eq!(s.groups[&value].sum, want.iter().map(|x| x.1 as f64).sum::<f64>());
+        }
+        drop(snap);
+    }
+
     #[test]
     fn haversine_queries_match_brute_force(
         points in lonlat_points(),

@@ -8,7 +8,7 @@ use super::{check_point, check_radius, Index, StoredPoint};
 use crate::error::{Error, Result};
 use crate::geometry::BBox;
 use crate::point::{Payload, PointId, WriteOp};
-use crate::query::{self, Answer, StatsAnswer, Walk};
+use crate::query::{self, Answer, Filter, StatsAnswer, Walk};
 use crate::store::format::Meta;
 use crate::store::{codec, Space};
 use crate::tree::{Node, TreeReader};
@@ -27,6 +27,7 @@ pub struct Snapshot<'a> {
     /// `None` when an outer snapshot on this thread already holds the gate.
     _gate: Option<RwLockReadGuard<'a, ()>>,
     meta: Arc<Meta>,
+    filter: Option<Filter>,
 }
 
 impl<'a> Snapshot<'a> {
@@ -45,6 +46,7 @@ impl<'a> Snapshot<'a> {
             index,
             _gate: gate,
             meta,
+            filter: None,
         }
     }
 }
@@ -62,6 +64,13 @@ impl Drop for Snapshot<'_> {
 }
 
 impl Snapshot<'_> {
+    /// This view with an attribute filter that every query through it applies during its walk
+    /// (before limits and counts).
+    pub fn filtered(mut self, filter: Option<Filter>) -> Self {
+        self.filter = filter;
+        self
+    }
+
     /// The meta record of this view.
     pub fn meta(&self) -> &Meta {
         &self.meta
@@ -78,6 +87,7 @@ impl Snapshot<'_> {
             read_ahead: self.index.read_ahead,
             cache: self.index.cache.as_ref(),
             format: self.meta.node_format(),
+            filter: self.filter.as_ref(),
         }
     }
 

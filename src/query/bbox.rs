@@ -27,7 +27,7 @@ pub fn within(w: Walk<'_>, bbox: &BBox, limit: usize) -> Result<Answer> {
         if let Some(c) = node.above {
             stack.push((c, region.above(axis, split), depth + 1));
         }
-        if bbox.contains(&node.coords) {
+        if bbox.contains(&node.coords) && w.passes(id)? {
             count += 1;
             if hits.len() < limit {
                 hits.push(Hit {

@@ -37,6 +37,50 @@ pub struct Walk<'a> {
     pub cache: Option<&'a NodeCache>,
     /// How node records are laid out.
     pub format: NodeFormat,
+    /// Only points that pass this filter count, are kept or are grouped.
+    pub filter: Option<&'a Filter>,
+}
+
+/// An attribute filter applied during a walk, before limits and counts: `field` must have the
+/// value `value` (compared as text, numbers printed as they are grouped).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filter {
+    /// The attribute.
+    pub field: String,
+    /// The value it must have.
+    pub value: String,
+}
+
+impl Filter {
+    /// Parses `FIELD:VALUE`.
+    pub fn parse(s: &str) -> Option<Filter> {
+        let (f, v) = s.split_once(':')?;
+        (!f.is_empty()).then(|| Filter {
+            field: f.to_string(),
+            value: v.to_string(),
+        })
+    }
+
+    /// Whether the point of node `id` passes; reads its payload.
+    pub(crate) fn accepts(&self, store: &dyn Store, id: u64) -> crate::error::Result<bool> {
+        use crate::store::{codec, Space};
+        let bytes = store
+            .get(Space::Payloads, &codec::node_key(id))?
+            .ok_or_else(|| crate::error::Error::Corrupt(format!("node {id} has no payload")))?;
+        let payload = codec::decode_payload(id, &bytes)?;
+        Ok(payload.get(&self.field).map(|v| v.group_key()).as_deref() == Some(self.value.as_str()))
+    }
+}
+
+impl Walk<'_> {
+    /// Whether node `id` passes the walk's filter (always, without one).
+    #[inline]
+    pub(crate) fn passes(&self, id: u64) -> crate::error::Result<bool> {
+        match self.filter {
+            None => Ok(true),
+            Some(f) => f.accepts(self.store, id),
+        }
+    }
 }
 
 impl<'a> Walk<'a> {

@@ -142,6 +142,9 @@ pub fn radius(w: Walk<'_>, center: &[f64], radius: f64, limit: usize) -> Result<
     let mut best = Best::new(limit);
     let mut count = 0u64;
     let (nodes_read, nodes_visited) = walk(w, center, radius, |id, coords, d| {
+        if !w.passes(id)? {
+            return Ok(());
+        }
         count += 1;
         best.offer(Hit {
             node: id,
@@ -161,8 +164,10 @@ pub fn radius(w: Walk<'_>, center: &[f64], radius: f64, limit: usize) -> Result<
 /// How many points lie within `radius` of `center`; the answer has no hits.
 pub fn count(w: Walk<'_>, center: &[f64], radius: f64) -> Result<Answer> {
     let mut count = 0u64;
-    let (nodes_read, nodes_visited) = walk(w, center, radius, |_, _, _| {
-        count += 1;
+    let (nodes_read, nodes_visited) = walk(w, center, radius, |id, _, _| {
+        if w.passes(id)? {
+            count += 1;
+        }
         Ok(())
     })?;
     Ok(Answer {

@@ -23,6 +23,11 @@ pub struct NearQuery {
     limit: Option<usize>,
     /// `json` (default) or `geojson`.
     format: Option<String>,
+    /// Only points whose attribute FIELD equals VALUE: `FIELD:VALUE` (applied before `limit`).
+    #[param(rename = "where")]
+    where_: Option<String>,
+    /// Comma-separated attributes to return (default: all).
+    properties: Option<String>,
 }
 
 /// Parameters of `/v1/nearest`.
@@ -41,6 +46,11 @@ pub struct NearestQuery {
     max_distance: Option<f64>,
     /// `json` (default) or `geojson`.
     format: Option<String>,
+    /// Only points whose attribute FIELD equals VALUE: `FIELD:VALUE` (applied before `limit`).
+    #[param(rename = "where")]
+    where_: Option<String>,
+    /// Comma-separated attributes to return (default: all).
+    properties: Option<String>,
 }
 
 /// Parameters of `/v1/within`.
@@ -54,6 +64,11 @@ pub struct WithinQuery {
     limit: Option<usize>,
     /// `json` (default) or `geojson`.
     format: Option<String>,
+    /// Only points whose attribute FIELD equals VALUE: `FIELD:VALUE` (applied before `limit`).
+    #[param(rename = "where")]
+    where_: Option<String>,
+    /// Comma-separated attributes to return (default: all).
+    properties: Option<String>,
 }
 
 /// Parameters of `/v1/stats`.
@@ -72,6 +87,9 @@ pub struct StatsQuery {
     group_by: String,
     /// A numeric attribute to sum per group.
     sum: Option<String>,
+    /// Only points whose attribute FIELD equals VALUE: `FIELD:VALUE`.
+    #[param(rename = "where")]
+    where_: Option<String>,
 }
 
 /// One point of an answer.

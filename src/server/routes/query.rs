@@ -8,25 +8,65 @@ use super::{bytes_response, json_response, GEOJSON, JSON};
 use crate::geometry::BBox;
 use crate::index::Snapshot;
 use crate::output::{stats_json, AnswerView, Shape};
-use crate::query::Answer;
+use crate::query::{Answer, Filter};
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::params::{parse_list, Params, MAX_RESULTS};
 use crate::server::{blocking, AppState};
+
+/// What a list answer looks like: its shape and the attributes it carries.
+#[derive(Clone)]
+struct Output {
+    geojson: bool,
+    properties: Option<Vec<String>>,
+}
+
+impl Output {
+    fn parse(
+        p: &Params,
+        headers: &HeaderMap,
+        meta: &crate::store::format::Meta,
+    ) -> ApiResult<Output> {
+        let properties = p.str("properties").map(|s| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .map(str::to_string)
+                .collect()
+        });
+        Ok(Output {
+            geojson: wants_geojson(p, headers, meta)?,
+            properties,
+        })
+    }
+}
+
+/// `where=FIELD:VALUE`, applied during the walk.
+fn filter(p: &Params) -> ApiResult<Option<Filter>> {
+    match p.str("where") {
+        None => Ok(None),
+        Some(w) => Filter::parse(w)
+            .map(Some)
+            .ok_or_else(|| ApiError::bad_param("where", format!("{w:?} is not FIELD:VALUE"))),
+    }
+}
 
 fn render(
     s: &AppState,
     snap: &Snapshot<'_>,
     a: &Answer,
-    geojson: bool,
+    out: &Output,
     with_distance: bool,
 ) -> ApiResult<Response> {
+    let geojson = out.geojson;
     s.metrics.nodes_read(a.nodes_read);
     let (shape, content_type) = if geojson {
         (Shape::GeoJson, GEOJSON)
     } else {
         (Shape::Json, JSON)
     };
-    let body = AnswerView::load(snap, a, with_distance, shape)?.to_bytes();
+    let body = AnswerView::load(snap, a, with_distance, shape)?
+        .only_properties(out.properties.as_deref())
+        .to_bytes();
     Ok(bytes_response(body, content_type))
 }
 
@@ -45,17 +85,27 @@ pub async fn near(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref());
-    p.only(&["lon", "lat", "point", "radius", "limit", "format"])?;
+    p.only(&[
+        "lon",
+        "lat",
+        "point",
+        "radius",
+        "limit",
+        "format",
+        "where",
+        "properties",
+    ])?;
     let meta = s.index().meta();
     let center = p.location(&meta)?;
     let radius = required(p.distance("radius", &meta, true)?, "radius")?;
     let limit = p.limit()?;
-    let geojson = wants_geojson(&p, &headers, &meta)?;
+    let out = Output::parse(&p, &headers, &meta)?;
+    let filter = filter(&p)?;
     blocking(s.pool.clone(), move || {
         let index = s.index();
-        let snap = index.snapshot();
+        let snap = index.snapshot().filtered(filter);
         let a = snap.radius(&center, radius, limit)?;
-        render(&s, &snap, &a, geojson, true)
+        render(&s, &snap, &a, &out, true)
     })
     .await
 }
@@ -75,17 +125,27 @@ pub async fn nearest(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref());
-    p.only(&["lon", "lat", "point", "k", "max_distance", "format"])?;
+    p.only(&[
+        "lon",
+        "lat",
+        "point",
+        "k",
+        "max_distance",
+        "format",
+        "where",
+        "properties",
+    ])?;
     let meta = s.index().meta();
     let center = p.location(&meta)?;
     let k = required(p.count("k", 1, MAX_RESULTS)?, "k")?;
     let max = p.distance("max_distance", &meta, false)?;
-    let geojson = wants_geojson(&p, &headers, &meta)?;
+    let out = Output::parse(&p, &headers, &meta)?;
+    let filter = filter(&p)?;
     blocking(s.pool.clone(), move || {
         let index = s.index();
-        let snap = index.snapshot();
+        let snap = index.snapshot().filtered(filter);
         let a = snap.nearest(&center, k, max)?;
-        render(&s, &snap, &a, geojson, true)
+        render(&s, &snap, &a, &out, true)
     })
     .await
 }
@@ -105,7 +165,7 @@ pub async fn within(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref());
-    p.only(&["bbox", "limit", "format"])?;
+    p.only(&["bbox", "limit", "format", "where", "properties"])?;
     let meta = s.index().meta();
     let dims = meta.dims as usize;
     let raw = p.required_str("bbox")?;
@@ -122,12 +182,13 @@ pub async fn within(
     }
     let bbox = BBox::new(meta.metric, &v[..dims], &v[dims..])?;
     let limit = p.limit()?;
-    let geojson = wants_geojson(&p, &headers, &meta)?;
+    let out = Output::parse(&p, &headers, &meta)?;
+    let filter = filter(&p)?;
     blocking(s.pool.clone(), move || {
         let index = s.index();
-        let snap = index.snapshot();
+        let snap = index.snapshot().filtered(filter);
         let a = snap.within(&bbox, limit)?;
-        render(&s, &snap, &a, geojson, false)
+        render(&s, &snap, &a, &out, false)
     })
     .await
 }
@@ -143,16 +204,20 @@ pub async fn within(
 )]
 pub async fn stats(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref());
-    p.only(&["lon", "lat", "point", "radius", "group_by", "sum"])?;
+    p.only(&["lon", "lat", "point", "radius", "group_by", "sum", "where"])?;
     let meta = s.index().meta();
     let center = p.location(&meta)?;
     let radius = required(p.distance("radius", &meta, true)?, "radius")?;
     let group_by = p.required_str("group_by")?.to_string();
     let sum = p.str("sum").filter(|x| !x.is_empty()).map(str::to_string);
+    let filter = filter(&p)?;
     blocking(s.pool.clone(), move || {
-        let a = s
-            .index()
-            .stats(&center, radius, &group_by, sum.as_deref())?;
+        let index = s.index();
+        let a =
+            index
+                .snapshot()
+                .filtered(filter)
+                .stats(&center, radius, &group_by, sum.as_deref())?;
         s.metrics.nodes_read(a.nodes_read);
         json_response(&stats_json(&a, &group_by, sum.as_deref()), JSON)
     })

@@ -155,9 +155,16 @@ pub struct AnswerView<'a> {
     metric: Metric,
     with_distance: bool,
     shape: Shape,
+    next: Option<String>,
 }
 
 impl<'a> AnswerView<'a> {
+    /// Adds the cursor of the next page.
+    pub fn with_next(mut self, next: Option<String>) -> Self {
+        self.next = next;
+        self
+    }
+
     /// Reads the payloads of `answer`'s hits from the snapshot the query ran on.
     /// `with_distance` adds each hit's distance.
     pub fn load(
@@ -184,6 +191,7 @@ impl<'a> AnswerView<'a> {
             metric: snap.meta().metric,
             with_distance,
             shape,
+            next: None,
         })
     }
 
@@ -243,6 +251,9 @@ impl Serialize for AnswerView<'_> {
         m.serialize_entry("count", &self.answer.count)?;
         m.serialize_entry("truncated", &self.answer.truncated())?;
         m.serialize_entry("nodes_read", &self.answer.nodes_read)?;
+        if let Some(next) = &self.next {
+            m.serialize_entry("next", next)?;
+        }
         match self.shape {
             Shape::Json => m.serialize_entry("results", &Points(self))?,
             Shape::GeoJson => m.serialize_entry("features", &Points(self))?,

@@ -251,3 +251,84 @@ fn where_filters_during_the_walk_and_properties_choose_the_attributes() {
     let (st, v) = call("GET", &format!("{base}&where=nocolon"), None, "");
     assert_eq!((st, v["param"].as_str()), (400, Some("where")));
 }
+
+/// Follows `next` cursors from `first` and returns every page's ids.
+fn all_pages(base: &str, first: &str) -> Vec<Vec<i64>> {
+    let mut pages = Vec::new();
+    let mut url = format!("{base}{first}");
+    loop {
+        let (st, v) = call("GET", &url, None, "");
+        assert_eq!(st, 200, "{url}: {v}");
+        pages.push(
+            v["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_i64().unwrap())
+                .collect(),
+        );
+        match v["next"].as_str() {
+            Some(next) => url = format!("{base}{first}&after={next}"),
+            None => break,
+        }
+        assert!(pages.len() < 100, "pages never end");
+    }
+    pages
+}
+
+#[test]
+fn cursors_page_through_every_point_exactly_once_and_fail_clearly_after_a_write() {
+    let (s, _t) = lonlat_server(ServerConfig::default());
+    for first in [
+        "/v1/within?bbox=-180,-90,180,90&limit=7",
+        "/v1/near?lon=2.01&lat=48&radius=1000000&limit=7",
+        "/v1/nearest?lon=2.01&lat=48&k=7",
+        "/v1/near?lon=2.01&lat=48&radius=1000000&limit=4&where=cat:c1",
+    ] {
+        let pages = all_pages(&s.base, first);
+        let mut ids: Vec<i64> = pages.iter().flatten().copied().collect();
+        // nearest pages on too: the next k after the last, until the index runs out.
+        let want: Vec<i64> = (0..50)
+            .filter(|i| !first.contains("where") || i % 3 == 1)
+            .collect();
+        assert!(pages.iter().all(|p| p.len() <= 7), "{first}");
+        ids.sort();
+        assert_eq!(ids, want, "{first}");
+    }
+    // Near pages are in distance order across pages too.
+    let pages = all_pages(&s.base, "/v1/near?lon=2.0&lat=48&radius=1000000&limit=10");
+    let flat: Vec<i64> = pages.concat();
+    assert_eq!(flat, (0..50).collect::<Vec<_>>());
+    // A write between pages: the cursor is refused, not silently misapplied.
+    let (_, v) = call(
+        "GET",
+        &format!("{}/v1/near?lon=2.0&lat=48&radius=1000000&limit=10", s.base),
+        None,
+        "",
+    );
+    let next = v["next"].as_str().unwrap().to_string();
+    let (st, _) = call(
+        "PUT",
+        &format!("{}/v1/points/late", s.base),
+        None,
+        r#"{"lon": 2.0, "lat": 48.0}"#,
+    );
+    assert_eq!(st, 201);
+    let (st, v) = call(
+        "GET",
+        &format!(
+            "{}/v1/near?lon=2.0&lat=48&radius=1000000&limit=10&after={next}",
+            s.base
+        ),
+        None,
+        "",
+    );
+    assert_eq!(st, 409, "{v}");
+    let (st, v) = call(
+        "GET",
+        &format!("{}/v1/near?lon=2.0&lat=48&radius=10&after=garbage", s.base),
+        None,
+        "",
+    );
+    assert_eq!((st, v["param"].as_str()), (400, Some("after")));
+}

@@ -28,6 +28,7 @@ pub struct Snapshot<'a> {
     _gate: Option<RwLockReadGuard<'a, ()>>,
     meta: Arc<Meta>,
     filter: Option<Filter>,
+    after: Option<(f64, u64)>,
 }
 
 impl<'a> Snapshot<'a> {
@@ -47,6 +48,7 @@ impl<'a> Snapshot<'a> {
             _gate: gate,
             meta,
             filter: None,
+            after: None,
         }
     }
 }
@@ -71,6 +73,13 @@ impl Snapshot<'_> {
         self
     }
 
+    /// This view paging after `after`: list queries keep only hits ranked after this
+    /// (distance, node id), box queries after this node id; counts still cover every point.
+    pub fn after(mut self, after: Option<(f64, u64)>) -> Self {
+        self.after = after;
+        self
+    }
+
     /// The meta record of this view.
     pub fn meta(&self) -> &Meta {
         &self.meta
@@ -88,6 +97,7 @@ impl Snapshot<'_> {
             cache: self.index.cache.as_ref(),
             format: self.meta.node_format(),
             filter: self.filter.as_ref(),
+            after: self.after,
         }
     }
 

@@ -1,14 +1,18 @@
 //! Every point inside a box.
 
+use super::collect::Best;
 use super::{Answer, Hit, Walk};
 use crate::error::Result;
 use crate::geometry::BBox;
 
-/// The points inside `bbox` (edges inclusive), at most `limit` of them in node-id order; the
-/// answer's count covers all of them. Subtrees whose region misses the box are never read.
+/// The points inside `bbox` (edges inclusive): the `limit` with the smallest node ids (after
+/// the page cursor's), in node-id order; the answer's count covers all of them. Subtrees whose region misses the box are never read.
 pub fn within(w: Walk<'_>, bbox: &BBox, limit: usize) -> Result<Answer> {
     let mut reader = w.reader();
-    let mut hits = Vec::new();
+    // The `limit` smallest node ids after the cursor's: every hit is at distance 0, so the
+    // ranking by (distance, node) is by node id.
+    let mut best = Best::new(limit);
+    let after = w.after.map(|(_, id)| id);
     let mut count = 0u64;
     let mut stack = Vec::with_capacity(64);
     if let Some(root) = w.root {
@@ -29,8 +33,8 @@ pub fn within(w: Walk<'_>, bbox: &BBox, limit: usize) -> Result<Answer> {
         }
         if bbox.contains(&node.coords) && w.passes(id)? {
             count += 1;
-            if hits.len() < limit {
-                hits.push(Hit {
+            if after.is_none_or(|a| id > a) {
+                best.offer(Hit {
                     node: id,
                     coords: node.coords.to_vec(),
                     distance: 0.0,
@@ -38,9 +42,8 @@ pub fn within(w: Walk<'_>, bbox: &BBox, limit: usize) -> Result<Answer> {
             }
         }
     }
-    hits.sort_by_key(|h| h.node);
     Ok(Answer {
-        hits,
+        hits: best.into_sorted(),
         count,
         nodes_read: reader.reads(),
         nodes_visited: reader.visits(),

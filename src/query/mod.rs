@@ -39,6 +39,9 @@ pub struct Walk<'a> {
     pub format: NodeFormat,
     /// Only points that pass this filter count, are kept or are grouped.
     pub filter: Option<&'a Filter>,
+    /// A page after the first: only hits ranked after this (distance, node id) are kept (for
+    /// box queries, ranked by node id alone); counts still cover every point.
+    pub after: Option<(f64, u64)>,
 }
 
 /// An attribute filter applied during a walk, before limits and counts: `field` must have the
@@ -73,6 +76,15 @@ impl Filter {
 }
 
 impl Walk<'_> {
+    /// Whether a hit at distance `d` of node `id` comes after the page cursor.
+    #[inline]
+    pub(crate) fn after_cursor(&self, d: f64, id: u64) -> bool {
+        match self.after {
+            None => true,
+            Some((ad, aid)) => d.total_cmp(&ad).then(id.cmp(&aid)).is_gt(),
+        }
+    }
+
     /// Whether node `id` passes the walk's filter (always, without one).
     #[inline]
     pub(crate) fn passes(&self, id: u64) -> crate::error::Result<bool> {

@@ -86,7 +86,7 @@ pub fn nearest(w: Walk<'_>, center: &[f64], k: usize, max_distance: Option<f64>)
                 });
             }
         }
-        if d <= limit && w.passes(p.id)? {
+        if d <= limit && w.after_cursor(d, p.id) && w.passes(p.id)? {
             best.offer(Hit {
                 node: p.id,
                 coords: node.coords.to_vec(),

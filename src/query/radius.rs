@@ -146,6 +146,9 @@ pub fn radius(w: Walk<'_>, center: &[f64], radius: f64, limit: usize) -> Result<
             return Ok(());
         }
         count += 1;
+        if !w.after_cursor(d, id) {
+            return Ok(());
+        }
         best.offer(Hit {
             node: id,
             coords: coords.to_vec(),

@@ -1,6 +1,7 @@
 //! The HTTP service: routes by resource, JSON errors, metrics, graceful shutdown.
 
 mod auth;
+mod cursor;
 mod error;
 mod limits;
 pub mod listen;

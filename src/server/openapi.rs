@@ -28,6 +28,8 @@ pub struct NearQuery {
     where_: Option<String>,
     /// Comma-separated attributes to return (default: all).
     properties: Option<String>,
+    /// The `next` cursor of the previous page (409 if the index changed since).
+    after: Option<String>,
 }
 
 /// Parameters of `/v1/nearest`.
@@ -51,6 +53,8 @@ pub struct NearestQuery {
     where_: Option<String>,
     /// Comma-separated attributes to return (default: all).
     properties: Option<String>,
+    /// The `next` cursor of the previous page (409 if the index changed since).
+    after: Option<String>,
 }
 
 /// Parameters of `/v1/within`.
@@ -69,6 +73,8 @@ pub struct WithinQuery {
     where_: Option<String>,
     /// Comma-separated attributes to return (default: all).
     properties: Option<String>,
+    /// The `next` cursor of the previous page (409 if the index changed since).
+    after: Option<String>,
 }
 
 /// Parameters of `/v1/stats`.
@@ -120,6 +126,8 @@ pub struct AnswerDoc {
     truncated: bool,
     /// Tree nodes the query read from storage.
     nodes_read: u64,
+    /// The cursor of the next page (pass it as `after`), when there is one.
+    next: Option<String>,
     /// The points.
     results: Vec<PointDoc>,
 }

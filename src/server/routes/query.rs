@@ -50,12 +50,35 @@ fn filter(p: &Params) -> ApiResult<Option<Filter>> {
     }
 }
 
+/// `after=TOKEN`: the rank the page continues after.
+fn cursor(p: &Params, meta: &crate::store::format::Meta) -> ApiResult<Option<(f64, u64)>> {
+    p.str("after")
+        .map(|t| crate::server::cursor::decode(t, meta))
+        .transpose()
+}
+
+/// Cuts a page asked with one extra hit to `limit`, and makes the token of the next page when
+/// the extra hit shows there is one.
+fn paginate(snap: &Snapshot<'_>, a: &mut Answer, limit: usize) -> Option<String> {
+    if limit == 0 || a.hits.len() <= limit {
+        return None;
+    }
+    a.hits.truncate(limit);
+    let last = a.hits.last()?;
+    Some(crate::server::cursor::encode(
+        snap.meta(),
+        last.distance,
+        last.node,
+    ))
+}
+
 fn render(
     s: &AppState,
     snap: &Snapshot<'_>,
     a: &Answer,
     out: &Output,
     with_distance: bool,
+    next: Option<String>,
 ) -> ApiResult<Response> {
     let geojson = out.geojson;
     s.metrics.nodes_read(a.nodes_read);
@@ -66,6 +89,7 @@ fn render(
     };
     let body = AnswerView::load(snap, a, with_distance, shape)?
         .only_properties(out.properties.as_deref())
+        .with_next(next)
         .to_bytes();
     Ok(bytes_response(body, content_type))
 }
@@ -94,6 +118,7 @@ pub async fn near(
         "format",
         "where",
         "properties",
+        "after",
     ])?;
     let meta = s.index().meta();
     let center = p.location(&meta)?;
@@ -104,8 +129,11 @@ pub async fn near(
     blocking(s.pool.clone(), move || {
         let index = s.index();
         let snap = index.snapshot().filtered(filter);
-        let a = snap.radius(&center, radius, limit)?;
-        render(&s, &snap, &a, &out, true)
+        let after = cursor(&p, snap.meta())?;
+        let snap = snap.after(after);
+        let mut a = snap.radius(&center, radius, limit.saturating_add(1))?;
+        let next = paginate(&snap, &mut a, limit);
+        render(&s, &snap, &a, &out, true, next)
     })
     .await
 }
@@ -134,6 +162,7 @@ pub async fn nearest(
         "format",
         "where",
         "properties",
+        "after",
     ])?;
     let meta = s.index().meta();
     let center = p.location(&meta)?;
@@ -144,8 +173,12 @@ pub async fn nearest(
     blocking(s.pool.clone(), move || {
         let index = s.index();
         let snap = index.snapshot().filtered(filter);
-        let a = snap.nearest(&center, k, max)?;
-        render(&s, &snap, &a, &out, true)
+        let after = cursor(&p, snap.meta())?;
+        let snap = snap.after(after);
+        let mut a = snap.nearest(&center, k.saturating_add(1), max)?;
+        let next = paginate(&snap, &mut a, k);
+        a.count = a.hits.len() as u64;
+        render(&s, &snap, &a, &out, true, next)
     })
     .await
 }
@@ -165,7 +198,7 @@ pub async fn within(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref());
-    p.only(&["bbox", "limit", "format", "where", "properties"])?;
+    p.only(&["bbox", "limit", "format", "where", "properties", "after"])?;
     let meta = s.index().meta();
     let dims = meta.dims as usize;
     let raw = p.required_str("bbox")?;
@@ -187,8 +220,11 @@ pub async fn within(
     blocking(s.pool.clone(), move || {
         let index = s.index();
         let snap = index.snapshot().filtered(filter);
-        let a = snap.within(&bbox, limit)?;
-        render(&s, &snap, &a, &out, false)
+        let after = cursor(&p, snap.meta())?;
+        let snap = snap.after(after);
+        let mut a = snap.within(&bbox, limit.saturating_add(1))?;
+        let next = paginate(&snap, &mut a, limit);
+        render(&s, &snap, &a, &out, false, next)
     })
     .await
 }

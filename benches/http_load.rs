@@ -77,7 +77,7 @@ async fn connection(
                     continue 'connect;
                 }
                 if first {
-                    status_ok = line.split_whitespace().nth(1) == Some("200");
+                    status_ok = matches!(line.split_whitespace().nth(1), Some("200" | "201"));
                     first = false;
                 }
                 let l = line.trim_end();

@@ -57,7 +57,7 @@ fn every_acknowledged_write_survives_sigkill() {
                             .header("content-type", "application/json")
                             .send(body.as_bytes())
                         {
-                            Ok(r) if r.status().as_u16() == 200 => {
+                            Ok(r) if matches!(r.status().as_u16(), 200 | 201) => {
                                 acked.lock().unwrap().push((id, lon, lat))
                             }
                             Ok(r) => panic!("write answered {}", r.status()),

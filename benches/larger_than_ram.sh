@@ -62,7 +62,7 @@ else
     echo "== build: $POINTS points, --cache-mb $CACHE_MB --memory-mb $MEMORY_MB"
     generate "$POINTS" 42 | $TIME -v -o "$WORK/build.time" "$KDSLED" build --db "$DB" --force \
         --input - --format tsv --no-header --id 0 --lon 1 --lat 2 \
-        --cache-mb "$CACHE_MB" --memory-mb "$MEMORY_MB" | tee "$WORK/build.out"
+        --cache-mb "$CACHE_MB" --memory-mb "$MEMORY_MB" 2>&1 | tee "$WORK/build.out"
 fi
 BUILD_RSS=$(peak_mb "$WORK/build.time")
 DISK_MB=$(du -sm "$DB" | cut -f1)

@@ -16,6 +16,10 @@ fn ok(args: &[&str]) -> String {
     common::proc::kdsled_ok(args, "")
 }
 
+fn status(args: &[&str]) -> String {
+    common::proc::kdsled_status(args, "")
+}
+
 fn fails(args: &[&str]) -> String {
     let out = kdsled(args);
     assert!(!out.status.success(), "kdsled {args:?} should fail");
@@ -41,8 +45,15 @@ fn the_documented_tsv_example_builds_and_answers() {
     let input = write(dir.path(), "points.tsv", POINTS);
     let db = dir.path().join("x");
     let db = db.to_str().unwrap();
-    let out = ok(&common::tsv_build(db, &input, &[]));
+    let out = status(&common::tsv_build(db, &input, &[]));
     assert!(out.contains("6 points"), "{out}");
+    // Status goes to stderr; stdout carries only data, and --quiet silences the status.
+    let dir2 = tempfile::tempdir().unwrap();
+    let db2 = dir2.path().join("q");
+    let db2s = db2.to_str().unwrap();
+    assert_eq!(status(&common::tsv_build(db2s, &input, &["--quiet"])), "");
+    assert_eq!(ok(&["verify", "--db", db2s]), "");
+    assert_eq!(status(&["verify", "--db", db2s, "-q"]), "");
 
     let near = ok(&[
         "near", "--db", db, "--lon", "2.35", "--lat", "48.85", "--radius", "5000",
@@ -94,7 +105,7 @@ fn the_documented_tsv_example_builds_and_answers() {
         info.contains("points          6") && info.contains("haversine"),
         "{info}"
     );
-    assert!(ok(&["verify", "--db", db]).starts_with("ok: 6 nodes"));
+    assert!(status(&["verify", "--db", db]).starts_with("ok: 6 nodes"));
 }
 
 #[test]
@@ -189,7 +200,7 @@ fn bad_rows_name_their_line_and_leave_nothing_behind() {
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("skipped 2 invalid rows"), "{stderr}");
-    assert!(String::from_utf8_lossy(&out.stdout).contains("2 points"));
+    assert!(stderr.contains("2 points"), "{stderr}");
 
     // An existing index is not replaced without --force.
     args.retain(|a| *a != "--skip-invalid");
@@ -198,7 +209,7 @@ fn bad_rows_name_their_line_and_leave_nothing_behind() {
     assert!(fails(&args2).contains("--force"));
     let mut forced = args2.to_vec();
     forced.push("--force");
-    assert!(ok(&forced).contains("1 points"));
+    assert!(status(&forced).contains("1 points"));
 }
 
 #[test]
@@ -212,7 +223,7 @@ fn an_empty_input_builds_an_empty_index() {
         "--lat", "lat",
     ]);
     assert!(ok(&["info", "--db", db]).contains("points          0"));
-    assert!(ok(&["verify", "--db", db]).starts_with("ok: 0 nodes"));
+    assert!(status(&["verify", "--db", db]).starts_with("ok: 0 nodes"));
     let v: serde_json::Value = serde_json::from_str(&ok(&[
         "near", "--db", db, "--lon", "0", "--lat", "0", "--radius", "1e6",
     ]))
@@ -301,7 +312,7 @@ fn insert_and_delete_from_files() {
     );
     let mut ins = vec!["insert", "--db", db, "--input", &more];
     ins.extend(flags);
-    assert!(ok(&ins).contains("wrote 2 points"));
+    assert!(status(&ins).contains("wrote 2 points"));
     // The same ids again fail without --upsert, naming the line, and write nothing.
     let err = fails(&ins);
     assert!(err.contains("line 1") && err.contains("--upsert"), "{err}");
@@ -328,12 +339,12 @@ fn insert_and_delete_from_files() {
     assert_eq!(ids, vec!["h"]);
 
     let ids = write(dir.path(), "ids.txt", "a\nb\nnope\n\n");
-    let out = ok(&["delete", "--db", db, "--ids", &ids]);
+    let out = status(&["delete", "--db", db, "--ids", &ids]);
     assert!(
         out.contains("deleted 2 points (1 ids were not in the index); the index has 6"),
         "{out}"
     );
-    assert!(ok(&["verify", "--db", db]).starts_with("ok: 6 nodes"));
+    assert!(status(&["verify", "--db", db]).starts_with("ok: 6 nodes"));
 }
 
 #[test]
@@ -353,7 +364,7 @@ fn a_build_past_its_memory_budget_answers_like_one_in_memory() {
     let whole = dir.path().join("whole");
     let parts = dir.path().join("parts");
     ok(&common::tsv_build(whole.to_str().unwrap(), &input, &[]));
-    let out = ok(&common::tsv_build(
+    let out = status(&common::tsv_build(
         parts.to_str().unwrap(),
         &input,
         &["--memory-mb", "1"],

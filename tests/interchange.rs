@@ -64,7 +64,7 @@ fn partition_build_and_import_answer_like_a_plain_build() {
     std::fs::write(roots.join("_SUCCESS"), "").unwrap();
 
     let imported = dir.path().join("imported");
-    let out = kdsled(
+    let out = common::proc::kdsled_status(
         &[
             "import",
             "--db",
@@ -74,7 +74,7 @@ fn partition_build_and_import_answer_like_a_plain_build() {
             "--branches",
             branches.to_str().unwrap(),
         ],
-        None,
+        "",
     );
     assert!(out.contains("imported 6000 points"), "{out}");
     let plain = dir.path().join("plain");

@@ -175,7 +175,7 @@ fn the_cli_prerenders_tiles() {
     let path = t.path();
     let out = t.dir.path().join("tiles");
     drop(t.index);
-    let stdout = common::proc::kdsled_ok(
+    let stdout = common::proc::kdsled_status(
         &[
             "tiles",
             "--db",

@@ -70,7 +70,7 @@ pub fn run(a: BuildArgs) -> anyhow::Result<ExitCode> {
     if summary.skipped > 0 {
         eprintln!("skipped {} invalid rows", summary.skipped);
     }
-    println!(
+    status!(
         "built {}: {} points in {:.2} s, depth {}, {} partition{}, {} bytes on disk",
         a.db.db.display(),
         summary.points,

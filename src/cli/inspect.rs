@@ -26,7 +26,7 @@ pub fn verify(a: DbArgs) -> anyhow::Result<ExitCode> {
     let index = Index::open(&a.db, a.cache_mb)?;
     match index.verify() {
         Ok(r) => {
-            println!("ok: {} nodes, depth {}", r.nodes, r.depth);
+            status!("ok: {} nodes, depth {}", r.nodes, r.depth);
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
@@ -40,9 +40,9 @@ pub fn verify(a: DbArgs) -> anyhow::Result<ExitCode> {
 pub fn migrate(a: DbArgs) -> anyhow::Result<ExitCode> {
     let r = kdsled::migrate::migrate(&a.db, a.cache_mb)?;
     if r.from == r.to && !r.resumed {
-        println!("{} is already at format version {}", a.db.display(), r.to);
+        status!("{} is already at format version {}", a.db.display(), r.to);
     } else {
-        println!(
+        status!(
             "migrated {} from format version {} to {}{}: {} records converted",
             a.db.display(),
             r.from,

@@ -1,5 +1,15 @@
 //! Command-line interface: argument parsing and one module per command family.
 
+/// Prints a status line (what a command did) on stderr, unless `--quiet`: stdout carries only
+/// data, so it can be piped.
+macro_rules! status {
+    ($($t:tt)*) => {
+        if !$crate::cli::quiet() {
+            eprintln!($($t)*);
+        }
+    };
+}
+
 mod args;
 mod build;
 mod inspect;
@@ -10,18 +20,27 @@ mod tiles;
 mod write;
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Parser;
 
 pub use args::{Cli, Command};
 
 /// Parses the command line, runs the command, prints any error and sets the exit code.
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Whether `--quiet` was given.
+pub fn quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    QUIET.store(cli.quiet, Ordering::Relaxed);
     if !matches!(cli.command, Command::Serve(_)) {
         restore_sigpipe();
     }
-    init_tracing(cli.verbose);
+    init_tracing(cli.verbose, cli.quiet, cli.color);
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -43,18 +62,29 @@ fn restore_sigpipe() {
     }
 }
 
-fn init_tracing(verbose: u8) {
-    let default = match verbose {
-        0 => "info",
-        1 => "debug",
-        _ => "trace",
+fn init_tracing(verbose: u8, quiet: bool, color: args::ColorChoice) {
+    // -v is about kdsled: sled's own debug lines (its `crc` line reads like corruption) appear
+    // only when RUST_LOG asks for them.
+    let default = match (quiet, verbose) {
+        (true, 0) => "warn",
+        (_, 0) => "info",
+        (_, 1) => "info,kdsled=debug",
+        _ => "info,kdsled=trace",
+    };
+    let ansi = match color {
+        args::ColorChoice::Always => true,
+        args::ColorChoice::Never => false,
+        args::ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::IsTerminal::is_terminal(&std::io::stderr())
+        }
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(ansi)
         .try_init();
 }
 

@@ -14,7 +14,7 @@ impl BarProgress {
     /// A new bar.
     pub fn new() -> Self {
         let bar = ProgressBar::new_spinner();
-        if !std::io::stderr().is_terminal() {
+        if !std::io::stderr().is_terminal() || crate::cli::quiet() {
             bar.set_draw_target(ProgressDrawTarget::hidden());
         }
         BarProgress { bar }

@@ -48,7 +48,7 @@ pub fn run(a: TilesArgs) -> anyhow::Result<ExitCode> {
         .flat_map(|z| tiles_covering(z, lon0, lat0, lon1, lat1))
         .collect();
     let bar = ProgressBar::new(tiles.len() as u64);
-    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) || crate::cli::quiet() {
         bar.set_draw_target(ProgressDrawTarget::hidden());
     }
     bar.set_style(
@@ -69,7 +69,7 @@ pub fn run(a: TilesArgs) -> anyhow::Result<ExitCode> {
         bar.inc(1);
     }
     bar.finish_and_clear();
-    println!(
+    status!(
         "wrote {} tiles ({non_empty} non-empty) to {} in {:.1} s",
         tiles.len(),
         a.out.display(),

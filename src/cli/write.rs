@@ -64,7 +64,7 @@ pub fn insert(a: InsertArgs) -> anyhow::Result<ExitCode> {
     if skipped > 0 {
         eprintln!("skipped {skipped} invalid rows");
     }
-    println!(
+    status!(
         "wrote {written} points in {secs:.2} s ({:.0} points/s); the index has {}",
         written as f64 / secs.max(1e-9),
         index.meta().count
@@ -93,7 +93,7 @@ pub fn delete(a: DeleteArgs) -> anyhow::Result<ExitCode> {
     // One atomic, durable write, as for insert.
     let out = index.write(&ops).context("nothing was deleted")?;
     let (deleted, missing) = (out.deleted, out.missing);
-    println!(
+    status!(
         "deleted {deleted} points ({missing} ids were not in the index); the index has {}",
         index.meta().count
     );
@@ -104,7 +104,7 @@ pub fn delete(a: DeleteArgs) -> anyhow::Result<ExitCode> {
 pub fn compact(a: super::args::DbArgs) -> anyhow::Result<ExitCode> {
     let before = kdsled::index::dir_size(&a.db)?;
     let s = kdsled::index::compact(&a.db, a.cache_mb, &super::progress::BarProgress::new())?;
-    println!(
+    status!(
         "compacted {}: {} points, {} bytes on disk before, {} after ({:.1} s)",
         a.db.display(),
         s.points,
@@ -146,7 +146,7 @@ pub fn import(a: super::args::ImportArgs) -> anyhow::Result<ExitCode> {
         a.force,
     )
     .with_context(|| format!("importing into {}", a.db.db.display()))?;
-    println!(
+    status!(
         "imported {} points from {} partitions into {}: depth {}",
         s.points,
         s.partitions,

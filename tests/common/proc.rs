@@ -7,8 +7,17 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// Runs `kdsled args` to completion with `input` on its standard input; panics with its stderr
-/// unless it succeeds, and returns its stdout.
+/// unless it succeeds, and returns its stdout (data).
 pub fn kdsled_ok(args: &[&str], input: &str) -> String {
+    String::from_utf8(run_ok(args, input).stdout).expect("utf-8 output")
+}
+
+/// Like [`kdsled_ok`], returning the status lines the command wrote on stderr.
+pub fn kdsled_status(args: &[&str], input: &str) -> String {
+    String::from_utf8(run_ok(args, input).stderr).expect("utf-8 output")
+}
+
+fn run_ok(args: &[&str], input: &str) -> std::process::Output {
     use std::io::Write;
     let mut child = Command::new(env!("CARGO_BIN_EXE_kdsled"))
         .args(args)
@@ -26,7 +35,7 @@ pub fn kdsled_ok(args: &[&str], input: &str) -> String {
         "kdsled {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).expect("utf-8 output")
+    out
 }
 
 /// A running `kdsled serve`.

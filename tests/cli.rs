@@ -401,3 +401,100 @@ fn a_build_past_its_memory_budget_answers_like_one_in_memory() {
     let leftovers = common::dir_names(dir.path(), |n| n.starts_with('.'));
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn stats_counts_per_value_and_nearest_takes_a_long_k() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "points.tsv", POINTS);
+    let db = dir.path().join("x");
+    let db = db.to_str().unwrap();
+    ok(&common::tsv_build(db, &input, &[]));
+    let at = ["--lon", "2.35", "--lat", "48.85", "--radius", "5000"];
+    let mut args = vec!["stats", "--db", db, "--group-by", "col3"];
+    args.extend(at);
+    let v: serde_json::Value = serde_json::from_str(&ok(&args)).unwrap();
+    assert_eq!(v["count"], 3);
+    assert_eq!(
+        v["groups"][0],
+        serde_json::json!({"value": "bakery", "count": 2})
+    );
+    assert_eq!(
+        v["groups"][1],
+        serde_json::json!({"value": "butcher", "count": 1})
+    );
+    args.extend(["--where", "col3:butcher"]);
+    let v: serde_json::Value = serde_json::from_str(&ok(&args)).unwrap();
+    assert_eq!(v["count"], 1);
+    let v: serde_json::Value = serde_json::from_str(&ok(&[
+        "nearest", "--db", db, "--lon", "2.35", "--lat", "48.85", "--k", "2",
+    ]))
+    .unwrap();
+    assert_eq!(v["count"], 2);
+    let err = fails(&["within", "--db", db]);
+    assert!(err.contains("--bbox"), "{err}");
+}
+
+#[test]
+fn headers_naming_lon_and_lat_need_no_flags_and_headerless_columns_can_be_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(
+        dir.path(),
+        "auto.csv",
+        "ID,name,lng,Latitude\nx1,Paris,2.35,48.85\nx2,London,-0.12,51.5\n",
+    );
+    let db = dir.path().join("auto");
+    let db = db.to_str().unwrap();
+    ok(&["build", "--db", db, "--input", &input, "--format", "csv"]);
+    let v: serde_json::Value = serde_json::from_str(&ok(&[
+        "near", "--db", db, "--lon", "2.35", "--lat", "48.85", "--radius", "10",
+    ]))
+    .unwrap();
+    assert_eq!(v["results"][0]["id"], "x1");
+    assert_eq!(
+        v["results"][0]["properties"],
+        serde_json::json!({"name": "Paris"})
+    );
+
+    let input = write(dir.path(), "cols.tsv", "a\t1\t2\tbakery\n");
+    let db = dir.path().join("cols");
+    let db = db.to_str().unwrap();
+    ok(&[
+        "build",
+        "--db",
+        db,
+        "--input",
+        &input,
+        "--format",
+        "tsv",
+        "--no-header",
+        "--columns",
+        "id,lon,lat,kind",
+        "--id",
+        "id",
+        "--lon",
+        "lon",
+        "--lat",
+        "lat",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&ok(&[
+        "near", "--db", db, "--lon", "1", "--lat", "2", "--radius", "10",
+    ]))
+    .unwrap();
+    assert_eq!(
+        v["results"][0]["properties"],
+        serde_json::json!({"kind": "bakery"})
+    );
+    // Without names to find them by, the columns must be named.
+    let err = fails(&[
+        "build",
+        "--db",
+        db,
+        "--input",
+        &input,
+        "--format",
+        "tsv",
+        "--no-header",
+        "--force",
+    ]);
+    assert!(err.contains("--columns"), "{err}");
+}

@@ -44,6 +44,8 @@ pub enum Command {
     Nearest(NearestArgs),
     /// Points inside a bounding box.
     Within(WithinArgs),
+    /// Counts (and sums) per value of an attribute within a radius.
+    Stats(StatsArgs),
     /// Describe an index.
     Info(DbArgs),
     /// Walk every node and check every invariant.
@@ -256,10 +258,10 @@ pub struct InputArgs {
     /// Point id column (header name or 0-based index); without it, the row number is the id.
     #[arg(long)]
     pub id: Option<String>,
-    /// Longitude column.
+    /// Longitude column (default: a header column named lon, lng, longitude or x).
     #[arg(long)]
     pub lon: Option<String>,
-    /// Latitude column.
+    /// Latitude column (default: a header column named lat, latitude or y).
     #[arg(long)]
     pub lat: Option<String>,
     /// Coordinate columns, comma-separated, for euclidean indexes.
@@ -268,6 +270,10 @@ pub struct InputArgs {
     /// Distance metric (default: haversine with --lon/--lat, euclidean with --coords).
     #[arg(long, value_enum)]
     pub metric: Option<MetricArg>,
+    /// Names for the columns of a file without a header, comma-separated (with --no-header):
+    /// attributes are stored under these names, and --id/--lon/--lat may use them.
+    #[arg(long, value_delimiter = ',')]
+    pub columns: Option<Vec<String>>,
 }
 
 /// `kdsled build`.
@@ -356,7 +362,7 @@ pub struct NearestArgs {
     #[command(flatten)]
     pub at: PointArgs,
     /// How many points.
-    #[arg(short)]
+    #[arg(short, long)]
     pub k: usize,
     /// Only points within this distance.
     #[arg(long)]
@@ -364,6 +370,29 @@ pub struct NearestArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputArg::Json)]
     pub output: OutputArg,
+}
+
+/// `kdsled stats`.
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    /// The index.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The centre.
+    #[command(flatten)]
+    pub at: PointArgs,
+    /// Radius: metres for haversine indexes.
+    #[arg(long)]
+    pub radius: f64,
+    /// The attribute to group by.
+    #[arg(long)]
+    pub group_by: String,
+    /// A numeric attribute to sum per group.
+    #[arg(long)]
+    pub sum: Option<String>,
+    /// Only points whose attribute FIELD equals VALUE (FIELD:VALUE).
+    #[arg(long = "where", value_name = "FIELD:VALUE")]
+    pub filter: Option<String>,
 }
 
 /// `kdsled within`.
@@ -374,7 +403,12 @@ pub struct WithinArgs {
     pub db: DbArgs,
     /// MINLON,MINLAT,MAXLON,MAXLAT (or the k minimums then the k maximums for euclidean
     /// indexes). MINLON > MAXLON crosses the antimeridian.
-    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        allow_hyphen_values = true,
+        required = true
+    )]
     pub bbox: Vec<f64>,
     /// At most this many points in the answer.
     #[arg(long, default_value_t = 1000)]

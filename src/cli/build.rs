@@ -36,14 +36,20 @@ pub fn input_spec(a: &InputArgs) -> anyhow::Result<InputSpec> {
         (Some(c), None, None) => c.iter().map(|s| Column::parse(s)).collect(),
         (None, Some(lon), Some(lat)) => vec![Column::parse(lon), Column::parse(lat)],
         (Some(_), _, _) => bail!("give either --coords or --lon and --lat, not both"),
+        // A header (or --columns) naming lon/lng/longitude/x and lat/latitude/y needs no flags.
+        (None, None, None) if metric == Metric::Haversine => InputSpec::detected_lonlat(),
         _ => bail!("name the coordinate columns: --lon COL --lat COL, or --coords COL,COL,..."),
     };
+    if a.columns.is_some() && !a.no_header {
+        bail!("--columns names the columns of a file without a header: add --no-header");
+    }
     Ok(InputSpec {
         format,
         header: !a.no_header,
         id: a.id.as_deref().map(Column::parse),
         coords,
         metric,
+        names: a.columns.clone(),
     })
 }
 

@@ -94,6 +94,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Near(a) => query::near(a),
         Command::Nearest(a) => query::nearest(a),
         Command::Within(a) => query::within(a),
+        Command::Stats(a) => query::stats(a),
         Command::Info(a) => inspect::info(a),
         Command::Verify(a) => inspect::verify(a),
         Command::Serve(a) => serve::run(a),

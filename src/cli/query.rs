@@ -11,7 +11,7 @@ use kdsled::query::Answer;
 use kdsled::{BBox, Index, Metric};
 use rayon::prelude::*;
 
-use super::args::{NearArgs, NearestArgs, OutputArg, PointArgs, WithinArgs};
+use super::args::{NearArgs, NearestArgs, OutputArg, PointArgs, StatsArgs, WithinArgs};
 
 /// The query location from --lon/--lat or --point, checked against the index.
 fn location(index: &Index, at: &PointArgs) -> anyhow::Result<Vec<f64>> {
@@ -103,6 +103,28 @@ pub fn within(a: WithinArgs) -> anyhow::Result<ExitCode> {
     let bbox = BBox::new(index.meta().metric, &a.bbox[..dims], &a.bbox[dims..])?;
     let answer = index.within(&bbox, a.limit)?;
     print(&index, &answer, a.output, false)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `stats`: counts and sums per value of an attribute, as the HTTP `/v1/stats` answers them.
+pub fn stats(a: StatsArgs) -> anyhow::Result<ExitCode> {
+    let index = Index::open(&a.db.db, a.db.cache_mb)?;
+    let center = location(&index, &a.at)?;
+    let filter = match &a.filter {
+        None => None,
+        Some(f) => Some(
+            kdsled::query::Filter::parse(f)
+                .with_context(|| format!("--where {f:?} is not FIELD:VALUE"))?,
+        ),
+    };
+    let answer = index.snapshot().filtered(filter).stats(
+        &center,
+        a.radius,
+        &a.group_by,
+        a.sum.as_deref(),
+    )?;
+    let json = kdsled::output::stats_json(&answer, &a.group_by, a.sum.as_deref());
+    println!("{json}");
     Ok(ExitCode::SUCCESS)
 }
 

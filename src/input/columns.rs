@@ -32,6 +32,9 @@ impl Format {
 /// A column named by its header or its 0-based position.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Column {
+    /// The first header column whose name (ignoring case) is one of these: how a file with
+    /// `lon`, `lng`, `longitude` or `x` columns needs no flags.
+    AnyOf(Vec<&'static str>),
     /// 0-based position.
     Index(usize),
     /// Header name.
@@ -51,6 +54,26 @@ impl Column {
     pub fn resolve(&self, header: Option<&[String]>) -> Result<usize> {
         match (self, header) {
             (Column::Index(i), _) => Ok(*i),
+            (Column::AnyOf(names), Some(h)) => h
+                .iter()
+                .position(|x| names.iter().any(|n| x.eq_ignore_ascii_case(n)))
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "column",
+                        format!(
+                            "no column named any of {names:?} in the header {h:?}: name it with \
+                             --lon/--lat (or --coords)"
+                        ),
+                    )
+                }),
+            (Column::AnyOf(names), None) => Err(Error::invalid(
+                "column",
+                format!(
+                    "the file has no header to find a {} column in: name the columns with \
+                     --columns, or give 0-based indexes",
+                    names.first().copied().unwrap_or("coordinate")
+                ),
+            )),
             (Column::Name(n), Some(h)) => h.iter().position(|x| x == n).ok_or_else(|| {
                 Error::invalid(
                     "column",
@@ -78,6 +101,8 @@ pub struct InputSpec {
     pub coords: Vec<Column>,
     /// The metric the points are for; decides which coordinates are valid.
     pub metric: Metric,
+    /// Names for the columns of a file without a header (its attributes are stored under them).
+    pub names: Option<Vec<String>>,
 }
 
 impl InputSpec {
@@ -89,7 +114,28 @@ impl InputSpec {
             id: Some(Column::Index(0)),
             coords: vec![Column::Index(5), Column::Index(4)],
             metric: Metric::Haversine,
+            names: None,
         }
+    }
+
+    /// The columns a header names the longitude and latitude by, when no flag names them.
+    pub fn detected_lonlat() -> Vec<Column> {
+        vec![
+            Column::AnyOf(vec!["lon", "lng", "long", "longitude", "x"]),
+            Column::AnyOf(vec!["lat", "latitude", "y"]),
+        ]
+    }
+
+    /// The column a header names the id by, when no flag does (none: the row number).
+    pub fn detected_id(header: &[String]) -> Option<Column> {
+        header
+            .iter()
+            .position(|h| {
+                ["id", "fid", "uid", "gid"]
+                    .iter()
+                    .any(|n| h.eq_ignore_ascii_case(n))
+            })
+            .map(Column::Index)
     }
 
     /// Number of coordinates per point.

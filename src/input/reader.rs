@@ -81,13 +81,23 @@ pub fn from_reader(
             .map_err(|e| file_err(format!("cannot read the header: {e}")))?;
         Some(h.iter().map(|s| s.trim().to_string()).collect())
     } else {
-        None
+        spec.names.clone()
     };
-    let id_col = spec
-        .id
-        .as_ref()
-        .map(|c| c.resolve(header.as_deref()))
-        .transpose()?;
+    let id_col = match (&spec.id, &header) {
+        (Some(c), _) => Some(c.resolve(header.as_deref())?),
+        // With the coordinates found by name, a header's `id` column is the id too.
+        (None, Some(h))
+            if spec
+                .coords
+                .iter()
+                .any(|c| matches!(c, super::columns::Column::AnyOf(_))) =>
+        {
+            InputSpec::detected_id(h)
+                .map(|c| c.resolve(Some(h)))
+                .transpose()?
+        }
+        (None, _) => None,
+    };
     let coord_cols = spec
         .coords
         .iter()

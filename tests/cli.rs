@@ -498,3 +498,19 @@ fn headers_naming_lon_and_lat_need_no_flags_and_headerless_columns_can_be_named(
     ]);
     assert!(err.contains("--columns"), "{err}");
 }
+
+#[test]
+fn completions_and_a_manual_page_are_printed() {
+    let bash = ok(&["completions", "bash"]);
+    assert!(
+        bash.contains("_kdsled()") && bash.contains("--radius"),
+        "{bash}"
+    );
+    let zsh = ok(&["completions", "zsh"]);
+    assert!(zsh.contains("#compdef kdsled"));
+    let man = ok(&["man"]);
+    assert!(
+        man.contains(".TH kdsled 1") && man.contains("serve"),
+        "{man}"
+    );
+}

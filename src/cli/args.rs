@@ -46,6 +46,14 @@ pub enum Command {
     Within(WithinArgs),
     /// Counts (and sums) per value of an attribute within a radius.
     Stats(StatsArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on stdout: `kdsled man | man -l -`.
+    Man,
     /// Describe an index.
     Info(DbArgs),
     /// Walk every node and check every invariant.

@@ -95,6 +95,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Nearest(a) => query::nearest(a),
         Command::Within(a) => query::within(a),
         Command::Stats(a) => query::stats(a),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "kdsled", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cmd).render(&mut std::io::stdout())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Info(a) => inspect::info(a),
         Command::Verify(a) => inspect::verify(a),
         Command::Serve(a) => serve::run(a),

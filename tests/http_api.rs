@@ -332,3 +332,26 @@ fn cursors_page_through_every_point_exactly_once_and_fail_clearly_after_a_write(
     );
     assert_eq!((st, v["param"].as_str()), (400, Some("after")));
 }
+
+#[test]
+fn metrics_include_process_and_build_info() {
+    let (s, _t) = lonlat_server(ServerConfig::default());
+    let (_, m) = call("GET", &format!("{}/metrics", s.base), None, "");
+    let text = m.as_str().unwrap();
+    for name in [
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_cpu_seconds_total",
+        "kdsled_durable_sequence",
+        "kdsled_build_info{version=",
+    ] {
+        assert!(text.contains(name), "{name} missing:\n{text}");
+    }
+    let rss: f64 = text
+        .lines()
+        .find(|l| l.starts_with("process_resident_memory_bytes "))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(rss > 1e6, "{rss}");
+}

@@ -8,6 +8,7 @@ pub mod listen;
 mod metrics;
 pub mod openapi;
 mod params;
+mod process;
 mod routes;
 mod tile_cache;
 

@@ -99,7 +99,13 @@ pub async fn metrics(State(s): State<AppState>) -> Response {
             "The last committed sequence.",
             m.sequence as f64,
         ),
+        (
+            "kdsled_durable_sequence",
+            "The last sequence known to be on disk (what replicas are served up to).",
+            index.durable_sequence() as f64,
+        ),
     ];
+    gauges.extend(crate::server::process::gauges());
     if let Some(f) = &s.follow {
         let f = f.lock().unwrap_or_else(|p| p.into_inner()).clone();
         gauges.extend([
@@ -131,6 +137,13 @@ pub async fn metrics(State(s): State<AppState>) -> Response {
         ]);
     }
     let mut text = s.metrics.render(&gauges);
+    text.push_str(&format!(
+        "# HELP kdsled_build_info The running kdsled's version and on-disk format.\n\
+         # TYPE kdsled_build_info gauge\n\
+         kdsled_build_info{{version=\"{}\",format=\"{}\"}} 1\n",
+        env!("CARGO_PKG_VERSION"),
+        crate::store::format::FORMAT_VERSION
+    ));
     let followers = s
         .followers
         .lock()

@@ -1,0 +1,81 @@
+//! The standard Prometheus process metrics, read from `/proc` at scrape time (Linux; elsewhere
+//! they are left out).
+
+/// (name, help, value) for resident and virtual memory, CPU time and open file descriptors.
+pub fn gauges() -> Vec<(&'static str, &'static str, f64)> {
+    let mut out = Vec::new();
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: sysconf only reads a configuration value.
+        let (page, ticks) = unsafe {
+            (
+                libc::sysconf(libc::_SC_PAGESIZE) as f64,
+                libc::sysconf(libc::_SC_CLK_TCK) as f64,
+            )
+        };
+        if let Ok(statm) = std::fs::read_to_string("/proc/self/statm") {
+            let mut f = statm
+                .split_whitespace()
+                .map(|v| v.parse::<f64>().unwrap_or(0.0));
+            let (size, resident) = (f.next().unwrap_or(0.0), f.next().unwrap_or(0.0));
+            out.push((
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes.",
+                resident * page,
+            ));
+            out.push((
+                "process_virtual_memory_bytes",
+                "Virtual memory size in bytes.",
+                size * page,
+            ));
+        }
+        if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
+            // Fields after the parenthesised command name; utime and stime are the 12th and
+            // 13th of them.
+            if let Some((_, rest)) = stat.rsplit_once(')') {
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+                if ticks > 0.0 {
+                    out.push((
+                        "process_cpu_seconds_total",
+                        "Total user and system CPU time spent in seconds.",
+                        (t(11) + t(12)) / ticks,
+                    ));
+                }
+            }
+        }
+        if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+            out.push((
+                "process_open_fds",
+                "Number of open file descriptors.",
+                fds.count() as f64,
+            ));
+        }
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes into the struct we pass and nothing else.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+            out.push((
+                "process_max_fds",
+                "Maximum number of open file descriptors.",
+                lim.rlim_cur as f64,
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn reads_this_process() {
+        let g = super::gauges();
+        let get = |n: &str| g.iter().find(|x| x.0 == n).map(|x| x.2);
+        assert!(get("process_resident_memory_bytes").unwrap() > 1e6);
+        assert!(get("process_open_fds").unwrap() >= 3.0);
+        assert!(get("process_cpu_seconds_total").unwrap() >= 0.0);
+    }
+}

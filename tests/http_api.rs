@@ -355,3 +355,33 @@ fn metrics_include_process_and_build_info() {
         .unwrap();
     assert!(rss > 1e6, "{rss}");
 }
+
+#[test]
+fn the_documentation_page_and_its_vendored_redoc_are_served() {
+    let (s, _t) = lonlat_server(ServerConfig::default());
+    let mut r = agent().get(&format!("{}/docs", s.base)).call().unwrap();
+    let html = r.body_mut().read_to_string().unwrap();
+    assert!(html.contains(r#"spec-url="/openapi.json""#), "{html}");
+    let mut r = agent()
+        .get(&format!("{}/assets/redoc.standalone.js", s.base))
+        .call()
+        .unwrap();
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+    let js = r
+        .body_mut()
+        .with_config()
+        .limit(8 << 20)
+        .read_to_vec()
+        .unwrap();
+    assert!(js.len() > 500_000);
+    let (st, _) = call(
+        "GET",
+        &format!("{}/assets/LICENSE-redoc.txt", s.base),
+        None,
+        "",
+    );
+    assert_eq!(st, 200);
+}

@@ -252,6 +252,12 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
             "/assets/LICENSE-leaflet.txt",
             get(routes::map::leaflet_license),
         ),
+        ("/docs", get(routes::docs::page)),
+        ("/assets/redoc.standalone.js", get(routes::docs::redoc_js)),
+        (
+            "/assets/LICENSE-redoc.txt",
+            get(routes::docs::redoc_license),
+        ),
         ("/healthz", get(routes::health::healthz)),
         ("/metrics", get(routes::health::metrics)),
         ("/openapi.json", get(openapi::serve)),

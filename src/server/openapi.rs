@@ -277,6 +277,9 @@ pub struct ErrorDoc {
         super::routes::map::leaflet_js,
         super::routes::map::leaflet_css,
         super::routes::map::leaflet_license,
+        super::routes::docs::page,
+        super::routes::docs::redoc_js,
+        super::routes::docs::redoc_license,
     ),
     components(schemas(
         PointDoc,

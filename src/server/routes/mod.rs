@@ -1,5 +1,6 @@
 //! Handlers, one module per resource.
 
+pub mod docs;
 pub mod health;
 pub mod map;
 pub mod points;

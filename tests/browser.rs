@@ -168,6 +168,26 @@ fn the_map_page_lists_points_on_click_and_draws_the_heatmap() {
     );
     assert!(coloured.as_u64().unwrap() > 0);
 
+    // The offline base map drew country outlines; the legend shows the colour scale and its
+    // values; the saturation follows the walking distance until moved; the view is in the URL.
+    let countries =
+        cdp.wait_for("window.kdsledBasemap && document.querySelectorAll('path.basemap').length");
+    assert!(countries.as_u64().unwrap() > 100, "{countries}");
+    let legend = cdp.eval("[getComputedStyle(document.querySelector('#legend .bar')).backgroundImage, document.getElementById('tick-max').textContent]");
+    assert!(
+        legend[0].as_str().unwrap().contains("linear-gradient"),
+        "{legend}"
+    );
+    assert_eq!(legend[1], "3.6 km");
+    let followed = cdp.eval("(() => { const r = document.getElementById('radius'); r.value = 2000; r.dispatchEvent(new Event('input')); return [document.getElementById('saturation').value, location.search]; })()");
+    let sat: f64 = followed[0].as_str().unwrap().parse().unwrap();
+    assert_eq!(sat, 6.0, "{followed}");
+    assert!(
+        followed[1].as_str().unwrap().contains("radius=2000"),
+        "{followed}"
+    );
+    cdp.eval("(() => { const r = document.getElementById('radius'); r.value = 1200; r.dispatchEvent(new Event('input')); return true; })()");
+
     // One click in the middle of the map.
     let rect = cdp.eval("(() => { const r = document.getElementById('map').getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; })()");
     let (x, y) = (rect[0].as_f64().unwrap(), rect[1].as_f64().unwrap());
@@ -178,6 +198,11 @@ fn the_map_page_lists_points_on_click_and_draws_the_heatmap() {
         );
     }
     cdp.wait_for("document.querySelectorAll('#results li').length");
+    // The click drew the walking-distance circle.
+    assert_eq!(
+        cdp.eval("document.querySelectorAll('path.reach').length"),
+        1
+    );
     let listed =
         cdp.eval("Array.from(document.querySelectorAll('#results li')).map(li => li.textContent)");
     let listed: Vec<String> = listed
@@ -187,7 +212,7 @@ fn the_map_page_lists_points_on_click_and_draws_the_heatmap() {
         .map(|v| v.as_str().unwrap().to_string())
         .collect();
 
-    // The list is what /v1/near answers for the clicked point, nearest first.
+    // The list is what /v1/nearest answers for the clicked point within walking distance.
     let clicked = cdp.eval("[kdsledLastQuery.lon, kdsledLastQuery.lat]");
     let (lon, lat) = (clicked[0].as_f64().unwrap(), clicked[1].as_f64().unwrap());
     // The click landed where it was aimed: near the map's centre.
@@ -196,7 +221,7 @@ fn the_map_page_lists_points_on_click_and_draws_the_heatmap() {
         "{clicked}"
     );
     let mut r = ureq::get(&format!(
-        "{base}/v1/near?lon={lon}&lat={lat}&radius=1200&limit=20"
+        "{base}/v1/nearest?lon={lon}&lat={lat}&k=20&max_distance=1200"
     ))
     .call()
     .unwrap();

@@ -135,6 +135,10 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         basemap_url: a.basemap_url.clone(),
         basemap_attribution: a.basemap_attribution.clone(),
         cors_origin: a.cors_origin.clone(),
+        // The bundled gazetteer is CC-BY: its attribution goes on the map page.
+        data_attribution: (a.db.is_none() && a.follow.is_none() && a.data.is_none()).then(|| {
+            "Places: <a href=\"https://www.geonames.org/\">GeoNames</a> (CC BY 3.0)".to_string()
+        }),
         ..ServerConfig::default()
     };
     let mut state = AppState::new(index, config);

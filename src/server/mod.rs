@@ -55,6 +55,8 @@ pub struct ServerConfig {
     pub basemap_url: Option<String>,
     /// Attribution shown with the base map.
     pub basemap_attribution: Option<String>,
+    /// Attribution of the data served (shown on the map page), e.g. GeoNames' CC-BY.
+    pub data_attribution: Option<String>,
     /// The browser origin allowed to call the API (`*` for any); no CORS headers when unset.
     pub cors_origin: Option<String>,
     /// Connection limits: head timeout, open connections, head size.
@@ -78,6 +80,7 @@ impl Default for ServerConfig {
             follow: None,
             basemap_url: None,
             basemap_attribution: None,
+            data_attribution: None,
             cors_origin: None,
             conn_limits: listen::ConnLimits::default(),
             tile_renders: 0,
@@ -251,6 +254,15 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         (
             "/assets/LICENSE-leaflet.txt",
             get(routes::map::leaflet_license),
+        ),
+        ("/assets/countries-50m.json", get(routes::map::countries)),
+        (
+            "/assets/topojson-client.min.js",
+            get(routes::map::topojson_js),
+        ),
+        (
+            "/assets/LICENSE-basemap.txt",
+            get(routes::map::basemap_license),
         ),
         ("/docs", get(routes::docs::page)),
         ("/assets/redoc.standalone.js", get(routes::docs::redoc_js)),

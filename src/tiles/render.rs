@@ -89,17 +89,35 @@ impl Tile {
     }
 }
 
-/// The jet colormap with an alpha that grows with the value.
+/// Viridis, perceptually uniform and readable without colour vision: its stops, every eighth.
+/// The map page's legend draws the same stops.
+pub const VIRIDIS: [[u8; 3]; 9] = [
+    [68, 1, 84],
+    [71, 44, 122],
+    [59, 81, 139],
+    [44, 113, 142],
+    [33, 144, 141],
+    [39, 173, 129],
+    [92, 200, 99],
+    [170, 220, 50],
+    [253, 231, 37],
+];
+
+/// The viridis colour of `v` in [0, 1] with an alpha that grows with the value; transparent at 0.
 pub fn color(v: f64) -> [u8; 4] {
-    if v <= 0.0 {
+    if v <= 0.0 || v.is_nan() {
         return [0, 0, 0, 0];
     }
     let v = v.min(1.0);
-    let c = |x: f64| ((1.5 - x.abs()).clamp(0.0, 1.0) * 255.0).round() as u8;
+    let x = v * (VIRIDIS.len() - 1) as f64;
+    let i = (x.floor() as usize).min(VIRIDIS.len() - 2);
+    let t = x - i as f64;
+    let mix = |a: u8, b: u8| (f64::from(a) + (f64::from(b) - f64::from(a)) * t).round() as u8;
+    let (a, b) = (VIRIDIS[i], VIRIDIS[i + 1]);
     [
-        c(4.0 * v - 3.0),
-        c(4.0 * v - 2.0),
-        c(4.0 * v - 1.0),
+        mix(a[0], b[0]),
+        mix(a[1], b[1]),
+        mix(a[2], b[2]),
         (96.0 + 159.0 * v).round() as u8,
     ]
 }

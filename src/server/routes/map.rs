@@ -10,6 +10,9 @@ const PAGE: &str = include_str!("../assets/index.html");
 const LEAFLET_JS: &str = include_str!("../assets/leaflet/leaflet.js");
 const LEAFLET_CSS: &str = include_str!("../assets/leaflet/leaflet.css");
 const LEAFLET_LICENSE: &str = include_str!("../assets/leaflet/LICENSE.txt");
+const COUNTRIES: &str = include_str!("../assets/basemap/countries-50m.json");
+const TOPOJSON_JS: &str = include_str!("../assets/basemap/topojson-client.min.js");
+const BASEMAP_LICENSE: &str = include_str!("../assets/basemap/LICENSE.txt");
 
 /// The heatmap page: the heatmap layer, a radius control, and a click that lists nearby points.
 #[utoipa::path(
@@ -20,6 +23,8 @@ pub async fn page(State(s): State<AppState>) -> Response {
     let config = serde_json::json!({
         "basemap": s.config.basemap_url,
         "attribution": s.config.basemap_attribution,
+        "data_attribution": s.config.data_attribution,
+        "viridis": crate::tiles::render::VIRIDIS,
     });
     // `<` escaped so no configured string can close the script element.
     let config = config.to_string().replace('<', "\\u003c");
@@ -54,4 +59,22 @@ pub async fn leaflet_css() -> Response {
 #[utoipa::path(get, path = "/assets/LICENSE-leaflet.txt", tag = "map", responses((status = 200, description = "The licence", content_type = "text/plain")))]
 pub async fn leaflet_license() -> Response {
     asset(LEAFLET_LICENSE, "text/plain; charset=utf-8")
+}
+
+/// Country outlines (Natural Earth 1:50m via world-atlas 2.0.2, TopoJSON): the offline base map.
+#[utoipa::path(get, path = "/assets/countries-50m.json", tag = "map", responses((status = 200, description = "TopoJSON countries", content_type = "application/json")))]
+pub async fn countries() -> Response {
+    asset(COUNTRIES, "application/json")
+}
+
+/// topojson-client 3.1.0, which turns the outlines into GeoJSON in the page.
+#[utoipa::path(get, path = "/assets/topojson-client.min.js", tag = "map", responses((status = 200, description = "topojson-client", content_type = "text/javascript")))]
+pub async fn topojson_js() -> Response {
+    asset(TOPOJSON_JS, "text/javascript; charset=utf-8")
+}
+
+/// The base map's licences (ISC; Natural Earth is public domain).
+#[utoipa::path(get, path = "/assets/LICENSE-basemap.txt", tag = "map", responses((status = 200, description = "The licences", content_type = "text/plain")))]
+pub async fn basemap_license() -> Response {
+    asset(BASEMAP_LICENSE, "text/plain; charset=utf-8")
 }

@@ -132,6 +132,21 @@ pub struct AnswerDoc {
     results: Vec<PointDoc>,
 }
 
+/// A list answer as GeoJSON (RFC 7946): one Point feature per place.
+#[derive(ToSchema)]
+pub struct FeatureCollectionDoc {
+    /// Always `FeatureCollection`.
+    #[schema(example = "FeatureCollection")]
+    r#type: String,
+    /// Points that matched, including any cut by the limit.
+    count: u64,
+    /// The cursor of the next page, when there is one.
+    next: Option<String>,
+    /// `{"type": "Feature", "id", "geometry": {"type": "Point", "coordinates": [lon, lat]},
+    /// "properties"}` per place.
+    features: Vec<serde_json::Value>,
+}
+
 /// One group of a stats answer.
 #[derive(ToSchema)]
 pub struct GroupDoc {

@@ -99,7 +99,10 @@ fn render(
     get, path = "/v1/near", tag = "query",
     params(crate::server::openapi::NearQuery),
     responses(
-        (status = 200, description = "Points within the radius, nearest first", body = crate::server::openapi::AnswerDoc),
+        (status = 200, description = "Points within the radius, nearest first (GeoJSON FeatureCollection with format=geojson or Accept: application/geo+json)", content(
+            (crate::server::openapi::AnswerDoc = "application/json"),
+            (crate::server::openapi::FeatureCollectionDoc = "application/geo+json"),
+        )),
         (status = 400, description = "A bad parameter", body = crate::server::openapi::ErrorDoc),
     )
 )]
@@ -143,7 +146,10 @@ pub async fn near(
     get, path = "/v1/nearest", tag = "query",
     params(crate::server::openapi::NearestQuery),
     responses(
-        (status = 200, description = "The k nearest points, nearest first", body = crate::server::openapi::AnswerDoc),
+        (status = 200, description = "The k nearest points, nearest first (GeoJSON FeatureCollection with format=geojson or Accept: application/geo+json)", content(
+            (crate::server::openapi::AnswerDoc = "application/json"),
+            (crate::server::openapi::FeatureCollectionDoc = "application/geo+json"),
+        )),
         (status = 400, description = "A bad parameter", body = crate::server::openapi::ErrorDoc),
     )
 )]
@@ -188,7 +194,10 @@ pub async fn nearest(
     get, path = "/v1/within", tag = "query",
     params(crate::server::openapi::WithinQuery),
     responses(
-        (status = 200, description = "Points inside the box", body = crate::server::openapi::AnswerDoc),
+        (status = 200, description = "Points inside the box (GeoJSON FeatureCollection with format=geojson or Accept: application/geo+json)", content(
+            (crate::server::openapi::AnswerDoc = "application/json"),
+            (crate::server::openapi::FeatureCollectionDoc = "application/geo+json"),
+        )),
         (status = 400, description = "A bad parameter", body = crate::server::openapi::ErrorDoc),
     )
 )]

@@ -88,7 +88,8 @@ fn partition_build_and_import_answer_like_a_plain_build() {
     args.extend(&flags);
     kdsled(&args, None);
     assert!(
-        kdsled(&["verify", "--db", imported.to_str().unwrap()], None).starts_with("ok: 6000 nodes")
+        common::proc::kdsled_status(&["verify", "--db", imported.to_str().unwrap()], "")
+            .starts_with("ok: 6000 nodes")
     );
 
     let queries: String = lines

@@ -28,6 +28,8 @@ use super::{codec, format, SledStore, Space, Store};
 use crate::error::{Error, Result};
 
 const LOCK: &str = "LOCK";
+/// How long a held lock is waited for before the directory is reported in use.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 const CURRENT: &str = "CURRENT";
 const CURRENT_TMP: &str = "CURRENT.tmp";
 const GENERATION_PREFIX: &str = "index-";
@@ -147,7 +149,19 @@ impl IndexDir {
             .truncate(false)
             .open(&lock_path)
             .map_err(|e| Error::Database(format!("cannot open {}: {e}", lock_path.display())))?;
-        match f.try_lock() {
+        // A lock that was just released can still look held for a moment: a child forked by
+        // this process between `fork` and `exec` shares the open file (and its flock) until
+        // exec closes it. So a conflict is only reported once it outlasts a short wait, as
+        // sled does for its own lock.
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        let mut locked = f.try_lock();
+        while matches!(locked, Err(TryLockError::WouldBlock))
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            locked = f.try_lock();
+        }
+        match locked {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 let mut holder = String::new();

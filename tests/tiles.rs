@@ -56,7 +56,7 @@ fn tiles_match_brute_force_over_all_points() {
     }
     // A filter keeps only matching points.
     let p = HeatmapParams {
-        filter: Some(("cat".into(), "c1".into())),
+        filter: kdsled::query::Filter::parse("cat:c1"),
         ..HeatmapParams::default()
     };
     let c1: Vec<[f64; 2]> = all

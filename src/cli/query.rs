@@ -106,17 +106,19 @@ pub fn within(a: WithinArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `--where FIELD:VALUE`, for the commands that filter.
+pub(super) fn where_filter(w: Option<&str>) -> anyhow::Result<Option<kdsled::query::Filter>> {
+    w.map(|w| {
+        kdsled::query::Filter::parse(w).with_context(|| format!("--where {w:?} is not FIELD:VALUE"))
+    })
+    .transpose()
+}
+
 /// `stats`: counts and sums per value of an attribute, as the HTTP `/v1/stats` answers them.
 pub fn stats(a: StatsArgs) -> anyhow::Result<ExitCode> {
     let index = Index::open(&a.db.db, a.db.cache_mb)?;
     let center = location(&index, &a.at)?;
-    let filter = match &a.filter {
-        None => None,
-        Some(f) => Some(
-            kdsled::query::Filter::parse(f)
-                .with_context(|| format!("--where {f:?} is not FIELD:VALUE"))?,
-        ),
-    };
+    let filter = where_filter(a.filter.as_deref())?;
     let answer = index.snapshot().filtered(filter).stats(
         &center,
         a.radius,

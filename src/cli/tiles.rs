@@ -29,13 +29,7 @@ pub fn run(a: TilesArgs) -> anyhow::Result<ExitCode> {
         bail!("--bbox takes MINLON,MINLAT,MAXLON,MAXLAT");
     }
     let (z0, z1) = zooms(&a.zoom)?;
-    let filter = match &a.filter {
-        Some(w) => match w.split_once(':') {
-            Some((f, v)) if !f.is_empty() => Some((f.to_string(), v.to_string())),
-            _ => bail!("--where takes FIELD:VALUE"),
-        },
-        None => None,
-    };
+    let filter = super::query::where_filter(a.filter.as_deref())?;
     let params = HeatmapParams {
         radius_m: a.radius,
         saturation: a.saturation,

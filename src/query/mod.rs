@@ -64,14 +64,18 @@ impl Filter {
         })
     }
 
+    /// Whether `payload` has the attribute with the value.
+    pub fn matches(&self, payload: &crate::point::Payload) -> bool {
+        payload.get(&self.field).map(|v| v.group_key()).as_deref() == Some(self.value.as_str())
+    }
+
     /// Whether the point of node `id` passes; reads its payload.
     pub(crate) fn accepts(&self, store: &dyn Store, id: u64) -> crate::error::Result<bool> {
         use crate::store::{codec, Space};
         let bytes = store
             .get(Space::Payloads, &codec::node_key(id))?
             .ok_or_else(|| crate::error::Error::Corrupt(format!("node {id} has no payload")))?;
-        let payload = codec::decode_payload(id, &bytes)?;
-        Ok(payload.get(&self.field).map(|v| v.group_key()).as_deref() == Some(self.value.as_str()))
+        Ok(self.matches(&codec::decode_payload(id, &bytes)?))
     }
 }
 

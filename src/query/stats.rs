@@ -46,10 +46,8 @@ pub fn stats(
             .get(Space::Payloads, &codec::node_key(id))?
             .ok_or_else(|| Error::Corrupt(format!("node {id} has no payload")))?;
         let payload = codec::decode_payload(id, &bytes)?;
-        if let Some(f) = w.filter {
-            if payload.get(&f.field).map(|v| v.group_key()).as_deref() != Some(f.value.as_str()) {
-                return Ok(());
-            }
+        if w.filter.is_some_and(|f| !f.matches(&payload)) {
+            return Ok(());
         }
         let value = payload.get(group_by);
         grouped |= value.is_some();

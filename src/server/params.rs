@@ -187,6 +187,17 @@ impl Params {
         Ok(Some(r))
     }
 
+    /// `where=FIELD:VALUE`: the attribute filter of queries and tiles.
+    pub fn filter(&self) -> ApiResult<Option<crate::query::Filter>> {
+        self.str("where")
+            .map(|w| {
+                crate::query::Filter::parse(w).ok_or_else(|| {
+                    ApiError::bad_param("where", format!("{w:?} is not FIELD:VALUE"))
+                })
+            })
+            .transpose()
+    }
+
     /// `format`: json (default) or geojson.
     pub fn geojson(&self) -> ApiResult<bool> {
         match self.str("format") {

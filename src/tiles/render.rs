@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::geometry::metric::haversine;
 use crate::geometry::{BBox, Metric, EARTH_RADIUS_M};
 use crate::index::{Index, Snapshot};
+use crate::query::Filter;
 
 /// Pixels per tile side.
 pub const TILE_SIZE: usize = 256;
@@ -28,7 +29,7 @@ pub struct HeatmapParams {
     /// Summed closeness (in km) at which a pixel saturates.
     pub saturation: f64,
     /// Only points whose attribute equals a value: (field, value).
-    pub filter: Option<(String, String)>,
+    pub filter: Option<Filter>,
 }
 
 impl Default for HeatmapParams {
@@ -210,9 +211,8 @@ pub fn candidates(snap: &Snapshot<'_>, t: TileId, p: &HeatmapParams) -> Result<V
     }
     let mut points = Vec::with_capacity(answer.hits.len());
     for h in &answer.hits {
-        if let Some((field, value)) = &p.filter {
-            let payload = snap.payload(h.node)?;
-            if payload.get(field).map(|v| v.group_key()).as_deref() != Some(value.as_str()) {
+        if let Some(f) = &p.filter {
+            if !f.matches(&snap.payload(h.node)?) {
                 continue;
             }
         }

@@ -8,7 +8,7 @@ use super::{bytes_response, json_response, GEOJSON, JSON};
 use crate::geometry::BBox;
 use crate::index::Snapshot;
 use crate::output::{stats_json, AnswerView, Shape};
-use crate::query::{Answer, Filter};
+use crate::query::Answer;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::params::{parse_list, Params, MAX_RESULTS};
 use crate::server::{blocking, AppState};
@@ -37,16 +37,6 @@ impl Output {
             geojson: wants_geojson(p, headers, meta)?,
             properties,
         })
-    }
-}
-
-/// `where=FIELD:VALUE`, applied during the walk.
-fn filter(p: &Params) -> ApiResult<Option<Filter>> {
-    match p.str("where") {
-        None => Ok(None),
-        Some(w) => Filter::parse(w)
-            .map(Some)
-            .ok_or_else(|| ApiError::bad_param("where", format!("{w:?} is not FIELD:VALUE"))),
     }
 }
 
@@ -128,7 +118,7 @@ pub async fn near(
     let radius = required(p.distance("radius", &meta, true)?, "radius")?;
     let limit = p.limit()?;
     let out = Output::parse(&p, &headers, &meta)?;
-    let filter = filter(&p)?;
+    let filter = p.filter()?;
     blocking(s.pool.clone(), move || {
         let index = s.index();
         let snap = index.snapshot().filtered(filter);
@@ -175,7 +165,7 @@ pub async fn nearest(
     let k = required(p.count("k", 1, MAX_RESULTS)?, "k")?;
     let max = p.distance("max_distance", &meta, false)?;
     let out = Output::parse(&p, &headers, &meta)?;
-    let filter = filter(&p)?;
+    let filter = p.filter()?;
     blocking(s.pool.clone(), move || {
         let index = s.index();
         let snap = index.snapshot().filtered(filter);
@@ -225,7 +215,7 @@ pub async fn within(
     let bbox = BBox::new(meta.metric, &v[..dims], &v[dims..])?;
     let limit = p.limit()?;
     let out = Output::parse(&p, &headers, &meta)?;
-    let filter = filter(&p)?;
+    let filter = p.filter()?;
     blocking(s.pool.clone(), move || {
         let index = s.index();
         let snap = index.snapshot().filtered(filter);
@@ -255,7 +245,7 @@ pub async fn stats(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResul
     let radius = required(p.distance("radius", &meta, true)?, "radius")?;
     let group_by = p.required_str("group_by")?.to_string();
     let sum = p.str("sum").filter(|x| !x.is_empty()).map(str::to_string);
-    let filter = filter(&p)?;
+    let filter = p.filter()?;
     blocking(s.pool.clone(), move || {
         let index = s.index();
         let a =

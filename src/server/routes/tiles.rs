@@ -20,13 +20,7 @@ pub fn heatmap_params(p: &Params) -> ApiResult<HeatmapParams> {
     if let Some(s) = p.f64("saturation")? {
         h.saturation = s;
     }
-    if let Some(w) = p.str("where") {
-        let (f, v) = w
-            .split_once(':')
-            .filter(|(f, _)| !f.is_empty())
-            .ok_or_else(|| ApiError::bad_param("where", format!("{w:?} is not FIELD:VALUE")))?;
-        h.filter = Some((f.to_string(), v.to_string()));
-    }
+    h.filter = p.filter()?;
     h.check()?;
     Ok(h)
 }

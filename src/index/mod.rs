@@ -16,7 +16,7 @@ pub use disk::dir_size;
 pub use snapshot::Snapshot;
 pub use write::WriteOutcome;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -50,7 +50,6 @@ pub struct Index {
     published: Mutex<Arc<Meta>>,
     /// The highest sequence known to be on disk: replicas are served changes up to it only.
     durable_sequence: AtomicU64,
-    path: Option<PathBuf>,
     nodes_read: AtomicU64,
     cache: Option<NodeCache>,
     /// Whether walks read subtrees ahead with range scans.
@@ -100,7 +99,7 @@ impl Index {
 
     /// Opens the index in use in `dir`, whose lock the caller holds.
     pub fn open_in(dir: Arc<IndexDir>, cache_mb: u64, any_format: bool) -> Result<Index> {
-        let path = dir.path().to_path_buf();
+        let path = dir.path();
         let Some(sled_dir) = dir.current()? else {
             return Err(Error::Database(format!(
                 "no index at {}: build one with `kdsled build --db {} --input FILE`",
@@ -117,7 +116,6 @@ impl Index {
                 }
                 other => other,
             })?;
-        index.path = Some(path);
         index.dir = Some(dir);
         index.cache = (node_bytes > 0).then(|| {
             let meta = index.meta();
@@ -163,7 +161,6 @@ impl Index {
             gate: RwLock::new(()),
             durable_sequence: AtomicU64::new(meta.sequence),
             published: Mutex::new(Arc::new(meta)),
-            path: None,
             nodes_read: AtomicU64::new(0),
             cache: None,
             read_ahead: true,
@@ -217,7 +214,7 @@ impl Index {
 
     /// The directory the index lives in, if it was opened from one.
     pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
+        self.dir.as_deref().map(IndexDir::path)
     }
 
     /// The directory this index was opened from, with its lock.
@@ -322,7 +319,7 @@ impl Index {
 
     /// Bytes on disk: the directory's files when opened from one, else the store's own figure.
     pub fn size_on_disk(&self) -> Result<u64> {
-        match &self.path {
+        match self.path() {
             Some(p) => Ok(dir_size(p)?),
             None => self.store.size_on_disk(),
         }

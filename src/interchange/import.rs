@@ -248,12 +248,9 @@ pub fn import(
     cache_mb: u64,
     force: bool,
 ) -> Result<ImportSummary> {
-    let (dir, created) = IndexDir::for_build(target, force)?;
-    let r = import_into(&dir, roots, branches, metric, cache_mb);
-    if r.is_err() && created {
-        dir.remove_if_unused();
-    }
-    r
+    IndexDir::build_new(target, force, |dir| {
+        import_into(dir, roots, branches, metric, cache_mb)
+    })
 }
 
 fn import_into(

@@ -140,6 +140,21 @@ impl IndexDir {
         Ok((Arc::new(dir), created))
     }
 
+    /// Runs `build` on the directory [`IndexDir::for_build`] gives for `path`; if it fails and
+    /// this call created the directory, the directory is removed again (nothing is left behind).
+    pub fn build_new<T>(
+        path: &Path,
+        force: bool,
+        build: impl FnOnce(&Arc<IndexDir>) -> Result<T>,
+    ) -> Result<T> {
+        let (dir, created) = Self::for_build(path, force)?;
+        let r = build(&dir);
+        if r.is_err() && created {
+            dir.remove_if_unused();
+        }
+        r
+    }
+
     fn lock(path: &Path) -> Result<IndexDir> {
         let lock_path = path.join(LOCK);
         let mut f = OpenOptions::new()
@@ -149,18 +164,7 @@ impl IndexDir {
             .truncate(false)
             .open(&lock_path)
             .map_err(|e| Error::Database(format!("cannot open {}: {e}", lock_path.display())))?;
-        // A lock that was just released can still look held for a moment: a child forked by
-        // this process between `fork` and `exec` shares the open file (and its flock) until
-        // exec closes it. So a conflict is only reported once it outlasts a short wait, as
-        // sled does for its own lock.
-        let deadline = std::time::Instant::now() + LOCK_WAIT;
-        let mut locked = f.try_lock();
-        while matches!(locked, Err(TryLockError::WouldBlock))
-            && std::time::Instant::now() < deadline
-        {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-            locked = f.try_lock();
-        }
+        let locked = lock_within(&f, LOCK_WAIT);
         match locked {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -337,6 +341,24 @@ impl IndexDir {
             shown.join(", "),
             if foreign.len() > 5 { ", ..." } else { "" }
         )))
+    }
+}
+
+/// Takes `f`'s exclusive flock, waiting up to `wait` while another handle holds it.
+///
+/// A lock that was just released can still look held for a moment: a child forked between
+/// `fork` and `exec` shares the open file (and its flock) until exec closes it, and sled lets go
+/// of its lock only when its last background thread does. So a conflict counts only once it
+/// outlasts a short wait.
+pub(crate) fn lock_within(f: &File, wait: std::time::Duration) -> Result<(), TryLockError> {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        match f.try_lock() {
+            Err(TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
     }
 }
 

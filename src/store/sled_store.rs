@@ -231,26 +231,16 @@ fn wait_for_lock(path: &Path) -> Result<()> {
     let Ok(f) = std::fs::OpenOptions::new().read(true).write(true).open(&db) else {
         return Ok(());
     };
-    let deadline = Instant::now() + LOCK_WAIT;
-    loop {
-        match f.try_lock() {
-            Ok(()) => return Ok(()),
-            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(Error::InUse(format!(
-                    "{} is in use by another process (sled allows one per directory)",
-                    path.display()
-                )))
-            }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(Error::Database(format!(
-                    "cannot lock {}: {e}",
-                    db.display()
-                )))
-            }
-        }
+    match super::directory::lock_within(&f, LOCK_WAIT) {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::InUse(format!(
+            "{} is in use by another process (sled allows one per directory)",
+            path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::Database(format!(
+            "cannot lock {}: {e}",
+            db.display()
+        ))),
     }
 }
 

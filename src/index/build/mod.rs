@@ -105,13 +105,11 @@ pub fn build(
     opts: &BuildOptions,
     progress: &dyn BuildProgress,
 ) -> Result<BuildSummary> {
+    // Checked before the directory is created, so a bad option leaves nothing behind.
     opts.metric.check_dims(opts.dims)?;
-    let (dir, created) = IndexDir::for_build(target, opts.force)?;
-    let r = build_into(&dir, records, opts, progress, true);
-    if r.is_err() && created {
-        dir.remove_if_unused();
-    }
-    r
+    IndexDir::build_new(target, opts.force, |dir| {
+        build_into(dir, records, opts, progress, true)
+    })
 }
 
 /// Builds a new generation in `dir` (whose lock the caller holds) and makes it current;

@@ -126,16 +126,13 @@ impl InputSpec {
         ]
     }
 
-    /// The column a header names the id by, when no flag does (none: the row number).
-    pub fn detected_id(header: &[String]) -> Option<Column> {
-        header
-            .iter()
-            .position(|h| {
-                ["id", "fid", "uid", "gid"]
-                    .iter()
-                    .any(|n| h.eq_ignore_ascii_case(n))
-            })
-            .map(Column::Index)
+    /// The header column that names the id, when no flag does (none: the row number).
+    pub fn detected_id(header: &[String]) -> Option<usize> {
+        header.iter().position(|h| {
+            ["id", "fid", "uid", "gid"]
+                .iter()
+                .any(|n| h.eq_ignore_ascii_case(n))
+        })
     }
 
     /// Number of coordinates per point.

@@ -93,8 +93,6 @@ pub fn from_reader(
                 .any(|c| matches!(c, super::columns::Column::AnyOf(_))) =>
         {
             InputSpec::detected_id(h)
-                .map(|c| c.resolve(Some(h)))
-                .transpose()?
         }
         (None, _) => None,
     };
@@ -159,9 +157,7 @@ impl RecordReader {
                     .get(col)
                     .ok_or_else(|| bad(format!("id column {col} is missing")))?
                     .trim();
-                if text.is_empty() {
-                    return Err(bad("the id is empty".into()));
-                }
+                // `check` refuses an empty id as well as one too long to address.
                 let id = PointId::parse(text);
                 id.check().map_err(bad)?;
                 id

@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 use axum::http::StatusCode;
 
 use super::error::{ApiError, ApiResult};
+use super::fnv1a;
 use crate::store::format::Meta;
 
 /// This process's token prefix: node ids are only meaningful to the index this process has.
@@ -24,18 +25,12 @@ fn instance() -> u64 {
     })
 }
 
-fn hash(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
 /// The token for the page after the hit ranked (`distance`, `node`).
 pub fn encode(meta: &Meta, distance: f64, node: u64) -> String {
     format!(
         "{:016x}{:016x}{:016x}{:016x}{:016x}",
         instance(),
-        hash(&meta.generation),
+        fnv1a(meta.generation.as_bytes()),
         meta.sequence,
         distance.to_bits(),
         node
@@ -53,7 +48,10 @@ pub fn decode(token: &str, meta: &Meta) -> ApiResult<(f64, u64)> {
     for (i, p) in parts.iter_mut().enumerate() {
         *p = u64::from_str_radix(&token[i * 16..(i + 1) * 16], 16).map_err(|_| bad())?;
     }
-    if parts[0] != instance() || parts[1] != hash(&meta.generation) || parts[2] != meta.sequence {
+    if parts[0] != instance()
+        || parts[1] != fnv1a(meta.generation.as_bytes())
+        || parts[2] != meta.sequence
+    {
         let mut e = ApiError::new(
             StatusCode::CONFLICT,
             "the index changed since this cursor was made (a write, a restart or another \

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::params::Params;
-use crate::server::{blocking, AppState};
+use crate::server::{blocking, fnv1a, AppState};
 use crate::tiles::mercator::TileId;
 use crate::tiles::{render, HeatmapParams};
 
@@ -111,13 +111,6 @@ pub async fn heatmap(
 
 /// Browsers and proxies may keep a tile a minute, then must revalidate (a 304 when unchanged).
 const TILE_CACHE_CONTROL: &str = "public, max-age=60, must-revalidate";
-
-/// FNV-1a: a stable 64-bit hash for tags (std's hasher is seeded per process).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
 
 /// A TileJSON 3.0 description of the heatmap layer, for map clients.
 #[utoipa::path(

@@ -158,7 +158,7 @@ fn main() {
                 &path,
                 kdsled::input::open(&cities_path(), &kdsled::input::InputSpec::geonames())
                     .expect("open cities"),
-                &support::options(kdsled::store::format::FORMAT_VERSION),
+                &support::options(),
                 &kdsled::index::NoProgress,
             )
             .expect("build");

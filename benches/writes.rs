@@ -123,7 +123,7 @@ fn main() {
     println!(
         "depth: inserted {ins_depth}, bulk {bulk_depth}, log2(n) = {:.1}, bound {}",
         (n as f64).log2(),
-        kdsled::tree::balance::depth_bound(n as u64)
+        kdsled::tree::balance::depth_bound(n as u64, kdsled::store::format::DEFAULT_LEAF_SIZE)
     );
     let qs = queries(&pts, 4096, 3);
     println!(

@@ -173,11 +173,8 @@ impl<'a> AnswerView<'a> {
         with_distance: bool,
         shape: Shape,
     ) -> Result<Self> {
-        let mut rows = answer
-            .hits
-            .iter()
-            .map(|h| Ok((h, snap.payload(h.node)?)))
-            .collect::<Result<Vec<_>>>()?;
+        let points: Vec<_> = answer.hits.iter().map(|h| h.point).collect();
+        let mut rows: Vec<_> = answer.hits.iter().zip(snap.payloads(&points)?).collect();
         rows.sort_by(|a, b| {
             a.0.distance
                 .total_cmp(&b.0.distance)

@@ -173,6 +173,14 @@ pub enum WriteOp {
     Delete(PointId),
 }
 
+/// FNV-1a: a stable 64-bit hash for tags, cursors and id buckets (std's hasher is seeded per
+/// process, and on-disk bucket numbers must not change between runs).
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -105,7 +105,7 @@ fn the_documented_tsv_example_builds_and_answers() {
         info.contains("points          6") && info.contains("haversine"),
         "{info}"
     );
-    assert!(status(&["verify", "--db", db]).starts_with("ok: 6 nodes"));
+    assert!(status(&["verify", "--db", db]).starts_with("ok: 6 points"));
 }
 
 #[test]
@@ -223,7 +223,7 @@ fn an_empty_input_builds_an_empty_index() {
         "--lat", "lat",
     ]);
     assert!(ok(&["info", "--db", db]).contains("points          0"));
-    assert!(status(&["verify", "--db", db]).starts_with("ok: 0 nodes"));
+    assert!(status(&["verify", "--db", db]).starts_with("ok: 0 points"));
     let v: serde_json::Value = serde_json::from_str(&ok(&[
         "near", "--db", db, "--lon", "0", "--lat", "0", "--radius", "1e6",
     ]))
@@ -271,14 +271,14 @@ fn verify_fails_on_a_corrupt_record() {
         use kdsled::store::{codec, SledStore, Space, Store, WriteBatch};
         let s = SledStore::open(&common::sled_dir(&db), 8).unwrap();
         let mut b = WriteBatch::new();
-        b.put(Space::Nodes, codec::node_key(2), b"garbage".to_vec());
+        b.put(Space::Nodes, codec::node_key(1), b"garbage".to_vec());
         s.apply(&b).unwrap();
         s.flush().unwrap();
     }
     let out = kdsled(&["verify", "--db", db.to_str().unwrap()]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("node 2"), "{err}");
+    assert!(err.contains("node 1"), "{err}");
     let err = fails(&[
         "near",
         "--db",
@@ -344,7 +344,7 @@ fn insert_and_delete_from_files() {
         out.contains("deleted 2 points (1 ids were not in the index); the index has 6"),
         "{out}"
     );
-    assert!(status(&["verify", "--db", db]).starts_with("ok: 6 nodes"));
+    assert!(status(&["verify", "--db", db]).starts_with("ok: 6 points"));
 }
 
 #[test]

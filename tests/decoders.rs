@@ -4,25 +4,57 @@
 use kdsled::interchange::flat::FlatNode;
 use kdsled::replication::wire::{change_from_json, coords_from_json, id_from_json};
 use kdsled::store::codec::{self, NodeFormat};
+use kdsled::tree::node::{Inner, Node};
 use proptest::prelude::*;
 
 /// Arbitrary bytes, and bytes that start like real records (so decoders get past their first
 /// checks).
 fn bytes() -> impl Strategy<Value = Vec<u8>> {
-    let node = codec::encode_node_as(
+    let legacy = codec::encode_legacy_node(
         NodeFormat::V2,
-        &kdsled::tree::Node {
+        &codec::LegacyNode {
             axis: 1,
             above: Some(3),
             below: None,
             coords: vec![2.5, 48.0],
         },
     );
-    let payload = codec::encode_payload(&kdsled::Payload {
+    let inner = codec::encode_node(&Node::Inner(Inner {
+        axis: 1,
+        split: 2.5,
+        below: Some(3),
+        above: None,
+        count: 9,
+    }));
+    let leaf = codec::encode_node(&Node::Leaf {
+        coords: vec![2.5, 48.0, 3.0, 49.0],
+    });
+    let p = kdsled::Payload {
         id: kdsled::PointId::parse("x"),
         properties: vec![("k".into(), kdsled::Value::Str("v".into()))],
-    });
+    };
+    let payload = codec::encode_payload(&p);
+    let group = codec::encode_leaf_payloads([&p, &p]);
+    let bucket = codec::encode_id_bucket(&[(kdsled::PointId::Int(4), 7)]);
+    let cut = |rec: Vec<u8>| {
+        (0..rec.len(), any::<u8>()).prop_map(move |(cut, b)| {
+            let mut v = rec.clone();
+            v.truncate(cut);
+            v.push(b);
+            v
+        })
+    };
+    let node = legacy.clone();
     prop_oneof![
+        cut(legacy),
+        cut(inner),
+        cut(leaf),
+        cut(bucket),
+        (0..group.len(), any::<u8>()).prop_map(move |(at, b)| {
+            let mut v = group.clone();
+            v[at] ^= b;
+            v
+        }),
         proptest::collection::vec(any::<u8>(), 0..64),
         (0..node.len(), any::<u8>()).prop_map(move |(cut, b)| {
             let mut v = node.clone();
@@ -44,13 +76,18 @@ proptest! {
 
     #[test]
     fn record_decoders_never_panic(b in bytes(), dims in 0usize..20, id in any::<u64>()) {
-        let _ = codec::decode_node_as(NodeFormat::V1, id, &b, dims);
-        let _ = codec::decode_node_as(NodeFormat::V2, id, &b, dims);
+        let _ = codec::decode_legacy_node(NodeFormat::V1, id, &b, dims);
+        let _ = codec::decode_legacy_node(NodeFormat::V2, id, &b, dims);
+        let _ = codec::decode_node(id, &b, dims);
+        let _ = codec::decode_leaf_payloads(id, &b);
+        let _ = codec::decode_id_bucket(id, &b);
+        let _ = codec::payload_key_parts(&b);
+        let _ = codec::bucket_from_key(&b);
+        let _ = codec::decode_meta_v2(&b, 2);
         let _ = codec::decode_payload(id, &b);
         let _ = codec::decode_change(id, &b);
         let _ = codec::decode_meta(&b);
         let _ = codec::decode_version(&b);
-        let _ = codec::decode_node_ref(&b);
         let _ = codec::node_id_from_key(&b);
         let _ = codec::id_from_key(&b);
     }

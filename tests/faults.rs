@@ -8,7 +8,7 @@ use std::sync::Arc;
 use common::build_index;
 use kdsled::store::format::{Meta, FORMAT_VERSION, META_KEY, VERSION_KEY};
 use kdsled::store::{codec, Bytes, ScanIter, SledStore, Space, Store, WriteBatch};
-use kdsled::tree::Node;
+use kdsled::tree::node::{Inner, Node};
 use kdsled::{BBox, Error, Index, Metric};
 
 fn grid(n: usize) -> Vec<Vec<f64>> {
@@ -48,16 +48,31 @@ fn a_record_that_does_not_decode_fails_verify_and_queries_cleanly() {
     assert!(index.within(&all, 10).is_err());
 }
 
+/// The root of a test index and the first leaf down its below side.
+fn root_and_a_leaf(index: &Index) -> (u64, Inner, u64) {
+    let root = index.meta().root.unwrap();
+    let Node::Inner(r) = index.node(root).unwrap() else {
+        panic!("the root is a leaf")
+    };
+    let mut at = r.below.unwrap();
+    while let Node::Inner(i) = index.node(at).unwrap() {
+        at = i.below.unwrap();
+    }
+    (root, r, at)
+}
+
 #[test]
 fn a_dangling_child_and_a_broken_split_are_named() {
     let t = build_index(Metric::Haversine, 2, &grid(300));
-    let root = t.index.node(1).unwrap();
-    let mut dangling = root.clone();
-    dangling.above = Some(999_999);
+    let (root, r, _) = root_and_a_leaf(&t.index);
+    let dangling = Node::Inner(Inner {
+        above: Some(999_999),
+        ..r
+    });
     let mut b = WriteBatch::new();
     b.put(
         Space::Nodes,
-        codec::node_key(1),
+        codec::node_key(root),
         codec::encode_node(&dangling),
     );
     let (_dir, index) = tamper(t, b);
@@ -65,33 +80,41 @@ fn a_dangling_child_and_a_broken_split_are_named() {
     assert!(err.contains("999999"), "{err}");
 
     let t = build_index(Metric::Haversine, 2, &grid(300));
-    let root = t.index.node(1).unwrap();
-    // Move the root's below child far above the split.
-    let child_id = root.below.unwrap();
-    let mut child = t.index.node(child_id).unwrap();
-    child.coords[root.axis as usize] = root.split() + 10.0;
+    let (_, r, leaf) = root_and_a_leaf(&t.index);
+    // Move a point of a leaf on the root's below side far above the root's split.
+    let Node::Leaf { mut coords } = t.index.node(leaf).unwrap() else {
+        unreachable!()
+    };
+    coords[r.axis as usize] = r.split + 10.0;
     let mut b = WriteBatch::new();
     b.put(
         Space::Nodes,
-        codec::node_key(child_id),
-        codec::encode_node(&child),
+        codec::node_key(leaf),
+        codec::encode_node(&Node::Leaf { coords }),
     );
     let (_dir, index) = tamper(t, b);
     let err = index.verify().unwrap_err().to_string();
     assert!(
-        err.contains("k-d invariant") && err.contains(&format!("node {child_id}")),
+        err.contains("k-d invariant") && err.contains(&format!("leaf {leaf}")),
         "{err}"
     );
 }
 
 #[test]
-fn a_missing_payload_and_a_wrong_count_are_named() {
+fn a_missing_payload_a_wrong_count_and_a_lost_id_are_named() {
     let t = build_index(Metric::Haversine, 2, &grid(50));
+    // Postorder: node 1 is the first leaf.
+    assert!(matches!(t.index.node(1).unwrap(), Node::Leaf { .. }));
     let mut b = WriteBatch::new();
-    b.delete(Space::Payloads, codec::node_key(7));
+    b.delete(Space::Payloads, codec::payload_key(1, 0));
     let (_dir, index) = tamper(t, b);
     let err = index.verify().unwrap_err().to_string();
-    assert!(err.contains("node 7 has no payload"), "{err}");
+    assert!(err.contains("leaf 1 has no payload"), "{err}");
+    let all = BBox::new(Metric::Haversine, &[-180.0, -90.0], &[180.0, 90.0]).unwrap();
+    let a = index.within(&all, 100).unwrap();
+    let points: Vec<_> = a.hits.iter().map(|h| h.point).collect();
+    let err = index.snapshot().payloads(&points).unwrap_err().to_string();
+    assert!(err.contains("leaf 1 has no payload"), "{err}");
 
     let t = build_index(Metric::Haversine, 2, &grid(50));
     let mut meta = (*t.index.meta()).clone();
@@ -101,6 +124,13 @@ fn a_missing_payload_and_a_wrong_count_are_named() {
     let (_dir, index) = tamper(t, b);
     let err = index.verify().unwrap_err().to_string();
     assert!(err.contains("meta counts 51"), "{err}");
+
+    let t = build_index(Metric::Haversine, 2, &grid(50));
+    let mut b = WriteBatch::new();
+    b.delete(Space::Ids, codec::bucket_key(0));
+    let (_dir, index) = tamper(t, b);
+    let err = index.verify().unwrap_err().to_string();
+    assert!(err.contains("missing from the id index"), "{err}");
 }
 
 /// A store that fails every read after a budget of reads, and the writes or flushes a test
@@ -177,38 +207,69 @@ fn injected_read_failures_surface_as_errors() {
     assert!(index.verify().is_err());
 }
 
-/// Writes a tree by hand: `n` nodes in one long chain, each the `above` child of the previous.
+/// Writes a tree by hand: `n` inner nodes in one long chain, each the `above` child of the
+/// previous, each with a one-point leaf below (ids: inner k is 2k - 1, its leaf 2k, the last
+/// leaf 2n + 1), so `n + 1` points are `n + 1` levels deep.
 fn chain_store(n: u64) -> Arc<SledStore> {
     let store = Arc::new(SledStore::temporary().unwrap());
     let mut batch = WriteBatch::new();
-    for id in 1..=n {
-        let node = Node {
-            axis: 0,
-            above: (id < n).then_some(id + 1),
-            below: None,
-            coords: vec![id as f64 * 1e-4, 0.0],
-        };
-        batch.put(Space::Nodes, codec::node_key(id), codec::encode_node(&node));
+    let x = |k: u64| k as f64 * 1e-4;
+    let buckets = Meta::buckets_for(n + 1);
+    let mut ids: std::collections::BTreeMap<u64, Vec<(kdsled::PointId, u64)>> = Default::default();
+    let mut leaf = |batch: &mut WriteBatch, id: u64, k: u64| {
+        batch.put(
+            Space::Nodes,
+            codec::node_key(id),
+            codec::encode_node(&Node::Leaf {
+                coords: vec![x(k), 0.0],
+            }),
+        );
         let p = kdsled::Payload {
-            id: kdsled::PointId::Int(id as i64),
+            id: kdsled::PointId::Int(k as i64),
             properties: vec![],
         };
         batch.put(
             Space::Payloads,
-            codec::node_key(id),
-            codec::encode_payload(&p),
+            codec::payload_key(id, 0),
+            codec::encode_leaf_payloads([&p]),
         );
-        batch.put(Space::Ids, codec::id_key(&p.id), codec::encode_node_ref(id));
+        let b = codec::bucket_of(codec::id_hash(&p.id), buckets);
+        ids.entry(b).or_default().push((p.id, id));
+    };
+    for k in 1..=n {
+        let inner = Node::Inner(Inner {
+            axis: 0,
+            split: x(k),
+            below: Some(2 * k),
+            above: Some(2 * k + 1),
+            count: n - k + 2,
+        });
+        batch.put(
+            Space::Nodes,
+            codec::node_key(2 * k - 1),
+            codec::encode_node(&inner),
+        );
+        leaf(&mut batch, 2 * k, k);
         if batch.len() >= 3000 {
             store.apply(&batch).unwrap();
             batch = WriteBatch::new();
         }
     }
+    leaf(&mut batch, 2 * n + 1, n + 1);
+    for (b, entries) in &ids {
+        batch.put(
+            Space::Ids,
+            codec::bucket_key(*b),
+            codec::encode_id_bucket(entries),
+        );
+    }
     let mut meta = Meta::empty(Metric::Haversine, 2);
     meta.root = Some(1);
-    meta.count = n;
-    meta.next_id = n + 1;
-    meta.depth = n as u32;
+    meta.count = n + 1;
+    meta.next_id = 2 * n + 2;
+    meta.depth = n as u32 + 1;
+    meta.leaf_size = 4;
+    meta.id_buckets = buckets;
     batch.put(
         Space::Meta,
         VERSION_KEY,
@@ -221,35 +282,44 @@ fn chain_store(n: u64) -> Arc<SledStore> {
 
 #[test]
 fn a_long_chain_never_overflows_the_stack() {
-    let n = 200_000;
+    let n = 100_000;
     let index = Index::from_store(chain_store(n)).unwrap();
     // A radius covering the whole chain: every node is visited, iteratively.
     let a = index.radius(&[10.0, 0.0], 2_000_000.0, 5).unwrap();
-    assert_eq!(a.count, n);
+    assert_eq!(a.count, n + 1);
     let a = index.nearest(&[0.0, 0.0], 3, None).unwrap();
     assert_eq!(a.hits.len(), 3);
     let all = BBox::new(Metric::Haversine, &[-1.0, -1.0], &[30.0, 1.0]).unwrap();
-    assert_eq!(index.within(&all, 1).unwrap().count, n);
+    assert_eq!(index.within(&all, 1).unwrap().count, n + 1);
     // verify walks it too, and names the broken balance bound.
     let err = index.verify().unwrap_err().to_string();
-    assert!(err.contains(&format!("{n} levels deep")), "{err}");
+    assert!(err.contains(&format!("{} levels deep", n + 1)), "{err}");
 }
 
 #[test]
 fn a_cycle_is_reported_not_followed_forever() {
     let store = chain_store(10);
-    let mut node = codec::decode_node(
-        10,
+    let Node::Inner(last) = codec::decode_node(
+        19,
         &store
-            .get(Space::Nodes, &codec::node_key(10))
+            .get(Space::Nodes, &codec::node_key(19))
             .unwrap()
             .unwrap(),
         2,
     )
-    .unwrap();
-    node.above = Some(3);
+    .unwrap() else {
+        panic!("node 19 is inner")
+    };
+    let looped = Node::Inner(Inner {
+        above: Some(3),
+        ..last
+    });
     let mut b = WriteBatch::new();
-    b.put(Space::Nodes, codec::node_key(10), codec::encode_node(&node));
+    b.put(
+        Space::Nodes,
+        codec::node_key(19),
+        codec::encode_node(&looped),
+    );
     store.apply(&b).unwrap();
     let index = Index::from_store(store).unwrap();
     let err = index.verify().unwrap_err().to_string();

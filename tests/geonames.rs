@@ -43,13 +43,13 @@ fn cities_answers_match_brute_force() {
         skip_invalid: false,
         force: false,
         history: None,
-        format: kdsled::store::format::FORMAT_VERSION,
+        leaf_size: kdsled::store::format::DEFAULT_LEAF_SIZE as usize,
     };
     let summary = build(&db, input::open(&file, &spec).unwrap(), &opts, &NoProgress).unwrap();
     assert_eq!(summary.points, 5000);
-    assert_eq!(summary.depth, 13);
+    assert_eq!(summary.depth, 7);
     let index = Index::open(&db, 16).unwrap();
-    assert_eq!(index.verify().unwrap().nodes, 5000);
+    assert_eq!(index.verify().unwrap().points, 5000);
 
     for (i, r) in [804.672, 1_200.0, 25_000.0, 100_000.0]
         .into_iter()
@@ -60,7 +60,7 @@ fn cities_answers_match_brute_force() {
             let mut got_ids: Vec<PointId> = got
                 .hits
                 .iter()
-                .map(|h| index.payload(h.node).unwrap().id)
+                .map(|h| index.payload(h.point).unwrap().id)
                 .collect();
             let mut want: Vec<PointId> = rows
                 .iter()

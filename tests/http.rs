@@ -74,7 +74,7 @@ fn queries_answer_like_the_library() {
     let pts = cities_like();
     let t = build_index(Metric::Haversine, 2, &pts);
     let lib = t.index.radius(&[2.35, 48.85], 2_500.0, 5).unwrap();
-    let first = t.index.payload(lib.hits[0].node).unwrap();
+    let first = t.index.payload(lib.hits[0].point).unwrap();
     let s = start(t);
 
     let v = get_json(&s, "/v1/near?lon=2.35&lat=48.85&radius=2500&limit=5");

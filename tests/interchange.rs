@@ -89,7 +89,7 @@ fn partition_build_and_import_answer_like_a_plain_build() {
     kdsled(&args, None);
     assert!(
         common::proc::kdsled_status(&["verify", "--db", imported.to_str().unwrap()], "")
-            .starts_with("ok: 6000 nodes")
+            .starts_with("ok: 6000 points")
     );
 
     let queries: String = lines
@@ -199,12 +199,6 @@ fn broken_inputs_are_rejected_and_nothing_is_touched() {
             "appears twice",
         ),
         (
-            "overlap",
-            "r\t1\t0\ta\tb\t0\t0\ns\t1\t0\tc\td\t0.5\t0.5\n",
-            "a\t0\t0\t\t\t1\t1\nb\t0\t0\t\t\t-1\t-1\nc\t0\t0\t\t\t1.5\t-1\nd\t0\t0\t\t\t-0.5\t1\n",
-            "overlapping partitions",
-        ),
-        (
             "broken split",
             "r\t1\t0\ta\t\t0\t0\n",
             "a\t0\t0\t\t\t-1\t0\n",
@@ -237,4 +231,21 @@ fn broken_inputs_are_rejected_and_nothing_is_touched() {
     }
     let left = common::dir_names(dir.path(), |n| n.contains("building"));
     assert!(left.is_empty(), "{left:?}");
+    // Partitions whose regions overlap are fine: the points are laid out again into leaves.
+    let r = write(
+        dir.path(),
+        "overlap-roots",
+        "r\t1\t0\ta\tb\t0\t0\ns\t1\t0\tc\td\t0.5\t0.5\n",
+    );
+    let b = write(
+        dir.path(),
+        "overlap-branches",
+        "a\t0\t0\t\t\t1\t1\nb\t0\t0\t\t\t-1\t-1\nc\t0\t0\t\t\t1.5\t-1\nd\t0\t0\t\t\t-0.5\t1\n",
+    );
+    let s = kdsled::interchange::import(&db, &r, &b, Metric::Haversine, 8, true).unwrap();
+    assert_eq!((s.points, s.partitions), (6, 2));
+    let index = Index::open(&db, 8).unwrap();
+    assert_eq!(index.verify().unwrap().points, 6);
+    let near = index.nearest(&[1.5, -1.0], 1, None).unwrap();
+    assert_eq!(near.hits[0].coords, vec![1.5, -1.0]);
 }

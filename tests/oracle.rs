@@ -129,9 +129,10 @@ proptest! {
         k in 0usize..20,
         limit in 0usize..30,
         bbox in (-180.0..=180.0f64, -90.0..=90.0f64, -180.0..=180.0f64, -90.0..=90.0f64),
+        leaf in prop::sample::select(vec![2usize, TEST_LEAF_SIZE, 128]),
     ) {
         let m = Metric::Haversine;
-        let t = build_index(m, 2, &points);
+        let t = build_index_leaves(m, 2, &points, leaf);
         let idx = &t.index;
 
         let want = brute_radius(m, &points, &center, r);
@@ -182,10 +183,11 @@ proptest! {
         r in prop_oneof![Just(0.0), 0.0..3.0f64, 3.0..500.0f64],
         k in 0usize..20,
         half in prop::collection::vec(0.0..4.0f64, 16),
+        leaf in prop::sample::select(vec![2usize, TEST_LEAF_SIZE, 128]),
     ) {
         let m = Metric::Euclidean;
         let center: Vec<f64> = seed[..dims].to_vec();
-        let t = build_index(m, dims, &points);
+        let t = build_index_leaves(m, dims, &points, leaf.min(kdsled::store::format::default_leaf_size(dims)));
         let idx = &t.index;
 
         let want = brute_radius(m, &points, &center, r);
@@ -220,7 +222,7 @@ fn empty_index_answers_nothing() {
         .is_empty());
     let b = BBox::new(Metric::Haversine, &[-180.0, -90.0], &[180.0, 90.0]).unwrap();
     assert_eq!(t.index.within(&b, 10).unwrap().count, 0);
-    assert_eq!(t.index.verify().unwrap().nodes, 0);
+    assert_eq!(t.index.verify().unwrap().points, 0);
 }
 
 #[test]
@@ -259,4 +261,68 @@ fn bad_query_parameters_are_errors() {
         .index
         .nearest(&[0.0, 0.0], 1, Some(f64::INFINITY))
         .is_err());
+}
+
+/// Every query kind against brute force on a degenerate set, in several leaf sizes.
+fn check_degenerate(points: &[Vec<f64>], probes: &[[f64; 2]], radii: &[f64]) {
+    let m = Metric::Haversine;
+    for leaf in [2, TEST_LEAF_SIZE, 128] {
+        let t = build_index_leaves(m, 2, points, leaf);
+        let rep = t.index.verify().unwrap();
+        assert_eq!(rep.points, points.len() as u64);
+        for c in probes {
+            for &r in radii {
+                let want = brute_radius(m, points, c, r);
+                let got = t.index.radius(c, r, usize::MAX).unwrap();
+                assert_eq!(
+                    sorted(ids_and_distances(&t.index, &got.hits)),
+                    want,
+                    "leaf {leaf}"
+                );
+                let d: Vec<f64> = t
+                    .index
+                    .nearest(c, 7, Some(r))
+                    .unwrap()
+                    .hits
+                    .iter()
+                    .map(|h| h.distance)
+                    .collect();
+                assert_eq!(d, brute_nearest(m, points, c, 7, Some(r)));
+            }
+        }
+        let all = BBox::new(m, &[-180.0, -90.0], &[180.0, 90.0]).unwrap();
+        assert_eq!(t.index.within(&all, 1).unwrap().count, points.len() as u64);
+    }
+}
+
+#[test]
+fn ten_thousand_identical_points_build_a_balanced_tree_of_full_leaves() {
+    let pts = vec![vec![2.35, 48.85]; 10_000];
+    check_degenerate(&pts, &[[2.35, 48.85], [2.36, 48.85]], &[0.0, 1_000.0]);
+    // Splits are by position: leaves are full, the tree no deeper than a perfect one's.
+    let t = build_index_leaves(Metric::Haversine, 2, &pts, 128);
+    let rep = t.index.verify().unwrap();
+    assert_eq!(rep.leaves, 10_000u64.div_ceil(128));
+    assert_eq!(rep.depth, (rep.leaves as f64).log2().ceil() as u32 + 1);
+}
+
+#[test]
+fn collinear_points_and_one_point_match_brute_force() {
+    let line: Vec<Vec<f64>> = (0..500)
+        .map(|i| vec![10.0, -40.0 + i as f64 * 0.01])
+        .collect();
+    check_degenerate(
+        &line,
+        &[[10.0, -38.0], [10.01, -40.0]],
+        &[0.0, 900.0, 50_000.0],
+    );
+    let diagonal: Vec<Vec<f64>> = (0..500)
+        .map(|i| vec![i as f64 * 0.001, i as f64 * 0.001])
+        .collect();
+    check_degenerate(&diagonal, &[[0.2, 0.2], [0.0, 0.5]], &[100.0, 20_000.0]);
+    check_degenerate(
+        &[vec![-120.0, 35.0]],
+        &[[-120.0, 35.0], [60.0, -35.0]],
+        &[0.0, 2e7],
+    );
 }

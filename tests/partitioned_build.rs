@@ -59,7 +59,7 @@ fn partitioned_lonlat_build_answers_like_brute_force() {
         points.len()
     );
     let report = t.index.verify().expect("verify");
-    assert_eq!(report.nodes, points.len() as u64);
+    assert_eq!(report.points, points.len() as u64);
 
     let mut s = 99u64;
     let mut centers: Vec<Vec<f64>> = vec![
@@ -95,7 +95,7 @@ fn partitioned_lonlat_build_answers_like_brute_force() {
     ids.sort();
     assert_eq!(ids, brute_within(&points, &b));
     // Payloads went with their points through the spill files.
-    let p = t.index.payload(got.hits[0].node).expect("payload");
+    let p = t.index.payload(got.hits[0].point).expect("payload");
     let PointId::Int(i) = p.id else {
         panic!("int ids")
     };
@@ -163,7 +163,7 @@ fn options() -> BuildOptions {
         skip_invalid: false,
         force: false,
         history: None,
-        format: kdsled::store::format::FORMAT_VERSION,
+        leaf_size: kdsled::store::format::DEFAULT_LEAF_SIZE as usize,
     }
 }
 

@@ -190,7 +190,9 @@ fn a_file_insert_is_all_or_nothing_across_a_crash_and_can_be_rerun() {
     let more = write(dir.path(), "more.tsv", &points("m", 3000));
     let db = dir.path().join("db");
     let db = db.to_str().unwrap();
-    ok(&common::tsv_build(db, &base, &[]));
+    // Two-point leaves: the insert splits leaves by the thousand, a batch large enough to go
+    // through the journal.
+    ok(&common::tsv_build(db, &base, &["--leaf-size", "2"]));
     let mut insert = vec!["insert", "--db", db, "--input", &more];
     insert.extend(common::TSV_FLAGS);
     crash_at("journal-before-commit", &insert);
@@ -206,7 +208,7 @@ fn a_file_insert_is_all_or_nothing_across_a_crash_and_can_be_rerun() {
     // And from scratch, the same command succeeds after a crash that lost it.
     let db2 = dir.path().join("db2");
     let db2 = db2.to_str().unwrap();
-    ok(&common::tsv_build(db2, &base, &[]));
+    ok(&common::tsv_build(db2, &base, &["--leaf-size", "2"]));
     let mut insert2 = vec!["insert", "--db", db2, "--input", &more];
     insert2.extend(common::TSV_FLAGS);
     crash_at("journal-before-commit", &insert2);

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use common::build_index;
+use common::{build_index, TEST_LEAF_SIZE};
 use kdsled::index::{NewPoint, WriteOp};
 use kdsled::store::Space;
 use kdsled::tree::balance::depth_bound;
@@ -26,8 +26,8 @@ fn point(id: i64, lon: f64, lat: f64) -> NewPoint {
 /// Checks radius and nearest answers against the model, and the index's own invariants.
 fn check_against(index: &Index, model: &BTreeMap<i64, [f64; 2]>, probes: &[[f64; 2]], r: f64) {
     let rep = index.verify().expect("verify");
-    assert_eq!(rep.nodes, model.len() as u64);
-    assert!(rep.depth <= depth_bound(model.len() as u64));
+    assert_eq!(rep.points, model.len() as u64);
+    assert!(rep.depth <= depth_bound(model.len() as u64, TEST_LEAF_SIZE as u32));
     let m = Metric::Haversine;
     for c in probes {
         let mut want: Vec<(f64, i64)> = model
@@ -120,9 +120,13 @@ fn sorted_insertions_stay_balanced() {
         t.index.write_unsynced(&ops).unwrap();
     }
     let rep = t.index.verify().unwrap();
-    assert_eq!(rep.nodes, n as u64);
+    assert_eq!(rep.points, n as u64);
     let log2 = (n as f64).log2();
-    assert!(rep.depth <= depth_bound(n as u64), "depth {}", rep.depth);
+    assert!(
+        rep.depth <= depth_bound(n as u64, TEST_LEAF_SIZE as u32),
+        "depth {}",
+        rep.depth
+    );
     assert!(
         (rep.depth as f64) < 2.2 * log2,
         "depth {} vs log2 {log2}",
@@ -147,6 +151,7 @@ fn deleting_half_reclaims_records() {
         .map(|i| vec![(i % 80) as f64 * 0.01, (i / 80) as f64 * 0.01])
         .collect();
     let t = build_index(Metric::Haversine, 2, &pts);
+    let built = t.index.verify().unwrap();
     let ops: Vec<WriteOp> = (0..4000)
         .step_by(2)
         .map(|i| WriteOp::Delete(PointId::Int(i)))
@@ -154,17 +159,21 @@ fn deleting_half_reclaims_records() {
     for chunk in ops.chunks(100) {
         t.index.write(chunk).unwrap();
     }
+    // verify counts every space's records against what the tree reaches: nothing is left
+    // behind, and emptied or small leaves were dropped or merged.
+    let after = t.index.verify().unwrap();
+    assert_eq!(after.points, 2000);
+    assert!(after.leaves < built.leaves, "{after:?} vs {built:?}");
     let store = t.index.store();
-    assert_eq!(store.len(Space::Nodes).unwrap(), 2000);
-    assert_eq!(store.len(Space::Payloads).unwrap(), 2000);
-    assert_eq!(store.len(Space::Ids).unwrap(), 2000);
+    assert_eq!(store.len(Space::Nodes).unwrap(), after.nodes);
+    assert!(store.len(Space::Ids).unwrap() <= t.index.meta().id_buckets);
     assert_eq!(t.index.meta().count, 2000);
-    assert!(t.index.verify().unwrap().depth <= depth_bound(2000));
+    assert!(t.index.verify().unwrap().depth <= depth_bound(2000, TEST_LEAF_SIZE as u32));
     // Deleted points never appear in any answer.
     let all = t.index.radius(&[0.4, 0.25], 1e7, usize::MAX).unwrap();
     assert_eq!(all.count, 2000);
     for h in &all.hits {
-        match t.index.payload(h.node).unwrap().id {
+        match t.index.payload(h.point).unwrap().id {
             PointId::Int(i) => assert!(i % 2 == 1),
             other => panic!("{other}"),
         }
@@ -206,7 +215,7 @@ fn large_batches_and_rebuilds_survive_reopen() {
     let dir = t.dir;
     drop(t.index);
     let index = Index::open(&path, 16).unwrap();
-    assert_eq!(index.verify().unwrap().nodes, 3000);
+    assert_eq!(index.verify().unwrap().points, 3000);
     assert_eq!(index.meta().sequence, 1);
     assert_eq!(index.store().len(Space::Journal).unwrap(), 0);
     drop(dir);
@@ -238,7 +247,7 @@ fn readers_never_miss_an_acknowledged_point() {
                     let got: std::collections::HashSet<i64> = a
                         .hits
                         .iter()
-                        .map(|h| match snap.payload(h.node).unwrap().id {
+                        .map(|h| match snap.payload(h.point).unwrap().id {
                             PointId::Int(i) => i,
                             other => panic!("{other}"),
                         })
@@ -276,7 +285,7 @@ fn readers_never_miss_an_acknowledged_point() {
     for r in readers {
         assert!(r.join().unwrap() > 0);
     }
-    assert_eq!(index.verify().unwrap().nodes, 1500 - 150);
+    assert_eq!(index.verify().unwrap().points, 1500 - 150);
 }
 
 #[test]
@@ -304,11 +313,11 @@ fn compaction_reclaims_space_and_keeps_answers_and_history() {
     let dir = t.dir;
     drop(t.index);
     let before = kdsled::index::dir_size(&path).unwrap();
-    let s = kdsled::index::compact(&path, 16, &kdsled::index::NoProgress).unwrap();
+    let s = kdsled::index::compact(&path, 16, 1, &kdsled::index::NoProgress).unwrap();
     assert_eq!(s.points, 3000);
     assert!(s.bytes_on_disk < before, "{} >= {before}", s.bytes_on_disk);
     let index = Index::open(&path, 16).unwrap();
-    assert_eq!(index.verify().unwrap().nodes, 3000);
+    assert_eq!(index.verify().unwrap().points, 3000);
     let m = index.meta();
     assert_eq!(
         (m.generation.clone(), m.sequence, m.count),
@@ -323,4 +332,70 @@ fn compaction_reclaims_space_and_keeps_answers_and_history() {
     );
     assert_eq!(common::sorted(after_answer), common::sorted(before_answer));
     drop(dir);
+}
+
+#[test]
+fn a_full_leaf_splits_and_two_small_siblings_merge() {
+    // One full leaf of 4; the fifth point splits it in two under a new inner node.
+    let pts: Vec<Vec<f64>> = (0..4).map(|i| vec![i as f64 * 0.01, 0.0]).collect();
+    let t = build_index(Metric::Haversine, 2, &pts);
+    let r = t.index.verify().unwrap();
+    assert_eq!((r.points, r.leaves, r.nodes), (4, 1, 1));
+    t.index.insert(point(4, 0.04, 0.0)).unwrap();
+    let r = t.index.verify().unwrap();
+    assert_eq!((r.points, r.leaves, r.nodes, r.depth), (5, 2, 3, 2));
+
+    // Leaves of 8: leaves 1 and 2 are siblings (postorder). Shrinking one to a quarter keeps it
+    // (its sibling is full); shrinking the other too folds both into one leaf.
+    let pts: Vec<Vec<f64>> = (0..80).map(|i| vec![i as f64 * 0.01, 0.0]).collect();
+    let t = common::build_index_leaves(Metric::Haversine, 2, &pts, 8);
+    let built = t.index.verify().unwrap();
+    assert_eq!(built.leaves, 10);
+    let in_leaf = |leaf: u64| -> Vec<i64> {
+        (0..80)
+            .filter(|&i| t.index.get(&PointId::Int(i)).unwrap().unwrap().leaf == leaf)
+            .collect()
+    };
+    let (first, second) = (in_leaf(1), in_leaf(2));
+    assert_eq!((first.len(), second.len()), (8, 8));
+    let delete = |ids: &[i64]| {
+        let ops: Vec<WriteOp> = ids
+            .iter()
+            .map(|&i| WriteOp::Delete(PointId::Int(i)))
+            .collect();
+        t.index.write(&ops).unwrap();
+    };
+    delete(&first[..6]);
+    assert_eq!(t.index.verify().unwrap().leaves, 10);
+    delete(&second[..6]);
+    let r = t.index.verify().unwrap();
+    assert_eq!((r.points, r.leaves), (68, 9));
+    // The leaf that shrank last took its sibling's points.
+    for &id in first[6..].iter().chain(&second[6..]) {
+        assert_eq!(t.index.get(&PointId::Int(id)).unwrap().unwrap().leaf, 2);
+    }
+}
+
+#[test]
+fn inserting_thousands_of_identical_points_stays_within_the_depth_bound() {
+    let t = build_index(Metric::Haversine, 2, &[vec![5.0, 5.0]]);
+    for batch in 0..20 {
+        let ops: Vec<WriteOp> = (0..100)
+            .map(|i| WriteOp::Insert(point(1 + batch * 100 + i, 5.0, 5.0)))
+            .collect();
+        t.index.write(&ops).unwrap();
+    }
+    let r = t.index.verify().unwrap();
+    assert_eq!(r.points, 2001);
+    assert!(r.depth <= depth_bound(2001, TEST_LEAF_SIZE as u32), "{r:?}");
+    assert_eq!(t.index.count_within(&[5.0, 5.0], 0.0).unwrap().count, 2001);
+    // And deleting them all, one batch at a time, empties the tree cleanly.
+    for batch in 0..21 {
+        let ops: Vec<WriteOp> = (0..100)
+            .map(|i| WriteOp::Delete(PointId::Int(batch * 100 + i)))
+            .collect();
+        t.index.write(&ops).unwrap();
+        t.index.verify().unwrap();
+    }
+    assert_eq!(t.index.meta().count, 0);
 }

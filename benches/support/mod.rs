@@ -61,8 +61,8 @@ pub fn clustered(n: usize, seed: u64) -> Vec<[f64; 2]> {
         .collect()
 }
 
-/// Build options for a lon/lat index written in format `format`, replacing what is there.
-pub fn options(format: u32) -> BuildOptions {
+/// Build options for a lon/lat index, replacing what is there.
+pub fn options() -> BuildOptions {
     BuildOptions {
         metric: Metric::Haversine,
         dims: 2,
@@ -71,7 +71,7 @@ pub fn options(format: u32) -> BuildOptions {
         skip_invalid: false,
         force: true,
         history: None,
-        format,
+        leaf_size: kdsled::store::format::DEFAULT_LEAF_SIZE as usize,
     }
 }
 
@@ -86,7 +86,15 @@ pub fn build_as(dir: &Path, points: &[[f64; 2]], format: u32) -> f64 {
             properties: vec![],
         })
     });
-    build(dir, records, &options(format), &NoProgress)
+    if format < kdsled::store::format::FORMAT_VERSION {
+        let records: Vec<Record> = records
+            .map(|r: kdsled::Result<Record>| r.expect("record"))
+            .collect();
+        let t = std::time::Instant::now();
+        kdsled::migrate::v2::write(dir, Metric::Haversine, 2, &records, format).expect("build");
+        return t.elapsed().as_secs_f64();
+    }
+    build(dir, records, &options(), &NoProgress)
         .expect("build")
         .seconds
 }

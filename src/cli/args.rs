@@ -65,14 +65,15 @@ pub enum Command {
     /// Build one partition's tree from points on standard input; write its nodes as flat lines
     /// (a Hadoop Streaming reducer or Spark `RDD.pipe` stage).
     PartitionBuild(PartitionBuildArgs),
-    /// Load flat node files (from partition-build) into a new index, joined under a balanced top.
+    /// Load flat node files (from partition-build): check each partition's tree, then build a
+    /// new index of leaf buckets from their points.
     Import(ImportArgs),
     /// Pre-render heatmap tiles to DIR/{z}/{x}/{y}.png.
     Tiles(TilesArgs),
     /// Upgrade an index to this binary's on-disk format version (safe to interrupt and rerun).
-    Migrate(DbArgs),
+    Migrate(RewriteArgs),
     /// Rewrite an index into a fresh, densely packed database (reclaims the space deletes leave).
-    Compact(DbArgs),
+    Compact(RewriteArgs),
     /// Serve an index over HTTP (with no --db: the bundled GeoNames data, built on first start).
     Serve(ServeArgs),
 }
@@ -302,6 +303,22 @@ pub struct BuildArgs {
     /// Memory for the points held at once, MiB: a larger input is spilled to temporary files
     /// beside the index and built in partitions that each fit (peak memory is about this plus
     /// --cache-mb plus ~150 MB for sled's write path).
+    #[arg(long, default_value_t = kdsled::index::DEFAULT_BUILD_MEMORY_MB)]
+    pub memory_mb: u64,
+    /// Most points a leaf holds: leaves are one sled record each, so larger leaves mean fewer
+    /// records (less memory and disk per point) but more bytes read per visit. Default: 128,
+    /// fewer for points of more than 7 dimensions (a leaf record stays under 7 KiB).
+    #[arg(long)]
+    pub leaf_size: Option<usize>,
+}
+
+/// `kdsled migrate` and `kdsled compact`: commands that rewrite a whole index.
+#[derive(Args, Debug)]
+pub struct RewriteArgs {
+    /// The index.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Memory for the points held at once while rewriting, MiB (as for build).
     #[arg(long, default_value_t = kdsled::index::DEFAULT_BUILD_MEMORY_MB)]
     pub memory_mb: u64,
 }

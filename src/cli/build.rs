@@ -65,7 +65,9 @@ pub fn run(a: BuildArgs) -> anyhow::Result<ExitCode> {
         skip_invalid: a.skip_invalid,
         force: a.force,
         history: None,
-        format: kdsled::store::format::FORMAT_VERSION,
+        leaf_size: a
+            .leaf_size
+            .unwrap_or_else(|| kdsled::store::format::default_leaf_size(spec.dims())),
     };
     let progress = BarProgress::new();
     let summary = build(&a.db.db, reader, &opts, &progress)

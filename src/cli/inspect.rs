@@ -16,6 +16,8 @@ pub fn info(a: DbArgs) -> anyhow::Result<ExitCode> {
     println!("dimensions      {}", m.dims);
     println!("points          {}", m.count);
     println!("depth           {}", m.depth);
+    println!("leaf size       {}", m.leaf_size);
+    println!("id buckets      {}", m.id_buckets);
     println!("bytes on disk   {}", index.size_on_disk()?);
     println!("generation      {}", m.generation);
     Ok(ExitCode::SUCCESS)
@@ -26,7 +28,13 @@ pub fn verify(a: DbArgs) -> anyhow::Result<ExitCode> {
     let index = Index::open(&a.db, a.cache_mb)?;
     match index.verify() {
         Ok(r) => {
-            status!("ok: {} nodes, depth {}", r.nodes, r.depth);
+            status!(
+                "ok: {} points in {} leaves, {} nodes, depth {}",
+                r.points,
+                r.leaves,
+                r.nodes,
+                r.depth
+            );
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
@@ -37,14 +45,23 @@ pub fn verify(a: DbArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Applies the pending format migrations.
-pub fn migrate(a: DbArgs) -> anyhow::Result<ExitCode> {
-    let r = kdsled::migrate::migrate(&a.db, a.cache_mb)?;
+pub fn migrate(a: super::args::RewriteArgs) -> anyhow::Result<ExitCode> {
+    let r = kdsled::migrate::migrate_in(
+        &a.db.db,
+        a.db.cache_mb,
+        a.memory_mb,
+        &super::progress::BarProgress::new(),
+    )?;
     if r.from == r.to && !r.resumed {
-        status!("{} is already at format version {}", a.db.display(), r.to);
+        status!(
+            "{} is already at format version {}",
+            a.db.db.display(),
+            r.to
+        );
     } else {
         status!(
             "migrated {} from format version {} to {}{}: {} records converted",
-            a.db.display(),
+            a.db.db.display(),
             r.from,
             r.to,
             if r.resumed { " (resumed)" } else { "" },

@@ -44,8 +44,9 @@ fn print(
             writeln!(out)?;
         }
         OutputArg::Tsv => {
-            for h in &answer.hits {
-                let p = index.payload(h.node)?;
+            let snap = index.snapshot();
+            let points: Vec<_> = answer.hits.iter().map(|h| h.point).collect();
+            for (h, p) in answer.hits.iter().zip(snap.payloads(&points)?) {
                 let coords: Vec<String> = h.coords.iter().map(|c| c.to_string()).collect();
                 if with_distance {
                     writeln!(out, "{}\t{}\t{:.3}", p.id, coords.join("\t"), h.distance)?;

@@ -51,7 +51,7 @@ fn default_index(dir: &Path, data: Option<&Path>, cache_mb: u64) -> anyhow::Resu
         skip_invalid: false,
         force: dir.exists(),
         history: None,
-        format: kdsled::store::format::FORMAT_VERSION,
+        leaf_size: kdsled::store::format::default_leaf_size(2),
     };
     let summary = build(dir, input::open(&data, &spec)?, &opts, &BarProgress::new())
         .with_context(|| format!("building {}", dir.display()))?;

@@ -101,12 +101,17 @@ pub fn delete(a: DeleteArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Rewrites the index densely and reports the space reclaimed.
-pub fn compact(a: super::args::DbArgs) -> anyhow::Result<ExitCode> {
-    let before = kdsled::index::dir_size(&a.db)?;
-    let s = kdsled::index::compact(&a.db, a.cache_mb, &super::progress::BarProgress::new())?;
+pub fn compact(a: super::args::RewriteArgs) -> anyhow::Result<ExitCode> {
+    let before = kdsled::index::dir_size(&a.db.db)?;
+    let s = kdsled::index::compact(
+        &a.db.db,
+        a.db.cache_mb,
+        a.memory_mb,
+        &super::progress::BarProgress::new(),
+    )?;
     status!(
         "compacted {}: {} points, {} bytes on disk before, {} after ({:.1} s)",
-        a.db.display(),
+        a.db.db.display(),
         s.points,
         before,
         s.bytes_on_disk,

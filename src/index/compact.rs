@@ -1,10 +1,11 @@
 //! Compaction: rewrite an index into a fresh, balanced, densely packed database.
 //!
-//! sled is log-structured: deleting points writes tombstones and relocated pages, so the
-//! directory grows until sled's segment cleaner catches up. Compaction reads every point and
-//! bulk-builds them again (preorder node ids, no garbage), keeping the history's generation and
-//! sequence, as a new generation of the index directory that replaces the old one atomically.
-//! The directory's lock is held throughout, so no other process opens the index meanwhile.
+//! sled is log-structured: deleting points writes tombstones and relocated pages, and writes
+//! leave half-full leaves behind, so the directory grows and walks read more records than a
+//! fresh layout needs. Compaction streams every point, leaf by leaf, into a bulk build (which
+//! spills past its memory budget), keeping the history's generation and sequence, as a new
+//! generation of the index directory that replaces the old one atomically. The directory's lock
+//! is held throughout, so no other process opens the index meanwhile.
 
 use std::path::Path;
 
@@ -12,10 +13,15 @@ use super::build::{build_into, BuildOptions, BuildProgress, BuildSummary};
 use super::Index;
 use crate::error::{Error, Result};
 use crate::input::Record;
-use crate::store::{codec, Space};
 
-/// Rewrites the index at `path`; the index must not be open elsewhere.
-pub fn compact(path: &Path, cache_mb: u64, progress: &dyn BuildProgress) -> Result<BuildSummary> {
+/// Rewrites the index at `path` within `memory_mb` MiB of build memory; the index must not be
+/// open elsewhere.
+pub fn compact(
+    path: &Path,
+    cache_mb: u64,
+    memory_mb: u64,
+    progress: &dyn BuildProgress,
+) -> Result<BuildSummary> {
     let index = Index::open(path, cache_mb)?;
     let dir = index
         .dir()
@@ -26,38 +32,33 @@ pub fn compact(path: &Path, cache_mb: u64, progress: &dyn BuildProgress) -> Resu
         metric: meta.metric,
         dims: meta.dims as usize,
         cache_mb,
-        memory_mb: crate::index::build::DEFAULT_BUILD_MEMORY_MB,
+        memory_mb,
         skip_invalid: false,
         force: true,
         history: Some((meta.generation.clone(), meta.sequence)),
-        format: crate::store::format::FORMAT_VERSION,
+        leaf_size: meta.leaf_size as usize,
     };
-    let store = index.store();
-    // Read everything, then close the index before its directory is replaced under it.
-    let records: Vec<Result<Record>> = store
-        .scan(Space::Payloads)
+    let records = crate::tree::points::scan(index.store(), meta.dims as usize)
         .enumerate()
         .map(|(i, r)| {
-            let (k, v) = r?;
-            let node = codec::node_id_from_key(&k)?;
-            let payload = codec::decode_payload(node, &v)?;
-            let coords = index.node(node)?.coords;
+            let (coords, payload) = r?;
             Ok(Record {
                 line: i as u64 + 1,
                 id: payload.id,
                 coords,
                 properties: payload.properties,
             })
-        })
-        .collect();
-    // The old generation closes before it is removed; the lock stays held through `dir`.
+        });
+    // The old generation stays until the index reading it is closed; the lock stays held
+    // through `dir`.
+    let mut summary = build_into(&dir, records, &opts, progress, false).map_err(|e| match e {
+        Error::DuplicateId { id, .. } => {
+            Error::Corrupt(format!("point id {id} appears twice among the payloads"))
+        }
+        other => other,
+    })?;
     drop(index);
-    let summary =
-        build_into(&dir, records.into_iter(), &opts, progress, true).map_err(|e| match e {
-            Error::DuplicateId { id, .. } => {
-                Error::Corrupt(format!("point id {id} appears twice among the payloads"))
-            }
-            other => other,
-        })?;
+    dir.remove_stale()?;
+    summary.bytes_on_disk = super::dir_size(dir.path())?;
     Ok(summary)
 }

@@ -24,12 +24,11 @@ use crate::error::{Error, Result};
 use crate::geometry::{BBox, Metric};
 use crate::point::{Payload, PointId};
 use crate::query::{Answer, StatsAnswer};
-use crate::store::codec::NodeFormat;
 use crate::store::format::{Meta, FORMAT_VERSION, META_KEY, MIGRATION_KEY, VERSION_KEY};
 use crate::store::{codec, IndexDir, SledStore, Space, Store};
 use crate::tree::cache::NodeCache;
 use crate::tree::verify::{self, VerifyReport};
-use crate::tree::Node;
+use crate::tree::{Node, PointRef};
 
 /// Default memory for caches, MiB: sled's page cache and kdsled's node cache together.
 pub const DEFAULT_CACHE_MB: u64 = 256;
@@ -68,37 +67,22 @@ fn split_cache(cache_mb: u64) -> (u64, usize) {
     (sled_mb.max(1), node_bytes)
 }
 
-/// One stored point with everything known about it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredPoint {
-    /// Node holding the point.
-    pub node: u64,
-    /// Coordinates.
-    pub coords: Vec<f64>,
-    /// User id and attributes.
-    pub payload: Payload,
-}
+pub use crate::tree::points::StoredPoint;
 
 impl Index {
     /// Opens the index at `path` with `cache_mb` MiB of caches (sled's page cache and a cache of
     /// decoded top-level nodes). Fails without touching anything if there is no index there or
     /// its format version is not this binary's.
     pub fn open(path: &Path, cache_mb: u64) -> Result<Index> {
-        Self::open_with(path, cache_mb, false)
+        Self::open_with(path, cache_mb)
     }
 
-    /// Opens an index in this or any older format version this binary still reads, without
-    /// migrating it. For format benchmarks and migration tests; services use [`Index::open`].
-    pub fn open_any_format(path: &Path, cache_mb: u64) -> Result<Index> {
-        Self::open_with(path, cache_mb, true)
-    }
-
-    fn open_with(path: &Path, cache_mb: u64, any_format: bool) -> Result<Index> {
-        Self::open_in(IndexDir::open(path)?, cache_mb, any_format)
+    fn open_with(path: &Path, cache_mb: u64) -> Result<Index> {
+        Self::open_in(IndexDir::open(path)?, cache_mb)
     }
 
     /// Opens the index in use in `dir`, whose lock the caller holds.
-    pub fn open_in(dir: Arc<IndexDir>, cache_mb: u64, any_format: bool) -> Result<Index> {
+    pub fn open_in(dir: Arc<IndexDir>, cache_mb: u64) -> Result<Index> {
         let path = dir.path();
         let Some(sled_dir) = dir.current()? else {
             return Err(Error::Database(format!(
@@ -109,34 +93,29 @@ impl Index {
         };
         let (sled_mb, node_bytes) = split_cache(cache_mb);
         let store = SledStore::open(&sled_dir, sled_mb)?;
-        let mut index =
-            Index::from_store_with(Arc::new(store), any_format).map_err(|e| match e {
-                Error::FormatVersion(m) => {
-                    Error::FormatVersion(m.replace("DIR", &path.display().to_string()))
-                }
-                other => other,
-            })?;
+        let mut index = Index::from_store(Arc::new(store)).map_err(|e| match e {
+            Error::FormatVersion(m) => {
+                Error::FormatVersion(m.replace("DIR", &path.display().to_string()))
+            }
+            other => other,
+        })?;
         index.dir = Some(dir);
         index.cache = (node_bytes > 0).then(|| {
             let meta = index.meta();
-            NodeCache::with_budget(node_bytes, meta.dims as usize, meta.next_id)
+            let depth = NodeCache::depth_for(
+                node_bytes,
+                meta.count,
+                meta.next_id,
+                meta.dims as usize,
+                meta.depth,
+            );
+            NodeCache::with_budget(node_bytes, meta.next_id, depth)
         });
         Ok(index)
     }
 
-    /// Opens a generation being built in a directory whose lock the caller holds, to check it
-    /// before it is made current.
-    pub(crate) fn open_generation(sled_dir: &Path, cache_mb: u64) -> Result<Index> {
-        let (sled_mb, _) = split_cache(cache_mb);
-        Index::from_store(Arc::new(SledStore::open(sled_dir, sled_mb)?))
-    }
-
     /// Opens an index over any store holding one, without a node cache.
     pub fn from_store(store: Arc<dyn Store>) -> Result<Index> {
-        Self::from_store_with(store, false)
-    }
-
-    fn from_store_with(store: Arc<dyn Store>, any_format: bool) -> Result<Index> {
         let version = read_version(store.as_ref())?;
         if store.get(Space::Meta, MIGRATION_KEY)?.is_some() {
             return Err(Error::FormatVersion(format!(
@@ -144,12 +123,7 @@ impl Index {
                  `kdsled migrate --db DIR` to finish it"
             )));
         }
-        match (any_format, version <= FORMAT_VERSION) {
-            (true, true) => {
-                NodeFormat::for_version(version)?;
-            }
-            _ => check_version(version)?,
-        }
+        check_version(version)?;
         let mut meta = match store.get(Space::Meta, META_KEY)? {
             Some(m) => codec::decode_meta(&m)?,
             None => return Err(Error::Corrupt("the meta record is missing".into())),
@@ -291,9 +265,10 @@ impl Index {
         self.snapshot().stats(center, radius, group_by, sum)
     }
 
-    /// The payload of node `node`.
-    pub fn payload(&self, node: u64) -> Result<Payload> {
-        self.snapshot().payload(node)
+    /// The payload of the point `point` of an answer. Handles are valid until the next write:
+    /// read answers and their payloads through one [`Index::snapshot`] when writes may run.
+    pub fn payload(&self, point: PointRef) -> Result<Payload> {
+        self.snapshot().payload(point)
     }
 
     /// Node `id` as stored.

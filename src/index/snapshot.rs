@@ -4,14 +4,15 @@ use std::cell::RefCell;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLockReadGuard};
 
-use super::{check_point, check_radius, Index, StoredPoint};
+use super::{check_point, check_radius, Index};
 use crate::error::{Error, Result};
 use crate::geometry::BBox;
 use crate::point::{Payload, PointId, WriteOp};
 use crate::query::{self, Answer, Filter, StatsAnswer, Walk};
 use crate::store::format::Meta;
 use crate::store::{codec, Space};
-use crate::tree::{Node, TreeReader};
+use crate::tree::points::{self, StoredPoint};
+use crate::tree::{Node, PointRef, TreeReader};
 
 /// One committed write from the changes log: its sequence number and operations.
 pub type Change = (u64, Vec<WriteOp>);
@@ -74,7 +75,7 @@ impl Snapshot<'_> {
     }
 
     /// This view paging after `after`: list queries keep only hits ranked after this
-    /// (distance, node id), box queries after this node id; counts still cover every point.
+    /// (distance, point handle), box queries after this handle; counts still cover every point.
     pub fn after(mut self, after: Option<(f64, u64)>) -> Self {
         self.after = after;
         self
@@ -91,11 +92,9 @@ impl Snapshot<'_> {
             metric: self.meta.metric,
             dims: self.meta.dims as usize,
             root: self.meta.root,
-            end: self.meta.next_id,
             depth: self.meta.depth,
             read_ahead: self.index.read_ahead,
             cache: self.index.cache.as_ref(),
-            format: self.meta.node_format(),
             filter: self.filter.as_ref(),
             after: self.after,
         }
@@ -170,24 +169,44 @@ impl Snapshot<'_> {
         Ok(a)
     }
 
-    /// The payload of node `node`.
-    pub fn payload(&self, node: u64) -> Result<Payload> {
-        let bytes = self
-            .index
-            .store
-            .get(Space::Payloads, &codec::node_key(node))?
-            .ok_or_else(|| Error::Corrupt(format!("node {node} has no payload")))?;
-        codec::decode_payload(node, &bytes)
+    /// The payload of the point `point` of an answer from this snapshot.
+    pub fn payload(&self, point: PointRef) -> Result<Payload> {
+        let mut p = self.payloads(&[point])?;
+        p.pop()
+            .ok_or_else(|| Error::Corrupt(format!("no payload for point {point:?}")))
+    }
+
+    /// The payloads of `points` (from answers of this snapshot), in their order: each leaf's
+    /// payload record is read once, however many of the points it holds.
+    pub fn payloads(&self, points: &[PointRef]) -> Result<Vec<Payload>> {
+        let mut order: Vec<usize> = (0..points.len()).collect();
+        order.sort_by_key(|&i| points[i]);
+        let mut out: Vec<Option<Payload>> = vec![None; points.len()];
+        let mut leaf: Option<(u64, Vec<Payload>)> = None;
+        for i in order {
+            let p = points[i];
+            if leaf.as_ref().is_none_or(|(l, _)| *l != p.leaf()) {
+                let read = points::read_leaf_payloads(self.index.store.as_ref(), p.leaf())?;
+                leaf = Some((p.leaf(), read));
+            }
+            let got = leaf
+                .as_ref()
+                .and_then(|(_, ps)| ps.get(p.slot()))
+                .ok_or_else(|| {
+                    Error::Corrupt(format!(
+                        "leaf {} has no payload for slot {}",
+                        p.leaf(),
+                        p.slot()
+                    ))
+                })?;
+            out[i] = Some(got.clone());
+        }
+        Ok(out.into_iter().flatten().collect())
     }
 
     /// Node `id` as stored.
     pub fn node(&self, id: u64) -> Result<Node> {
-        TreeReader::new(
-            self.index.store.as_ref(),
-            self.meta.dims as usize,
-            self.meta.node_format(),
-        )
-        .node(id)
+        TreeReader::new(self.index.store.as_ref(), self.meta.dims as usize).node(id)
     }
 
     /// Up to `limit` committed writes after sequence `since`, in order, or `None` when some of
@@ -229,14 +248,6 @@ impl Snapshot<'_> {
 
     /// The point with the user's id `id`, if there is one.
     pub fn get(&self, id: &PointId) -> Result<Option<StoredPoint>> {
-        let Some(r) = self.index.store.get(Space::Ids, &codec::id_key(id))? else {
-            return Ok(None);
-        };
-        let node = codec::decode_node_ref(&r)?;
-        Ok(Some(StoredPoint {
-            node,
-            coords: self.node(node)?.coords,
-            payload: self.payload(node)?,
-        }))
+        points::find(self.index.store.as_ref(), &self.meta, id)
     }
 }

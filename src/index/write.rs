@@ -95,38 +95,36 @@ impl Index {
         for (i, op) in ops.iter().enumerate() {
             match op {
                 WriteOp::Insert(p) | WriteOp::Upsert(p) => {
-                    if let Some(old) = txn.lookup(&p.id)? {
+                    if txn.lookup(&p.id)?.is_some() {
                         if matches!(op, WriteOp::Insert(_)) {
                             return Err(Error::invalid(
                                 format!("item {i} id"),
                                 format!("a point with id {} exists (upsert replaces it)", p.id),
                             ));
                         }
-                        remove(&mut txn, old)?;
+                        remove(&mut txn, &p.id)?;
                         outcome.replaced += 1;
                     }
-                    let node = txn.allocate();
-                    insert(&mut txn, node, &p.coords)?;
-                    txn.put_payload(
-                        node,
-                        &Payload {
+                    insert(
+                        &mut txn,
+                        &p.coords,
+                        Payload {
                             id: p.id.clone(),
                             properties: p.properties.clone(),
                         },
-                    );
-                    txn.set_id(&p.id, Some(node));
+                    )?;
                     outcome.written += 1;
                 }
-                WriteOp::Delete(id) => match txn.lookup(id)? {
-                    Some(node) => {
-                        remove(&mut txn, node)?;
-                        txn.set_id(id, None);
+                WriteOp::Delete(id) => {
+                    if remove(&mut txn, id)? {
                         outcome.deleted += 1;
+                    } else {
+                        outcome.missing += 1;
                     }
-                    None => outcome.missing += 1,
-                },
+                }
             }
         }
+        txn.grow_id_index()?;
         if outcome.written + outcome.deleted == 0 && replicated.is_none() {
             outcome.sequence = txn.meta.sequence;
             return Ok(outcome);
@@ -138,7 +136,7 @@ impl Index {
             ops,
             self.retain_changes.load(Ordering::Relaxed),
         );
-        let (batch, meta, touched) = txn.finish();
+        let (batch, meta, touched) = txn.finish()?;
         // Readers are held off only while the batch lands and the cache follows it.
         let gate = self.gate.write().unwrap_or_else(|p| p.into_inner());
         let applied = self.store.apply(&batch);

@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::input::Record;
 use crate::point::PointId;
 use crate::replication::wire::{properties_from_json, properties_json};
-use crate::tree::build::layout;
+use crate::tree::point_layout::layout;
 
 /// One node line.
 #[derive(Debug, Clone, PartialEq)]

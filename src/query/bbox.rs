@@ -1,16 +1,18 @@
 //! Every point inside a box.
 
 use super::collect::Best;
-use super::{Answer, Hit, Walk};
+use super::{Answer, Hit, LeafPayloads, Walk};
 use crate::error::Result;
 use crate::geometry::BBox;
+use crate::tree::node::NodeRef;
+use crate::tree::PointRef;
 
-/// The points inside `bbox` (edges inclusive): the `limit` with the smallest node ids (after
-/// the page cursor's), in node-id order; the answer's count covers all of them. Subtrees whose region misses the box are never read.
+/// The points inside `bbox` (edges inclusive): the `limit` with the smallest handles (after the
+/// page cursor's), in handle order; the answer's count covers all of them. Subtrees whose
+/// region misses the box are never read.
 pub fn within(w: Walk<'_>, bbox: &BBox, limit: usize) -> Result<Answer> {
     let mut reader = w.reader();
-    // The `limit` smallest node ids after the cursor's: every hit is at distance 0, so the
-    // ranking by (distance, node) is by node id.
+    // Every hit is at distance 0, so the ranking by (distance, handle) is by handle.
     let mut best = Best::new(limit);
     let after = w.after.map(|(_, id)| id);
     let mut count = 0u64;
@@ -22,23 +24,32 @@ pub fn within(w: Walk<'_>, bbox: &BBox, limit: usize) -> Result<Answer> {
         if !bbox.intersects(&region) {
             continue;
         }
-        let node = reader.node_at(id, depth)?;
-        let axis = node.axis as usize;
-        let split = node.split();
-        if let Some(c) = node.below {
-            stack.push((c, region.below(axis, split), depth + 1));
-        }
-        if let Some(c) = node.above {
-            stack.push((c, region.above(axis, split), depth + 1));
-        }
-        if bbox.contains(&node.coords) && w.passes(id)? {
-            count += 1;
-            if after.is_none_or(|a| id > a) {
-                best.offer(Hit {
-                    node: id,
-                    coords: node.coords.to_vec(),
-                    distance: 0.0,
-                });
+        match reader.node_at(id, depth)? {
+            NodeRef::Leaf(coords) => {
+                let mut payloads = LeafPayloads::new(w.store, id);
+                for (slot, c) in coords.chunks_exact(w.dims).enumerate() {
+                    if !bbox.contains(c) || !w.passes(&mut payloads, slot)? {
+                        continue;
+                    }
+                    count += 1;
+                    let point = PointRef::new(id, slot);
+                    if after.is_none_or(|a| point.0 > a) {
+                        best.offer(Hit {
+                            point,
+                            coords: c.to_vec(),
+                            distance: 0.0,
+                        });
+                    }
+                }
+            }
+            NodeRef::Inner(inner) => {
+                let (axis, split) = (inner.axis as usize, inner.split);
+                if let Some(c) = inner.below {
+                    stack.push((c, region.below(axis, split), depth + 1));
+                }
+                if let Some(c) = inner.above {
+                    stack.push((c, region.above(axis, split), depth + 1));
+                }
             }
         }
     }

@@ -5,7 +5,7 @@ use std::collections::BinaryHeap;
 
 use super::Hit;
 
-/// A hit ordered by (distance, node id), so ties break the same way every time.
+/// A hit ordered by (distance, point handle), so ties break the same way every time.
 pub(crate) struct Ranked(pub Hit);
 
 impl PartialEq for Ranked {
@@ -24,7 +24,7 @@ impl Ord for Ranked {
         self.0
             .distance
             .total_cmp(&other.0.distance)
-            .then(self.0.node.cmp(&other.0.node))
+            .then(self.0.point.cmp(&other.0.point))
     }
 }
 

@@ -1,6 +1,7 @@
 //! Queries, one walk each. Every walk reads nodes lazily from the store, one node per visit,
-//! prunes subtrees by the region their ancestors' splits leave them, and keeps an explicit stack
-//! or heap so no tree shape can overflow the call stack.
+//! prunes subtrees by the region their ancestors' splits leave them, checks a leaf's points
+//! from its one record, reads a leaf's payloads (one record) only when a filter or the answer
+//! needs them, and keeps an explicit stack or heap so no tree shape can overflow the call stack.
 
 pub mod bbox;
 mod collect;
@@ -8,11 +9,13 @@ pub mod nearest;
 pub mod radius;
 pub mod stats;
 
+use crate::error::{Error, Result};
 use crate::geometry::Metric;
-use crate::store::codec::NodeFormat;
+use crate::point::Payload;
 use crate::store::Store;
 use crate::tree::cache::NodeCache;
-use crate::tree::TreeReader;
+use crate::tree::points::read_leaf_payloads;
+use crate::tree::{PointRef, TreeReader};
 
 pub use stats::{GroupStats, StatsAnswer};
 
@@ -27,20 +30,16 @@ pub struct Walk<'a> {
     pub dims: usize,
     /// The root node, if any.
     pub root: Option<u64>,
-    /// One past the highest node id in use: the end of the root's id range.
-    pub end: u64,
     /// Levels in the tree.
     pub depth: u32,
     /// Whether walks may read whole subtrees ahead with range scans.
     pub read_ahead: bool,
     /// Decoded top levels shared by all queries, if any.
     pub cache: Option<&'a NodeCache>,
-    /// How node records are laid out.
-    pub format: NodeFormat,
     /// Only points that pass this filter count, are kept or are grouped.
     pub filter: Option<&'a Filter>,
-    /// A page after the first: only hits ranked after this (distance, node id) are kept (for
-    /// box queries, ranked by node id alone); counts still cover every point.
+    /// A page after the first: only hits ranked after this (distance, point handle) are kept
+    /// (for box queries, ranked by handle alone); counts still cover every point.
     pub after: Option<(f64, u64)>,
 }
 
@@ -68,33 +67,25 @@ impl Filter {
     pub fn matches(&self, payload: &crate::point::Payload) -> bool {
         payload.get(&self.field).map(|v| v.group_key()).as_deref() == Some(self.value.as_str())
     }
-
-    /// Whether the point of node `id` passes; reads its payload.
-    pub(crate) fn accepts(&self, store: &dyn Store, id: u64) -> crate::error::Result<bool> {
-        use crate::store::{codec, Space};
-        let bytes = store
-            .get(Space::Payloads, &codec::node_key(id))?
-            .ok_or_else(|| crate::error::Error::Corrupt(format!("node {id} has no payload")))?;
-        Ok(self.matches(&codec::decode_payload(id, &bytes)?))
-    }
 }
 
 impl Walk<'_> {
-    /// Whether a hit at distance `d` of node `id` comes after the page cursor.
+    /// Whether a hit at distance `d` with handle `point` comes after the page cursor.
     #[inline]
-    pub(crate) fn after_cursor(&self, d: f64, id: u64) -> bool {
+    pub(crate) fn after_cursor(&self, d: f64, point: PointRef) -> bool {
         match self.after {
             None => true,
-            Some((ad, aid)) => d.total_cmp(&ad).then(id.cmp(&aid)).is_gt(),
+            Some((ad, aid)) => d.total_cmp(&ad).then(point.0.cmp(&aid)).is_gt(),
         }
     }
 
-    /// Whether node `id` passes the walk's filter (always, without one).
+    /// Whether slot `slot` of the leaf whose payloads `payloads` reads passes the walk's filter
+    /// (always, without one: the payloads are then not read).
     #[inline]
-    pub(crate) fn passes(&self, id: u64) -> crate::error::Result<bool> {
+    pub(crate) fn passes(&self, payloads: &mut LeafPayloads<'_>, slot: usize) -> Result<bool> {
         match self.filter {
             None => Ok(true),
-            Some(f) => f.accepts(self.store, id),
+            Some(f) => Ok(f.matches(payloads.get(slot)?)),
         }
     }
 }
@@ -102,15 +93,45 @@ impl Walk<'_> {
 impl<'a> Walk<'a> {
     /// A node reader for one walk.
     pub fn reader(&self) -> TreeReader<'a> {
-        TreeReader::with_cache(self.store, self.cache, self.dims, self.format)
+        TreeReader::with_cache(self.store, self.cache, self.dims)
+    }
+}
+
+/// The payloads of one leaf, read from their one record the first time a slot is asked for.
+pub struct LeafPayloads<'s> {
+    store: &'s dyn Store,
+    leaf: u64,
+    loaded: Option<Vec<Payload>>,
+}
+
+impl<'s> LeafPayloads<'s> {
+    /// The payloads of leaf `leaf`, not read yet.
+    pub fn new(store: &'s dyn Store, leaf: u64) -> Self {
+        LeafPayloads {
+            store,
+            leaf,
+            loaded: None,
+        }
+    }
+
+    /// The payload of slot `slot`.
+    pub fn get(&mut self, slot: usize) -> Result<&Payload> {
+        if self.loaded.is_none() {
+            self.loaded = Some(read_leaf_payloads(self.store, self.leaf)?);
+        }
+        let leaf = self.leaf;
+        self.loaded
+            .as_ref()
+            .and_then(|p| p.get(slot))
+            .ok_or_else(|| Error::Corrupt(format!("leaf {leaf} has no payload for slot {slot}")))
     }
 }
 
 /// One point of an answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hit {
-    /// Node id holding the point; its payload is keyed by it.
-    pub node: u64,
+    /// The point's handle: its leaf and slot (valid until the next write).
+    pub point: PointRef,
     /// Coordinates.
     pub coords: Vec<f64>,
     /// Distance from the query point (0 for box queries).
@@ -124,7 +145,8 @@ pub struct Answer {
     pub hits: Vec<Hit>,
     /// How many points matched, including those cut by the limit.
     pub count: u64,
-    /// Tree nodes read from storage by the walk (visits the node cache did not answer).
+    /// Tree nodes (inner nodes and leaves) read from storage by the walk (visits the node cache
+    /// did not answer).
     pub nodes_read: u64,
     /// Tree nodes the walk visited, from the cache or storage.
     pub nodes_visited: u64,

@@ -4,9 +4,11 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 use super::collect::Best;
-use super::{Answer, Hit, Walk};
+use super::{Answer, Hit, LeafPayloads, Walk};
 use crate::error::Result;
 use crate::geometry::Region;
+use crate::tree::node::NodeRef;
+use crate::tree::PointRef;
 
 /// A subtree waiting to be read, ordered so the heap pops the smallest lower bound first.
 struct Pending {
@@ -36,7 +38,7 @@ impl Ord for Pending {
     }
 }
 
-/// The `k` points nearest to `center` (ties by node id), optionally only those within
+/// The `k` points nearest to `center` (ties by handle), optionally only those within
 /// `max_distance`. Subtrees are read in order of their lower bound, and the walk stops once no
 /// unread subtree can beat the k-th best.
 pub fn nearest(w: Walk<'_>, center: &[f64], k: usize, max_distance: Option<f64>) -> Result<Answer> {
@@ -63,13 +65,36 @@ pub fn nearest(w: Walk<'_>, center: &[f64], k: usize, max_distance: Option<f64>)
                 break;
             }
         }
-        let node = reader.node_at(p.id, p.depth)?;
-        let d = w.metric.distance(center, &node.coords);
-        let axis = node.axis as usize;
-        let split = node.split();
+        let inner = match reader.node_at(p.id, p.depth)? {
+            NodeRef::Leaf(coords) => {
+                let mut payloads = LeafPayloads::new(w.store, p.id);
+                for (slot, c) in coords.chunks_exact(w.dims).enumerate() {
+                    let d = w.metric.distance(center, c);
+                    let point = PointRef::new(p.id, slot);
+                    if d > limit || !w.after_cursor(d, point) {
+                        continue;
+                    }
+                    if let (true, Some(worst)) = (best.is_full(), best.worst()) {
+                        if d > worst {
+                            continue;
+                        }
+                    }
+                    if w.passes(&mut payloads, slot)? {
+                        best.offer(Hit {
+                            point,
+                            coords: c.to_vec(),
+                            distance: d,
+                        });
+                    }
+                }
+                continue;
+            }
+            NodeRef::Inner(inner) => inner,
+        };
+        let (axis, split) = (inner.axis as usize, inner.split);
         for (child, region) in [
-            (node.below, p.region.below(axis, split)),
-            (node.above, p.region.above(axis, split)),
+            (inner.below, p.region.below(axis, split)),
+            (inner.above, p.region.above(axis, split)),
         ] {
             let Some(id) = child else { continue };
             let bound = w.metric.min_distance_to_region(center, &region, w.dims);
@@ -85,13 +110,6 @@ pub fn nearest(w: Walk<'_>, center: &[f64], k: usize, max_distance: Option<f64>)
                     region,
                 });
             }
-        }
-        if d <= limit && w.after_cursor(d, p.id) && w.passes(p.id)? {
-            best.offer(Hit {
-                node: p.id,
-                coords: node.coords.to_vec(),
-                distance: d,
-            });
         }
     }
     let hits = best.into_sorted();

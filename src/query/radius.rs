@@ -1,28 +1,31 @@
 //! Every point within a radius of a centre, boundary inclusive.
 
 use super::collect::Best;
-use super::{Answer, Hit, Walk};
+use super::{Answer, Hit, LeafPayloads, Walk};
 use crate::error::Result;
 use crate::geometry::{ReachBox, Region};
-use crate::tree::TreeReader;
+use crate::tree::node::NodeRef;
+use crate::tree::{PointRef, TreeReader};
 
-/// Largest subtree (in nodes) read with one range scan when a walk reaches it outside the node
-/// cache and the query box holds all of it. In sled 0.34 a range scan costs 0.3-0.7 µs per
-/// record against 1.2 µs per single get with the pages cached, and far less than a get that
-/// misses the page cache; the cap bounds a walk's read-ahead memory.
-pub const PREFETCH_MAX: u64 = 512;
+/// Largest subtree (in nodes, leaves included) read with one range scan when a walk reaches it
+/// outside the node cache and the query box holds all of it. In sled 0.34 a range scan costs
+/// 0.3-0.7 µs per record against 1.2 µs per single get with the pages cached, and far less than
+/// a get that misses the page cache; the cap bounds a walk's read-ahead memory (64 nodes of
+/// full 128-point leaves: 64 KiB).
+pub const PREFETCH_MAX: u64 = 64;
 
-/// Walks the tree and calls `visit` for every point within `radius` of `center`, in no
-/// particular order. Returns the nodes read from storage and the nodes visited.
+/// Walks the tree and calls `visit` for every point within `radius` of `center` that passes the
+/// walk's filter, in no particular order, with its leaf's payloads (read only if `visit` or the
+/// filter asks). Returns the nodes read from storage and the nodes visited.
 ///
 /// A child is read only if its side of the split meets the box around the query circle, so a
-/// small radius reads O(log n + answer) nodes; a point's exact distance is computed only if it
-/// lies inside that box.
+/// small radius reads O(log n + answer / leaf size) nodes; a point's exact distance is computed
+/// only if it lies inside that box.
 pub fn walk(
     w: Walk<'_>,
     center: &[f64],
     radius: f64,
-    visit: impl FnMut(u64, &[f64], f64) -> Result<()>,
+    visit: impl FnMut(PointRef, &[f64], f64, &mut LeafPayloads<'_>) -> Result<()>,
 ) -> Result<(u64, u64)> {
     let reader = w.reader();
     // Below the levels the node cache holds, a visit costs a storage read: there the walk also
@@ -40,9 +43,9 @@ pub fn walk(
 struct Pending {
     id: u64,
     depth: u32,
-    /// End of the subtree's id range: in a bulk-built tree a subtree's ids run from its root to
-    /// the start of whatever follows it in preorder.
-    end: u64,
+    /// Start of the subtree's id range: in a bulk-built tree a subtree's ids run from here to
+    /// its root (postorder).
+    lo: u64,
     /// Sides of the subtree's region inside the query box ([`ReachBox::holds`]).
     mask: u64,
 }
@@ -52,8 +55,9 @@ fn walk_with<const DEEP: bool>(
     mut reader: TreeReader<'_>,
     center: &[f64],
     radius: f64,
-    mut visit: impl FnMut(u64, &[f64], f64) -> Result<()>,
+    mut visit: impl FnMut(PointRef, &[f64], f64, &mut LeafPayloads<'_>) -> Result<()>,
 ) -> Result<(u64, u64)> {
+    let dims = w.dims;
     let reach_m = radius + w.metric.slack(radius);
     let reach = ReachBox::new(w.metric, center, reach_m);
     let mut stack: Vec<Pending> = Vec::with_capacity(64);
@@ -63,36 +67,46 @@ fn walk_with<const DEEP: bool>(
         stack.push(Pending {
             id: root,
             depth: 1,
-            end: w.end,
+            lo: 1,
             mask: reach.root_mask(),
         });
         if DEEP {
-            regions.push(w.metric.root_region(w.dims));
+            regions.push(w.metric.root_region(dims));
         }
     }
     while let Some(p) = stack.pop() {
         let region = if DEEP { regions.pop() } else { None };
         // A subtree wholly inside the box and below the cached levels will be visited node by
         // node: read it with one scan.
+        let span = (p.id + 1).saturating_sub(p.lo);
         if DEEP
             && w.read_ahead
             && reach.holds(p.mask)
-            && (2..=PREFETCH_MAX).contains(&p.end.saturating_sub(p.id))
+            && (2..=PREFETCH_MAX).contains(&span)
             && !reader.cached_depth(p.depth)
             && !reader.prefetched(p.id)
         {
-            reader.prefetch(p.id, p.end)?;
+            reader.prefetch(p.lo, p.id + 1)?;
         }
         // Reading an uncached child costs far more than the exact bound that may spare it.
         let exact = DEEP && !reader.cached_depth(p.depth + 1) && !reader.prefetched(p.id);
-        let node = reader.node_at(p.id, p.depth)?;
-        if reach.contains(&node.coords) {
-            let d = w.metric.distance(center, &node.coords);
-            if d <= radius {
-                visit(p.id, &node.coords, d)?;
+        let inner = match reader.node_at(p.id, p.depth)? {
+            NodeRef::Leaf(coords) => {
+                let mut payloads = LeafPayloads::new(w.store, p.id);
+                for (slot, c) in coords.chunks_exact(dims).enumerate() {
+                    if !reach.contains(c) {
+                        continue;
+                    }
+                    let d = w.metric.distance(center, c);
+                    if d <= radius && w.passes(&mut payloads, slot)? {
+                        visit(PointRef::new(p.id, slot), c, d, &mut payloads)?;
+                    }
+                }
+                continue;
             }
-        }
-        let (axis, split) = (node.axis as usize, node.split());
+            NodeRef::Inner(inner) => inner,
+        };
+        let (axis, split) = (inner.axis as usize, inner.split);
         let depth = p.depth + 1;
         let (above_mask, below_mask) = if DEEP {
             (
@@ -105,29 +119,29 @@ fn walk_with<const DEEP: bool>(
         // Above first, so the below side is walked first.
         let children = [
             (
-                node.above.filter(|_| reach.reaches_above(axis, split)),
+                inner.above.filter(|_| reach.reaches_above(axis, split)),
                 region.map(|r| r.above(axis, split)),
-                p.end,
+                inner.below.map_or(p.lo, |b| b + 1),
                 above_mask,
             ),
             (
-                node.below.filter(|_| reach.reaches_below(axis, split)),
+                inner.below.filter(|_| reach.reaches_below(axis, split)),
                 region.map(|r| r.below(axis, split)),
-                node.above.unwrap_or(p.end),
+                p.lo,
                 below_mask,
             ),
         ];
-        for (child, r, end, mask) in children {
+        for (child, r, lo, mask) in children {
             let Some(id) = child else { continue };
             if let (true, Some(r)) = (exact, &r) {
-                if w.metric.min_distance_to_region(center, r, w.dims) > reach_m {
+                if w.metric.min_distance_to_region(center, r, dims) > reach_m {
                     continue;
                 }
             }
             stack.push(Pending {
                 id,
                 depth,
-                end,
+                lo: lo.min(id),
                 mask,
             });
             regions.extend(r);
@@ -136,24 +150,20 @@ fn walk_with<const DEEP: bool>(
     Ok((reader.reads(), reader.visits()))
 }
 
-/// The points within `radius` of `center`, nearest first (ties by node id), at most `limit` of
+/// The points within `radius` of `center`, nearest first (ties by handle), at most `limit` of
 /// them; the answer's count covers all of them. Memory is bounded by the limit.
 pub fn radius(w: Walk<'_>, center: &[f64], radius: f64, limit: usize) -> Result<Answer> {
     let mut best = Best::new(limit);
     let mut count = 0u64;
-    let (nodes_read, nodes_visited) = walk(w, center, radius, |id, coords, d| {
-        if !w.passes(id)? {
-            return Ok(());
-        }
+    let (nodes_read, nodes_visited) = walk(w, center, radius, |point, coords, d, _| {
         count += 1;
-        if !w.after_cursor(d, id) {
-            return Ok(());
+        if w.after_cursor(d, point) {
+            best.offer(Hit {
+                point,
+                coords: coords.to_vec(),
+                distance: d,
+            });
         }
-        best.offer(Hit {
-            node: id,
-            coords: coords.to_vec(),
-            distance: d,
-        });
         Ok(())
     })?;
     Ok(Answer {
@@ -167,10 +177,8 @@ pub fn radius(w: Walk<'_>, center: &[f64], radius: f64, limit: usize) -> Result<
 /// How many points lie within `radius` of `center`; the answer has no hits.
 pub fn count(w: Walk<'_>, center: &[f64], radius: f64) -> Result<Answer> {
     let mut count = 0u64;
-    let (nodes_read, nodes_visited) = walk(w, center, radius, |id, _, _| {
-        if w.passes(id)? {
-            count += 1;
-        }
+    let (nodes_read, nodes_visited) = walk(w, center, radius, |_, _, _, _| {
+        count += 1;
         Ok(())
     })?;
     Ok(Answer {

@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 
 use super::{radius, Walk};
 use crate::error::{Error, Result};
-use crate::store::{codec, Space};
 
 /// Count and sum for one value of the grouping attribute.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -29,8 +28,8 @@ pub struct StatsAnswer {
 }
 
 /// Groups the points within `radius` of `center` by attribute `group_by`, counting them and
-/// summing attribute `sum` when given. Payloads are read only for points inside the radius, and
-/// memory grows with the number of groups, not of points.
+/// summing attribute `sum` when given. A leaf's payloads are read (one record) only when one of its points is
+/// inside the radius, and memory grows with the number of groups, not of points.
 pub fn stats(
     w: Walk<'_>,
     center: &[f64],
@@ -40,15 +39,8 @@ pub fn stats(
 ) -> Result<StatsAnswer> {
     let mut answer = StatsAnswer::default();
     let mut grouped = false;
-    let (reads, visits) = radius::walk(w, center, r, |id, _, _| {
-        let bytes = w
-            .store
-            .get(Space::Payloads, &codec::node_key(id))?
-            .ok_or_else(|| Error::Corrupt(format!("node {id} has no payload")))?;
-        let payload = codec::decode_payload(id, &bytes)?;
-        if w.filter.is_some_and(|f| !f.matches(&payload)) {
-            return Ok(());
-        }
+    let (reads, visits) = radius::walk(w, center, r, |point, _, _, payloads| {
+        let payload = payloads.get(point.slot())?;
         let value = payload.get(group_by);
         grouped |= value.is_some();
         let key = value.map(|v| v.group_key()).unwrap_or_default();

@@ -88,7 +88,7 @@ pub fn open_replica(cfg: &FollowerConfig) -> Result<(Arc<IndexDir>, Option<Index
     if dir.current()?.is_none() {
         return Ok((dir, None));
     }
-    match Index::open_in(dir.clone(), cfg.cache_mb, false) {
+    match Index::open_in(dir.clone(), cfg.cache_mb) {
         Ok(i) => Ok((dir, Some(i))),
         Err(e) => {
             tracing::warn!(error = %e, "the replica's index does not open: bootstrapping again");
@@ -234,7 +234,7 @@ fn snapshot_into(
     }
     let reader = BufReader::new(resp.into_body().into_reader());
     let header = import(dir, reader, cfg.cache_mb, &NoProgress)?;
-    let index = Index::open_in(dir.clone(), cfg.cache_mb, false)?;
+    let index = Index::open_in(dir.clone(), cfg.cache_mb)?;
     tracing::info!(
         sequence = header.sequence,
         points = header.count,

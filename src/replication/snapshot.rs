@@ -16,8 +16,8 @@ use crate::geometry::Metric;
 use crate::index::build::build_into;
 use crate::index::{BuildOptions, BuildProgress, Index};
 use crate::input::Record;
-use crate::store::format::{Meta, FORMAT_VERSION};
-use crate::store::{codec, IndexDir, Space};
+use crate::store::format::Meta;
+use crate::store::IndexDir;
 
 /// Writes a consistent snapshot of `index` to `out` and returns the meta it reflects. Writers
 /// wait while it is taken, so write it to local storage and send that.
@@ -37,11 +37,8 @@ pub fn export(index: &Index, out: &mut dyn Write) -> Result<Meta> {
         "count": meta.count,
     });
     writeln!(out, "{header}")?;
-    for r in index.store().scan(Space::Payloads) {
-        let (k, v) = r?;
-        let node = codec::node_id_from_key(&k)?;
-        let payload = codec::decode_payload(node, &v)?;
-        let coords = snap.node(node)?.coords;
+    for r in crate::tree::points::scan(index.store(), meta.dims as usize) {
+        let (coords, payload) = r?;
         let line = json!({
             "id": id_json(&payload.id),
             "coords": coords,
@@ -121,7 +118,7 @@ pub fn import(
         skip_invalid: false,
         force: true,
         history: Some((header.generation.clone(), header.sequence)),
-        format: FORMAT_VERSION,
+        leaf_size: crate::store::format::default_leaf_size(header.dims),
     };
     // The count is checked as the records' last item, so a short stream fails the build
     // before its generation is made current.

@@ -200,12 +200,7 @@ impl Host for AppState {
     }
 }
 
-/// FNV-1a: a stable 64-bit hash for tags and cursors (std's hasher is seeded per process).
-pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
+pub(crate) use crate::point::fnv1a;
 
 /// Bounds the heatmap renders running at once: a tile at the largest radius costs ~100x a small
 /// one, and tiles are unauthenticated.

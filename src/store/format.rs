@@ -1,10 +1,9 @@
 //! The on-disk format: its version number and the meta record that describes an index.
 
-use super::codec::NodeFormat;
 use crate::geometry::Metric;
 
 /// The format version this binary writes and reads. Each version is described in `migrations/`.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Key of the format version in the meta space (a big-endian u32, readable by every version).
 pub const VERSION_KEY: &[u8] = b"format_version";
@@ -15,6 +14,23 @@ pub const MIGRATION_KEY: &[u8] = b"migration_cursor";
 
 /// Key of the [`Meta`] record in the meta space.
 pub const META_KEY: &[u8] = b"meta";
+
+/// Points a bulk-built leaf of lon/lat points holds unless a build asks otherwise (chosen by
+/// measurement: see README's format 3 table).
+pub const DEFAULT_LEAF_SIZE: u32 = 128;
+
+/// Largest leaf record a build writes: a sled page of 16 of them stays under sled 0.34.7's
+/// blob threshold (segment size / 4 - 20 = 131,052 bytes), with room for keys and headers.
+pub const MAX_LEAF_RECORD: usize = 7 * 1024;
+
+/// The leaf size a build uses for `dims`-dimensional points unless told otherwise:
+/// [`DEFAULT_LEAF_SIZE`], or fewer where that many points would pass [`MAX_LEAF_RECORD`].
+pub fn default_leaf_size(dims: usize) -> usize {
+    ((MAX_LEAF_RECORD - 1) / (8 * dims.max(1))).clamp(2, DEFAULT_LEAF_SIZE as usize)
+}
+
+/// Id-index entries a bucket holds on average before the table grows by one bucket.
+pub const ID_BUCKET_LOAD: u64 = 64;
 
 /// Everything an index knows about itself.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,17 +54,13 @@ pub struct Meta {
     /// The largest point count since the last full rebuild: deletions that shrink the tree
     /// well below it trigger one, so depth keeps within its bound of the current count.
     pub max_count: u64,
+    /// Most points a leaf holds; an insertion into a full leaf splits it.
+    pub leaf_size: u32,
+    /// Buckets of the id index (a linear-hashing table: it grows one bucket at a time).
+    pub id_buckets: u64,
     /// The format version the index is stored in. Not part of the meta record: it comes from
     /// the format version key, which every version can read.
     pub format: u32,
-}
-
-impl Meta {
-    /// How this index's node records are laid out (opening checks the version has a layout;
-    /// an unknown one falls back to the current layout).
-    pub fn node_format(&self) -> NodeFormat {
-        NodeFormat::for_version(self.format).unwrap_or(NodeFormat::V2)
-    }
 }
 
 impl Meta {
@@ -64,8 +76,15 @@ impl Meta {
             generation: new_generation(),
             sequence: 0,
             max_count: 0,
+            leaf_size: DEFAULT_LEAF_SIZE,
+            id_buckets: 1,
             format: FORMAT_VERSION,
         }
+    }
+
+    /// Id-index buckets for `count` points.
+    pub fn buckets_for(count: u64) -> u64 {
+        count.div_ceil(ID_BUCKET_LOAD).max(1)
     }
 }
 

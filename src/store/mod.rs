@@ -8,6 +8,7 @@ pub mod codec;
 pub mod directory;
 pub mod format;
 mod guard;
+pub mod node;
 mod sled_store;
 
 pub use directory::IndexDir;
@@ -24,11 +25,13 @@ pub type Bytes = sled::IVec;
 pub enum Space {
     /// Format version and the meta record.
     Meta,
-    /// One record per tree node, keyed by big-endian node id.
+    /// One record per tree node (an inner split or a leaf bucket), keyed by big-endian node id.
     Nodes,
-    /// The payload (user id and attributes) of each node's point, keyed by node id.
+    /// One record per leaf: its points' payloads (user id and attributes) in slot order, keyed
+    /// by the leaf's node id.
     Payloads,
-    /// From a user's point id to its node id.
+    /// From a user's point id to the leaf holding it: buckets of a linear-hashing table, keyed by
+    /// big-endian bucket number.
     Ids,
     /// Redo log of a large write batch while it is being applied.
     Journal,

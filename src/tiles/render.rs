@@ -209,10 +209,17 @@ pub fn candidates(snap: &Snapshot<'_>, t: TileId, p: &HeatmapParams) -> Result<V
             ),
         ));
     }
+    let payloads = match &p.filter {
+        Some(_) => {
+            let refs: Vec<_> = answer.hits.iter().map(|h| h.point).collect();
+            Some(snap.payloads(&refs)?)
+        }
+        None => None,
+    };
     let mut points = Vec::with_capacity(answer.hits.len());
-    for h in &answer.hits {
-        if let Some(f) = &p.filter {
-            if !f.matches(&snap.payload(h.node)?) {
+    for (i, h) in answer.hits.iter().enumerate() {
+        if let (Some(f), Some(ps)) = (&p.filter, &payloads) {
+            if !f.matches(&ps[i]) {
                 continue;
             }
         }

@@ -17,8 +17,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{RwLock, RwLockReadGuard};
 
-use super::node::NodeRef;
-use super::Node;
+use super::node::{Inner, Node, NodeRef};
 
 /// Hashes a node id with one multiplication: ids are not attacker-chosen, and SipHash cost more
 /// than the rest of a cached node visit.
@@ -41,17 +40,22 @@ impl std::hash::Hasher for IdHasher {
 
 type IdMap = HashMap<u64, u32, std::hash::BuildHasherDefault<IdHasher>>;
 
-/// Bytes per cached node besides its coordinates: links and axis.
-pub const BYTES_PER_NODE: usize = 24;
+/// Bytes per cached node besides a leaf's coordinates: links, split, count, arena span.
+pub const BYTES_PER_NODE: usize = std::mem::size_of::<Entry>();
 
 /// Bytes a hashed id index adds per cached node (key, slot, control byte, spare capacity).
 const BYTES_PER_HASHED_ID: usize = 24;
 
-/// A cached node's links; its coordinates are in [`Nodes::coords`] at the same slot.
+/// A cached node: an inner node's fields, or a leaf's span of [`Nodes::coords`].
 #[derive(Clone, Copy)]
 struct Entry {
     below: u64,
     above: u64,
+    split: f64,
+    count: u64,
+    /// Start of a leaf's coordinates in the arena, `u64::MAX` for an inner node.
+    start: u64,
+    len: u32,
     axis: u8,
 }
 
@@ -117,7 +121,7 @@ impl Slots {
     }
 }
 
-/// The cached nodes: id to slot, and per slot the links and coordinates.
+/// The cached nodes: id to slot, per slot the node, and one arena of leaf coordinates.
 #[derive(Default)]
 struct Nodes {
     map: Slots,
@@ -126,33 +130,48 @@ struct Nodes {
     coords: Vec<f64>,
     /// Slots of invalidated nodes, reused before the arrays grow.
     free: Vec<u32>,
-    dims: usize,
+    /// Bytes held: entries and the arena (invalidated leaves' coordinates stay counted until
+    /// the next clear, so the budget bounds the arena too).
+    bytes: usize,
+    /// Arena bytes of invalidated leaves.
+    garbage: usize,
 }
 
 impl Nodes {
     fn insert(&mut self, id: u64, node: &Node) {
-        if self.dims == 0 {
-            self.dims = node.coords.len();
-        }
-        if node.coords.len() != self.dims || self.map.get(id).is_some() {
-            return;
-        }
-        let entry = Entry {
-            below: node.below.unwrap_or(0),
-            above: node.above.unwrap_or(0),
-            axis: node.axis,
+        let entry = match node {
+            Node::Inner(i) => Entry {
+                below: i.below.unwrap_or(0),
+                above: i.above.unwrap_or(0),
+                split: i.split,
+                count: i.count,
+                start: u64::MAX,
+                len: 0,
+                axis: i.axis,
+            },
+            Node::Leaf { coords } => {
+                let start = self.coords.len() as u64;
+                self.coords.extend_from_slice(coords);
+                self.bytes += 8 * coords.len();
+                Entry {
+                    below: 0,
+                    above: 0,
+                    split: 0.0,
+                    count: 0,
+                    start,
+                    len: coords.len() as u32,
+                    axis: 0,
+                }
+            }
         };
-        let slot = match self.free.last().copied() {
+        let slot = match self.free.pop() {
             Some(s) => {
-                self.free.pop();
                 self.entries[s as usize] = entry;
-                let at = s as usize * self.dims;
-                self.coords[at..at + self.dims].copy_from_slice(&node.coords);
                 s
             }
             None => {
                 self.entries.push(entry);
-                self.coords.extend_from_slice(&node.coords);
+                self.bytes += BYTES_PER_NODE;
                 (self.entries.len() - 1) as u32
             }
         };
@@ -164,31 +183,33 @@ impl Nodes {
     }
 }
 
-/// Decoded nodes of the top levels, shared by every query of an index.
+/// Decoded nodes of the top levels (all levels, leaves included, when the tree fits), shared by
+/// every query of an index.
 pub struct NodeCache {
     nodes: RwLock<Nodes>,
+    /// Bytes the entries and the leaf arena may take.
     capacity: usize,
     max_depth: u32,
-    /// Set once the cache holds `capacity` nodes, so walks stop offering what they read.
+    /// Set once the cache is full, so walks stop offering what they read.
     full: AtomicBool,
     hits: AtomicU64,
     misses: AtomicU64,
 }
 
 impl NodeCache {
-    /// A cache of at most `bytes` (0 disables it) for nodes of `dims` coordinates, for an index
-    /// whose node ids are below `ids`.
-    pub fn with_budget(bytes: usize, dims: usize, ids: u64) -> NodeCache {
+    /// A cache of at most `bytes` (0 disables it) for an index of `dims` dimensions whose node
+    /// ids are below `ids`, holding nodes at depth at most `max_depth`.
+    pub fn with_budget(bytes: usize, ids: u64, max_depth: u32) -> NodeCache {
         // A dense id index costs 4 bytes per id; take it when that is at most a quarter of the
         // budget, with room for a quarter more ids (later ones are left to storage).
         let ids = ids as usize;
         let dense = ids.saturating_mul(4) <= bytes / 4;
-        let per_node = BYTES_PER_NODE + 8 * dims.max(1);
         let (map, capacity) = if dense {
             let max = ids.saturating_add(ids / 4).min(bytes / 4 / 4).max(1);
-            (Slots::Dense(Vec::new(), max), (bytes - max * 4) / per_node)
+            (Slots::Dense(Vec::new(), max), bytes.saturating_sub(max * 4))
         } else {
-            (Slots::default(), bytes / (per_node + BYTES_PER_HASHED_ID))
+            let per = BYTES_PER_NODE + BYTES_PER_HASHED_ID;
+            (Slots::default(), bytes / per * BYTES_PER_NODE)
         };
         NodeCache {
             nodes: RwLock::new(Nodes {
@@ -196,12 +217,26 @@ impl NodeCache {
                 ..Nodes::default()
             }),
             capacity,
-            // A balanced tree has 2^d - 1 nodes in its top d levels.
-            max_depth: (capacity as f64 + 1.0).log2().floor() as u32,
+            max_depth,
             full: AtomicBool::new(capacity == 0),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         }
+    }
+
+    /// The depth to cache down to for a tree of `count` points in `nodes` nodes, `dims`
+    /// coordinates a point, `depth` levels, in a budget of `bytes`: every level when the whole
+    /// tree fits, else the inner levels a balanced tree fits in the budget.
+    pub fn depth_for(bytes: usize, count: u64, nodes: u64, dims: usize, depth: u32) -> u32 {
+        let whole = (count as usize)
+            .saturating_mul(8 * dims)
+            .saturating_add((nodes as usize).saturating_mul(BYTES_PER_NODE + 4));
+        if whole <= bytes {
+            return u32::MAX;
+        }
+        // A balanced tree has 2^d - 1 nodes in its top d levels.
+        let fit = (bytes / (BYTES_PER_NODE + BYTES_PER_HASHED_ID)) as f64;
+        ((fit + 1.0).log2().floor() as u32).min(depth.saturating_sub(1))
     }
 
     /// Whether a node at `depth` (root = 1) is worth asking for.
@@ -226,7 +261,17 @@ impl NodeCache {
             return;
         };
         for (id, node) in read {
-            if nodes.len >= self.capacity {
+            // A freed slot is reused, so only a new one costs an entry.
+            let entry = if nodes.free.is_empty() {
+                BYTES_PER_NODE
+            } else {
+                0
+            };
+            let extra = match node {
+                Node::Inner(_) => entry,
+                Node::Leaf { coords } => entry + 8 * coords.len(),
+            };
+            if nodes.bytes + extra > self.capacity {
                 self.full.store(true, Ordering::Relaxed);
                 break;
             }
@@ -249,10 +294,19 @@ impl NodeCache {
         let mut nodes = self.nodes.write().unwrap_or_else(|p| p.into_inner());
         for id in ids {
             if let Some(slot) = nodes.map.remove(id) {
+                let e = nodes.entries[slot as usize];
+                if e.start != u64::MAX {
+                    nodes.garbage += 8 * e.len as usize;
+                }
                 nodes.free.push(slot);
                 nodes.len -= 1;
                 self.full.store(false, Ordering::Relaxed);
             }
+        }
+        // Freed leaf coordinates stay in the arena: once they are half of it, start over.
+        if nodes.garbage > self.capacity / 2 {
+            drop(nodes);
+            self.clear();
         }
     }
 
@@ -280,9 +334,14 @@ impl NodeCache {
         self.len() == 0
     }
 
-    /// Most nodes held.
+    /// Bytes the cache may hold.
     pub fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    /// Bytes held now.
+    pub fn bytes(&self) -> usize {
+        self.nodes.read().map(|n| n.bytes).unwrap_or(0)
     }
 
     /// Lookups answered from the cache.
@@ -308,12 +367,17 @@ impl CacheView<'_> {
         let n = &*self.nodes;
         let slot = n.map.get(id)? as usize;
         let e = n.entries[slot];
-        let at = slot * n.dims;
-        Some(NodeRef {
-            axis: e.axis,
-            below: (e.below != 0).then_some(e.below),
-            above: (e.above != 0).then_some(e.above),
-            coords: Cow::Borrowed(&n.coords[at..at + n.dims]),
+        Some(if e.start == u64::MAX {
+            NodeRef::Inner(Inner {
+                axis: e.axis,
+                split: e.split,
+                below: (e.below != 0).then_some(e.below),
+                above: (e.above != 0).then_some(e.above),
+                count: e.count,
+            })
+        } else {
+            let at = e.start as usize;
+            NodeRef::Leaf(Cow::Borrowed(&n.coords[at..at + e.len as usize]))
         })
     }
 }
@@ -322,49 +386,75 @@ impl CacheView<'_> {
 mod tests {
     use super::*;
 
-    fn node(x: f64, below: Option<u64>) -> Node {
-        Node {
+    fn inner(x: f64, below: Option<u64>) -> Node {
+        Node::Inner(Inner {
             axis: 1,
-            above: None,
+            split: x,
             below,
-            coords: vec![x, -x],
+            above: None,
+            count: 7,
+        })
+    }
+
+    fn split_of(n: NodeRef<'_>) -> f64 {
+        match n {
+            NodeRef::Inner(i) => i.split,
+            NodeRef::Leaf(c) => c[0],
         }
     }
 
     #[test]
     fn offers_fill_up_to_capacity_and_invalidation_frees_slots() {
         // Ids up to a million: too many for a dense index in this budget, so hashed.
-        let c = NodeCache::with_budget(3 * (BYTES_PER_NODE + 16 + BYTES_PER_HASHED_ID), 2, 1 << 20);
-        assert_eq!(c.capacity(), 3);
-        let read: Vec<(u64, Node)> = (1..=5).map(|i| (i, node(i as f64, Some(i + 1)))).collect();
+        let c = NodeCache::with_budget(3 * (BYTES_PER_NODE + BYTES_PER_HASHED_ID), 1 << 20, 9);
+        assert_eq!(c.capacity(), 3 * BYTES_PER_NODE);
+        let read: Vec<(u64, Node)> = (1..=5).map(|i| (i, inner(i as f64, Some(i + 1)))).collect();
         c.offer(&read);
         assert_eq!(c.len(), 3);
         {
             let v = c.view();
-            let n = v.get(2).expect("cached");
-            assert_eq!((n.axis, n.below, n.above), (1, Some(3), None));
-            assert_eq!(&*n.coords, &[2.0, -2.0]);
+            match v.get(2).expect("cached") {
+                NodeRef::Inner(i) => {
+                    assert_eq!((i.axis, i.below, i.above, i.split), (1, Some(3), None, 2.0))
+                }
+                NodeRef::Leaf(_) => panic!("an inner node came back as a leaf"),
+            }
             assert!(v.get(4).is_none());
         }
         // Full: further offers are dropped until something is invalidated.
-        c.offer(&[(9, node(9.0, None))]);
+        c.offer(&[(9, inner(9.0, None))]);
         assert!(c.view().get(9).is_none());
         c.invalidate([2]);
         assert!(c.view().get(2).is_none());
-        c.offer(&[(9, node(9.0, None))]);
+        c.offer(&[(9, inner(9.0, None))]);
         let v = c.view();
-        assert_eq!(&*v.get(9).expect("reused slot").coords, &[9.0, -9.0]);
-        assert_eq!(&*v.get(1).expect("kept").coords, &[1.0, -1.0]);
+        assert_eq!(split_of(v.get(9).expect("reused slot")), 9.0);
+        assert_eq!(split_of(v.get(1).expect("kept")), 1.0);
+    }
+
+    #[test]
+    fn leaves_are_cached_with_their_coordinates() {
+        let c = NodeCache::with_budget(1 << 20, 10, u32::MAX);
+        let leaf = Node::Leaf {
+            coords: vec![1.0, 2.0, 3.0, 4.0],
+        };
+        c.offer(&[(4, leaf), (5, inner(0.5, Some(4)))]);
+        let v = c.view();
+        assert_eq!(
+            v.get(4),
+            Some(NodeRef::Leaf(Cow::Borrowed(&[1.0, 2.0, 3.0, 4.0][..])))
+        );
+        assert_eq!(split_of(v.get(5).expect("cached")), 0.5);
     }
 
     #[test]
     fn an_offer_while_a_walk_holds_the_cache_is_dropped_not_waited_for() {
-        let c = NodeCache::with_budget(1 << 20, 2, 10);
+        let c = NodeCache::with_budget(1 << 20, 10, 9);
         let v = c.view();
-        c.offer(&[(1, node(1.0, None))]);
+        c.offer(&[(1, inner(1.0, None))]);
         drop(v);
         assert!(c.is_empty());
-        c.offer(&[(1, node(1.0, None))]);
+        c.offer(&[(1, inner(1.0, None))]);
         assert_eq!(c.len(), 1);
         c.clear();
         assert!(c.is_empty());
@@ -372,15 +462,15 @@ mod tests {
 
     #[test]
     fn a_dense_index_holds_ids_up_to_a_quarter_past_the_count_and_leaves_the_rest() {
-        let c = NodeCache::with_budget(1 << 20, 2, 1000);
+        let c = NodeCache::with_budget(1 << 20, 1000, 9);
         let read: Vec<(u64, Node)> = [1u64, 999, 1249, 1250, 5000]
             .iter()
-            .map(|&i| (i, node(i as f64, None)))
+            .map(|&i| (i, inner(i as f64, None)))
             .collect();
         c.offer(&read);
         let v = c.view();
         for id in [1, 999, 1249] {
-            assert_eq!(v.get(id).expect("cached").coords[0], id as f64);
+            assert_eq!(split_of(v.get(id).expect("cached")), id as f64);
         }
         assert!(v.get(1250).is_none() && v.get(5000).is_none() && v.get(7).is_none());
         drop(v);

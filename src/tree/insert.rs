@@ -1,86 +1,157 @@
-//! Insertion: walk down to a free child slot, hang a new leaf there, and rebuild a scapegoat
-//! subtree if the leaf landed too deep.
+//! Insertion: walk down to the leaf whose region holds the point, add it there (one record
+//! read, modified and written), split the leaf in two when it overflows, and rebuild a
+//! scapegoat subtree if the split left leaves too deep.
 
 use super::balance::{insert_depth_limit, ALPHA};
-use super::rebuild::{attach, collect, relink, size, Side};
+use super::layout::widest_axis;
+use super::node::{Inner, Node};
+use super::rebuild::{attach, rebuild, Side};
 use super::txn::Txn;
-use super::Node;
 use crate::error::Result;
+use crate::point::Payload;
+use crate::store::codec;
 
-/// Adds a node `id` holding `coords` and keeps the tree alpha-height balanced.
-pub fn insert(txn: &mut Txn<'_>, id: u64, coords: &[f64]) -> Result<()> {
+/// Adds a point at `coords` with `payload` (whose id must not be in the index) and keeps the
+/// tree balanced.
+pub fn insert(txn: &mut Txn<'_>, coords: &[f64], payload: Payload) -> Result<()> {
     let dims = txn.meta.dims as usize;
     txn.meta.count += 1;
     txn.meta.max_count = txn.meta.max_count.max(txn.meta.count);
     let Some(root) = txn.meta.root else {
-        txn.put_node(id, &leaf(0, coords));
-        txn.meta.root = Some(id);
+        let leaf = txn.allocate();
+        txn.set_id(&payload.id, Some(leaf))?;
+        txn.put_node(
+            leaf,
+            Node::Leaf {
+                coords: coords.to_vec(),
+            },
+        );
+        txn.put_leaf_payloads(leaf, vec![payload]);
+        txn.meta.root = Some(leaf);
         txn.meta.depth = txn.meta.depth.max(1);
         return Ok(());
     };
-    // The ancestors of the new leaf, with the side taken at each.
+    // Points equal to a split value may go either way: the id's hash picks, so a run of
+    // identical points spreads over both sides instead of piling up on one.
+    let tie_above = codec::id_hash(&payload.id) & 1 == 1;
+    // The ancestors of the leaf, with the side taken at each.
     let mut path: Vec<(u64, Side)> = Vec::new();
     let mut cur = root;
-    loop {
-        let mut node = txn.node(cur)?;
-        let side = if coords[node.axis as usize] < node.split() {
-            Side::Below
-        } else {
-            Side::Above
-        };
-        path.push((cur, side));
-        let next = match side {
-            Side::Below => node.below,
-            Side::Above => node.above,
-        };
-        match next {
-            Some(c) => cur = c,
-            None => {
-                match side {
-                    Side::Below => node.below = Some(id),
-                    Side::Above => node.above = Some(id),
+    let leaf = loop {
+        match txn.node(cur)? {
+            Node::Inner(mut i) => {
+                let c = coords[i.axis as usize];
+                let side = if c < i.split || (c == i.split && !tie_above) {
+                    Side::Below
+                } else {
+                    Side::Above
+                };
+                i.count += 1;
+                let next = match side {
+                    Side::Below => i.below,
+                    Side::Above => i.above,
+                };
+                txn.put_node(cur, Node::Inner(i));
+                path.push((cur, side));
+                match next {
+                    Some(n) => cur = n,
+                    None => {
+                        // A one-sided inner node (a bulk build's empty partition): hang a
+                        // new leaf on the empty side.
+                        let leaf = txn.allocate();
+                        attach(txn, Some((cur, side)), Some(leaf))?;
+                        txn.put_node(leaf, Node::Leaf { coords: Vec::new() });
+                        txn.put_leaf_payloads(leaf, Vec::new());
+                        break leaf;
+                    }
                 }
-                txn.put_node(cur, &node);
-                let axis = (node.axis as usize + 1) % dims;
-                txn.put_node(id, &leaf(axis, coords));
-                break;
             }
+            Node::Leaf { .. } => break cur,
         }
-    }
-    let depth = path.len() as u32 + 1;
-    if depth <= insert_depth_limit(txn.meta.count) {
-        txn.meta.depth = txn.meta.depth.max(depth);
+    };
+    let Node::Leaf { coords: mut held } = txn.node(leaf)? else {
+        unreachable!("the loop stops at a leaf")
+    };
+    let mut payloads = txn.leaf_payloads(leaf)?;
+    txn.set_id(&payload.id, Some(leaf))?;
+    held.extend_from_slice(coords);
+    payloads.push(payload);
+    let n = payloads.len();
+    if n <= txn.meta.leaf_size as usize {
+        txn.put_node(leaf, Node::Leaf { coords: held });
+        txn.put_leaf_payloads(leaf, payloads);
+        txn.meta.depth = txn.meta.depth.max(path.len() as u32 + 1);
         return Ok(());
     }
-    // Walk back up, sizing subtrees, to the first ancestor whose child on the path is too heavy.
-    let mut child_size = 1u64;
+    split(txn, &path, leaf, held, payloads, dims)?;
+    let depth = path.len() as u32 + 2;
+    txn.meta.depth = txn.meta.depth.max(depth);
+    if depth <= insert_depth_limit(txn.meta.count, txn.meta.leaf_size) {
+        return Ok(());
+    }
+    // Walk back up to the first ancestor whose child on the path is too heavy, and rebuild it.
+    let mut child_count = n as u64;
     for i in (0..path.len()).rev() {
-        let (anc, side) = path[i];
-        let node = txn.node(anc)?;
-        let sibling = match side {
-            Side::Below => node.above,
-            Side::Above => node.below,
-        };
-        let anc_size = child_size + 1 + size(txn, sibling)?;
-        if child_size as f64 > ALPHA * anc_size as f64 {
-            let points = collect(txn, Some(anc), None)?;
-            let (new_root, _) = relink(txn, &points)?;
+        let (anc, _) = path[i];
+        let anc_count = txn.node(anc)?.count(dims);
+        if child_count as f64 > ALPHA * anc_count as f64 {
             let at = if i == 0 { None } else { Some(path[i - 1]) };
-            attach(txn, at, new_root)?;
+            rebuild(txn, at, anc)?;
             return Ok(());
         }
-        child_size = anc_size;
+        child_count = anc_count;
     }
-    // No ancestor is unbalanced by weight (possible only through rounding at tiny sizes).
-    txn.meta.depth = txn.meta.depth.max(depth);
     Ok(())
 }
 
-fn leaf(axis: usize, coords: &[f64]) -> Node {
-    Node {
-        axis: axis as u8,
-        above: None,
-        below: None,
-        coords: coords.to_vec(),
+/// Splits an overflowing leaf in two at the median of its widest axis: the leaf keeps the lower
+/// half, a new leaf takes the upper half, and a new inner node takes the leaf's place.
+fn split(
+    txn: &mut Txn<'_>,
+    path: &[(u64, Side)],
+    leaf: u64,
+    coords: Vec<f64>,
+    payloads: Vec<Payload>,
+    dims: usize,
+) -> Result<()> {
+    let n = payloads.len();
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    let axis = widest_axis(&coords, dims, &order);
+    let key = |p: &u32| coords[*p as usize * dims + axis];
+    let mid = n / 2;
+    order.select_nth_unstable_by(mid, |a, b| key(a).total_cmp(&key(b)));
+    let split = key(&order[mid]);
+    let mut payloads: Vec<Option<Payload>> = payloads.into_iter().map(Some).collect();
+    let mut half = |idx: &[u32]| {
+        let mut c = Vec::with_capacity(idx.len() * dims);
+        let mut p = Vec::with_capacity(idx.len());
+        for &i in idx {
+            let i = i as usize;
+            c.extend_from_slice(&coords[i * dims..(i + 1) * dims]);
+            p.extend(payloads[i].take());
+        }
+        (c, p)
+    };
+    let (low_c, low_p) = half(&order[..mid]);
+    let (high_c, high_p) = half(&order[mid..]);
+    let upper = txn.allocate();
+    let inner = txn.allocate();
+    for p in &high_p {
+        txn.set_id(&p.id, Some(upper))?;
     }
+    txn.put_node(leaf, Node::Leaf { coords: low_c });
+    txn.put_leaf_payloads(leaf, low_p);
+    txn.put_node(upper, Node::Leaf { coords: high_c });
+    txn.put_leaf_payloads(upper, high_p);
+    txn.put_node(
+        inner,
+        Node::Inner(Inner {
+            axis: axis as u8,
+            split,
+            below: Some(leaf),
+            above: Some(upper),
+            count: n as u64,
+        }),
+    );
+    attach(txn, path.last().copied(), Some(inner))
 }

@@ -1,11 +1,12 @@
 //! Lazy node reads, through the node cache when there is one, counted.
 
+use std::borrow::Cow;
+
 use super::cache::{CacheView, NodeCache};
-use super::node::NodeRef;
+use super::node::{Node, NodeRef};
 use crate::error::{Error, Result};
-use crate::store::codec::{self, NodeFormat};
+use crate::store::codec;
 use crate::store::{Space, Store};
-use crate::tree::Node;
 
 /// Reads nodes one at a time as a walk asks for them, and counts visits and storage reads.
 ///
@@ -13,7 +14,6 @@ use crate::tree::Node;
 /// read from storage at cached depths are offered to the cache when it is dropped.
 pub struct TreeReader<'a> {
     store: &'a dyn Store,
-    format: NodeFormat,
     cache: Option<&'a NodeCache>,
     view: Option<CacheView<'a>>,
     dims: usize,
@@ -31,20 +31,14 @@ pub struct TreeReader<'a> {
 
 impl<'a> TreeReader<'a> {
     /// A reader over `store` for an index of `dims` dimensions, without a cache.
-    pub fn new(store: &'a dyn Store, dims: usize, format: NodeFormat) -> Self {
-        Self::with_cache(store, None, dims, format)
+    pub fn new(store: &'a dyn Store, dims: usize) -> Self {
+        Self::with_cache(store, None, dims)
     }
 
     /// A reader that consults and fills `cache`.
-    pub fn with_cache(
-        store: &'a dyn Store,
-        cache: Option<&'a NodeCache>,
-        dims: usize,
-        format: NodeFormat,
-    ) -> Self {
+    pub fn with_cache(store: &'a dyn Store, cache: Option<&'a NodeCache>, dims: usize) -> Self {
         TreeReader {
             store,
-            format,
             cache,
             view: cache.map(NodeCache::view),
             dims,
@@ -70,8 +64,8 @@ impl<'a> TreeReader<'a> {
     }
 
     /// Reads the node records with ids in `lo..hi` with one range scan, replacing the last range
-    /// read. A subtree of a bulk-built tree is such a range (ids are preorder), and one scan
-    /// costs about what two or three single gets do, so a walk about to visit much of a small
+    /// read. A subtree of a bulk-built tree is such a range (ids are postorder), and one scan
+    /// costs about what two or three single gets do, so a walk about to visit all of a small
     /// subtree reads it this way. Ids outside the range, or missing from it after writes
     /// reshaped the tree, are still read one at a time.
     pub fn prefetch(&mut self, lo: u64, hi: u64) -> Result<()> {
@@ -92,7 +86,7 @@ impl<'a> TreeReader<'a> {
                 continue;
             };
             self.reads += 1;
-            *slot = Some(codec::decode_node_as(self.format, id, &v, self.dims)?);
+            *slot = Some(codec::decode_node(id, &v, self.dims)?);
         }
         Ok(())
     }
@@ -110,16 +104,14 @@ impl<'a> TreeReader<'a> {
         }
         if id >= self.window_lo {
             if let Some(Some(n)) = self.window.get((id - self.window_lo) as usize) {
-                return Ok(NodeRef {
-                    axis: n.axis,
-                    above: n.above,
-                    below: n.below,
-                    coords: std::borrow::Cow::Borrowed(&n.coords),
+                return Ok(match n {
+                    Node::Inner(i) => NodeRef::Inner(*i),
+                    Node::Leaf { coords } => NodeRef::Leaf(Cow::Borrowed(coords)),
                 });
             }
         }
         self.reads += 1;
-        let n = read(self.store, self.format, self.dims, id)?;
+        let n = read(self.store, self.dims, id)?;
         if covered {
             self.fill.push((id, n.clone()));
         }
@@ -130,7 +122,7 @@ impl<'a> TreeReader<'a> {
     pub fn node(&mut self, id: u64) -> Result<Node> {
         self.visits += 1;
         self.reads += 1;
-        read(self.store, self.format, self.dims, id)
+        read(self.store, self.dims, id)
     }
 
     /// Nodes read from storage so far.
@@ -156,9 +148,10 @@ impl Drop for TreeReader<'_> {
     }
 }
 
-fn read(store: &dyn Store, format: NodeFormat, dims: usize, id: u64) -> Result<Node> {
+/// Reads and decodes node `id`.
+pub fn read(store: &dyn Store, dims: usize, id: u64) -> Result<Node> {
     match store.get(Space::Nodes, &codec::node_key(id))? {
-        Some(bytes) => codec::decode_node_as(format, id, &bytes, dims),
+        Some(bytes) => codec::decode_node(id, &bytes, dims),
         None => Err(Error::Corrupt(format!(
             "node {id} is referenced but has no record"
         ))),

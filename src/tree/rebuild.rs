@@ -1,11 +1,11 @@
-//! Partial rebuilds: gather a subtree's points and relink them as a perfectly balanced subtree.
-//!
-//! Points keep their node ids (so payloads and the id index stay where they are); only the split
-//! axes and child links of the subtree's records change.
+//! Partial rebuilds: gather a subtree's points and lay them out again as a balanced subtree of
+//! full leaves, with fresh node ids (the id index follows the points to their new leaves).
 
-use super::build::layout;
+use super::layout::{layout, Laid};
+use super::node::Node;
 use super::txn::Txn;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::point::Payload;
 
 /// Which child of a parent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,55 +19,77 @@ pub enum Side {
 /// Where a subtree hangs: under a parent node, or at the root.
 pub type Attachment = Option<(u64, Side)>;
 
-/// Every (node id, coordinates) of the subtree at `root`, except `skip`.
-pub fn collect(
-    txn: &Txn<'_>,
-    root: Option<u64>,
-    skip: Option<u64>,
-) -> Result<Vec<(u64, Vec<f64>)>> {
-    let mut out = Vec::new();
+/// Removes the subtree at `root` and returns its points (flat coordinates and payloads).
+pub fn take(txn: &mut Txn<'_>, root: Option<u64>) -> Result<(Vec<f64>, Vec<Payload>)> {
+    let dims = txn.meta.dims as usize;
+    let (mut coords, mut payloads) = (Vec::new(), Vec::new());
     let mut stack: Vec<u64> = root.into_iter().collect();
     while let Some(id) = stack.pop() {
-        let n = txn.node(id)?;
-        stack.extend(n.below);
-        stack.extend(n.above);
-        if Some(id) != skip {
-            out.push((id, n.coords));
+        match txn.node(id)? {
+            Node::Inner(i) => {
+                stack.extend(i.below);
+                stack.extend(i.above);
+            }
+            Node::Leaf { coords: c } => {
+                let p = txn.leaf_payloads(id)?;
+                if p.len() * dims != c.len() {
+                    return Err(Error::Corrupt(format!(
+                        "leaf {id} has {} payloads for {} points",
+                        p.len(),
+                        c.len() / dims.max(1)
+                    )));
+                }
+                coords.extend_from_slice(&c);
+                payloads.extend(p);
+            }
+        }
+        txn.delete_node(id);
+    }
+    Ok((coords, payloads))
+}
+
+/// Writes `coords`/`payloads` as a balanced subtree with fresh ids and points the id index at
+/// the new leaves; returns its root and its depth in levels.
+pub fn lay(
+    txn: &mut Txn<'_>,
+    coords: &[f64],
+    payloads: Vec<Payload>,
+) -> Result<(Option<u64>, u32)> {
+    let dims = txn.meta.dims as usize;
+    let base = txn.meta.next_id;
+    let l = layout(coords, dims, txn.meta.leaf_size as usize, base);
+    txn.meta.next_id += l.nodes.len() as u64;
+    let mut payloads: Vec<Option<Payload>> = payloads.into_iter().map(Some).collect();
+    for (i, node) in l.nodes.iter().enumerate() {
+        let id = base + i as u64;
+        match node {
+            Laid::Inner(inner) => txn.put_node(id, Node::Inner(*inner)),
+            Laid::Leaf(range) => {
+                let mut c = Vec::with_capacity(range.len() * dims);
+                let mut p = Vec::with_capacity(range.len());
+                for &at in &l.order[range.clone()] {
+                    let at = at as usize;
+                    c.extend_from_slice(&coords[at * dims..(at + 1) * dims]);
+                    let payload = payloads[at]
+                        .take()
+                        .ok_or_else(|| Error::Corrupt("a point was laid out twice".into()))?;
+                    txn.set_id(&payload.id, Some(id))?;
+                    p.push(payload);
+                }
+                txn.put_node(id, Node::Leaf { coords: c });
+                txn.put_leaf_payloads(id, p);
+            }
         }
     }
-    Ok(out)
+    Ok((l.root(base), l.depth))
 }
 
-/// Number of nodes in the subtree at `root`.
-pub fn size(txn: &Txn<'_>, root: Option<u64>) -> Result<u64> {
-    let mut n = 0;
-    let mut stack: Vec<u64> = root.into_iter().collect();
-    while let Some(id) = stack.pop() {
-        let node = txn.node(id)?;
-        stack.extend(node.below);
-        stack.extend(node.above);
-        n += 1;
-    }
-    Ok(n)
-}
-
-/// Relinks `points` as a balanced subtree; returns its root and its depth in levels.
-pub fn relink(txn: &mut Txn<'_>, points: &[(u64, Vec<f64>)]) -> Result<(Option<u64>, u32)> {
-    let dims = txn.meta.dims as usize;
-    let coords: Vec<f64> = points.iter().flat_map(|(_, c)| c.iter().copied()).collect();
-    let l = layout(&coords, dims, 0);
-    let id_of = |slot: u64| points[l.slots[slot as usize].point as usize].0;
-    for s in &l.slots {
-        let (id, c) = &points[s.point as usize];
-        let node = super::Node {
-            axis: s.axis,
-            below: s.below.map(id_of),
-            above: s.above.map(id_of),
-            coords: c.clone(),
-        };
-        txn.put_node(*id, &node);
-    }
-    Ok((l.slots.first().map(|_| id_of(0)), l.depth))
+/// Rebuilds the subtree at `root`, hung where `at` says; returns the new root and depth.
+pub fn rebuild(txn: &mut Txn<'_>, at: Attachment, root: u64) -> Result<(Option<u64>, u32)> {
+    let (coords, payloads) = take(txn, Some(root))?;
+    let (new_root, depth) = lay(txn, &coords, payloads)?;
+    attach(txn, at, new_root)?;
+    Ok((new_root, depth))
 }
 
 /// Hangs the subtree `child` where `at` says.
@@ -75,12 +97,16 @@ pub fn attach(txn: &mut Txn<'_>, at: Attachment, child: Option<u64>) -> Result<(
     match at {
         None => txn.meta.root = child,
         Some((parent, side)) => {
-            let mut p = txn.node(parent)?;
+            let Node::Inner(mut p) = txn.node(parent)? else {
+                return Err(Error::Corrupt(format!(
+                    "node {parent} is a leaf with children"
+                )));
+            };
             match side {
                 Side::Below => p.below = child,
                 Side::Above => p.above = child,
             }
-            txn.put_node(parent, &p);
+            txn.put_node(parent, Node::Inner(p));
         }
     }
     Ok(())
@@ -88,10 +114,13 @@ pub fn attach(txn: &mut Txn<'_>, at: Attachment, child: Option<u64>) -> Result<(
 
 /// Rebuilds the whole tree balanced and resets the balance bookkeeping.
 pub fn rebuild_all(txn: &mut Txn<'_>) -> Result<()> {
-    let points = collect(txn, txn.meta.root, None)?;
-    let (root, depth) = relink(txn, &points)?;
-    txn.meta.root = root;
-    txn.meta.depth = depth;
+    match txn.meta.root {
+        Some(root) => {
+            let (_, depth) = rebuild(txn, None, root)?;
+            txn.meta.depth = depth;
+        }
+        None => txn.meta.depth = 0,
+    }
     txn.meta.max_count = txn.meta.count;
     Ok(())
 }

@@ -1,51 +1,158 @@
-//! Removal: take a node out by rebuilding its subtree without it.
-//!
-//! In a balanced tree most nodes sit near the leaves, so the subtree to rebuild is small on
-//! average (O(log n)); removing the root rebuilds the whole tree.
+//! Removal: take a point out of its leaf (one record read, modified and written), drop a leaf
+//! that empties, merge a leaf that shrinks to a quarter into its sibling leaf, and rebuild the
+//! whole tree once deletions shrink it below ALPHA of its largest size.
 
 use super::balance::ALPHA;
-use super::rebuild::{attach, collect, rebuild_all, relink, Attachment, Side};
+use super::node::Node;
+use super::rebuild::{attach, rebuild_all, Attachment, Side};
 use super::txn::Txn;
 use crate::error::{Error, Result};
+use crate::point::PointId;
 
-/// Removes node `id` (its record and payload; the caller handles the id index).
-pub fn remove(txn: &mut Txn<'_>, id: u64) -> Result<()> {
-    let node = txn.node(id)?;
-    let at = find_attachment(txn, id, &node.coords)?;
-    let mut rest = collect(txn, node.below, None)?;
-    rest.extend(collect(txn, node.above, None)?);
-    txn.delete_node(id);
-    let (new_root, _) = relink(txn, &rest)?;
-    attach(txn, at, new_root)?;
+/// Removes the point with the user's id `id`; false if there is none.
+pub fn remove(txn: &mut Txn<'_>, id: &PointId) -> Result<bool> {
+    let Some(leaf) = txn.lookup(id)? else {
+        return Ok(false);
+    };
+    let dims = txn.meta.dims as usize;
+    let Node::Leaf { coords: mut held } = txn.node(leaf)? else {
+        return Err(Error::Corrupt(format!(
+            "the id index maps point {id} to node {leaf}, which is not a leaf"
+        )));
+    };
+    let mut payloads = txn.leaf_payloads(leaf)?;
+    let Some(slot) = payloads.iter().position(|p| p.id == *id) else {
+        return Err(Error::Corrupt(format!(
+            "the id index maps point {id} to leaf {leaf}, which does not hold it"
+        )));
+    };
+    if held.len() != payloads.len() * dims {
+        return Err(Error::Corrupt(format!(
+            "leaf {leaf} has {} payloads for {} points",
+            payloads.len(),
+            held.len() / dims.max(1)
+        )));
+    }
+    let point = held[slot * dims..(slot + 1) * dims].to_vec();
+    let path = path_to(txn, leaf, &point)?;
+    for &(anc, _) in &path {
+        if let Node::Inner(mut i) = txn.node(anc)? {
+            i.count = i.count.saturating_sub(1);
+            txn.put_node(anc, Node::Inner(i));
+        }
+    }
+    // Slots are not stable across writes, so the last point may fill the hole.
+    payloads.swap_remove(slot);
+    let last = held.len() - dims;
+    if slot * dims != last {
+        held.copy_within(last.., slot * dims);
+    }
+    held.truncate(last);
+    txn.set_id(id, None)?;
     txn.meta.count -= 1;
+    let n = payloads.len();
+    txn.put_node(leaf, Node::Leaf { coords: held });
+    txn.put_leaf_payloads(leaf, payloads);
+    if n == 0 {
+        drop_leaf(txn, &path, leaf)?;
+    } else if n <= txn.meta.leaf_size as usize / 4 {
+        merge_with_sibling(txn, &path, leaf)?;
+    }
     if txn.meta.count == 0 {
         txn.meta.depth = 0;
         txn.meta.max_count = 0;
     } else if (txn.meta.count as f64) < ALPHA * txn.meta.max_count as f64 {
         rebuild_all(txn)?;
     }
-    Ok(())
+    Ok(true)
 }
 
-/// Where node `id` hangs, found by walking down from the root along its coordinates (both ways
-/// where its coordinate equals a split, since duplicates may sit on either side).
-fn find_attachment(txn: &Txn<'_>, id: u64, coords: &[f64]) -> Result<Attachment> {
-    let mut stack: Vec<(u64, Attachment)> = txn.meta.root.map(|r| (r, None)).into_iter().collect();
-    while let Some((cur, at)) = stack.pop() {
-        if cur == id {
-            return Ok(at);
+/// The ancestors of `leaf`, with the side taken at each, found by walking down from the root
+/// along `point` (both ways where it equals a split, since ties may sit on either side).
+fn path_to(txn: &mut Txn<'_>, leaf: u64, point: &[f64]) -> Result<Vec<(u64, Side)>> {
+    // (node, its depth below the root, the parent link it was reached by)
+    let mut stack: Vec<(u64, usize, Attachment)> =
+        txn.meta.root.map(|r| (r, 0, None)).into_iter().collect();
+    let mut path: Vec<(u64, Side)> = Vec::new();
+    while let Some((cur, depth, from)) = stack.pop() {
+        path.truncate(depth.saturating_sub(1));
+        path.extend(from);
+        if cur == leaf {
+            return Ok(path);
         }
-        let n = txn.node(cur)?;
-        let c = coords[n.axis as usize];
-        let split = n.split();
-        if let (Some(b), true) = (n.below, c <= split) {
-            stack.push((b, Some((cur, Side::Below))));
+        let Node::Inner(i) = txn.node(cur)? else {
+            continue;
+        };
+        let c = point[i.axis as usize];
+        if let (Some(a), true) = (i.above, c >= i.split) {
+            stack.push((a, depth + 1, Some((cur, Side::Above))));
         }
-        if let (Some(a), true) = (n.above, c >= split) {
-            stack.push((a, Some((cur, Side::Above))));
+        if let (Some(b), true) = (i.below, c <= i.split) {
+            stack.push((b, depth + 1, Some((cur, Side::Below))));
         }
     }
     Err(Error::Corrupt(format!(
-        "node {id} is not reachable from the root along its coordinates"
+        "leaf {leaf} is not reachable from the root along its points' coordinates"
     )))
+}
+
+/// Replaces the parent of an emptied leaf by the leaf's sibling.
+fn drop_leaf(txn: &mut Txn<'_>, path: &[(u64, Side)], leaf: u64) -> Result<()> {
+    txn.delete_node(leaf);
+    let Some(&(parent, side)) = path.last() else {
+        txn.meta.root = None;
+        return Ok(());
+    };
+    let Node::Inner(p) = txn.node(parent)? else {
+        return Err(Error::Corrupt(format!(
+            "node {parent} is a leaf with children"
+        )));
+    };
+    let sibling = match side {
+        Side::Below => p.above,
+        Side::Above => p.below,
+    };
+    txn.delete_node(parent);
+    let at: Attachment = path.len().checked_sub(2).map(|i| path[i]);
+    attach(txn, at, sibling)
+}
+
+/// Folds a small leaf and its sibling, when that is a leaf too and both fit half a leaf, into
+/// one leaf in the parent's place.
+fn merge_with_sibling(txn: &mut Txn<'_>, path: &[(u64, Side)], leaf: u64) -> Result<()> {
+    let Some(&(parent, side)) = path.last() else {
+        return Ok(());
+    };
+    let Node::Inner(p) = txn.node(parent)? else {
+        return Ok(());
+    };
+    let Some(sibling) = (match side {
+        Side::Below => p.above,
+        Side::Above => p.below,
+    }) else {
+        return Ok(());
+    };
+    let Node::Leaf { coords: theirs } = txn.node(sibling)? else {
+        return Ok(());
+    };
+    let Node::Leaf { coords: mut mine } = txn.node(leaf)? else {
+        return Ok(());
+    };
+    let dims = txn.meta.dims as usize;
+    if (mine.len() + theirs.len()) / dims.max(1) > txn.meta.leaf_size as usize / 2 {
+        return Ok(());
+    }
+    let mut payloads = txn.leaf_payloads(leaf)?;
+    let moved = txn.leaf_payloads(sibling)?;
+    for q in &moved {
+        txn.set_id(&q.id, Some(leaf))?;
+    }
+    mine.extend_from_slice(&theirs);
+    payloads.extend(moved);
+    txn.put_node(leaf, Node::Leaf { coords: mine });
+    txn.put_leaf_payloads(leaf, payloads);
+    txn.delete_node(sibling);
+    txn.delete_node(parent);
+    let at: Attachment = path.len().checked_sub(2).map(|i| path[i]);
+    attach(txn, at, Some(leaf))
 }

@@ -1,42 +1,51 @@
 //! Walks every node and checks every invariant of an index.
 
 use crate::error::{Error, Result};
+use crate::point::PointId;
 use crate::store::format::Meta;
 use crate::store::{codec, Space, Store};
 use crate::tree::balance::depth_bound;
+use crate::tree::node::Node;
+use crate::tree::points::{lookup, read_leaf_payload_chunks};
 use crate::tree::TreeReader;
 
 /// What a successful verification found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyReport {
-    /// Nodes reached from the root.
+    /// Nodes reached from the root (inner nodes and leaves).
     pub nodes: u64,
+    /// Leaves among them.
+    pub leaves: u64,
+    /// Points in the leaves.
+    pub points: u64,
     /// Levels in the tree.
     pub depth: u32,
 }
 
 /// Checks, stopping at the first violation:
-/// every node record decodes and holds a valid point; the k-d invariant holds at every node
-/// (each point lies inside the region its ancestors' splits leave for it); every node is
-/// reachable exactly once; the reachable count equals the meta's point count and the number of
-/// node records; every node has a payload whose id the id index maps back to the node; the id
-/// index has exactly one entry per point; the tree is no deeper than the balance bound
-/// ([`depth_bound`]).
+/// every node record decodes; every point is valid and lies inside the region its ancestors'
+/// splits leave for it (the k-d invariant); every inner node's count is its children's sum;
+/// every leaf holds 1 to `leaf_size` points and a payload record with one payload per point,
+/// each of whose ids the id index maps back to this leaf; every node is reachable exactly once;
+/// the reachable points equal the meta's count, the node and payload records equal the nodes
+/// and leaves reached, and the id index holds exactly one entry per point, each in the bucket
+/// its hash names; the tree is no deeper than the balance bound ([`depth_bound`]).
 pub fn verify(store: &dyn Store, meta: &Meta) -> Result<VerifyReport> {
     let dims = meta.dims as usize;
-    let mut reader = TreeReader::new(store, dims, meta.node_format());
+    let mut reader = TreeReader::new(store, dims);
     let max_id = match store.last(Space::Nodes)? {
         Some((k, _)) => codec::node_id_from_key(&k)?,
         None => 0,
     };
     let mut seen = Bitset::new(max_id);
-    let mut reached = 0u64;
-    let mut depth = 0u32;
+    let (mut nodes, mut leaves, mut points, mut depth) = (0u64, 0u64, 0u64, 0u32);
+    let mut payload_records = 0u64;
+    // (node, region, level, the count its parent says it holds)
     let mut stack = Vec::new();
     if let Some(root) = meta.root {
-        stack.push((root, meta.metric.root_region(dims), 1u32));
+        stack.push((root, meta.metric.root_region(dims), 1u32, None));
     }
-    while let Some((id, region, level)) = stack.pop() {
+    while let Some((id, region, level, expected)) = stack.pop() {
         if id > max_id {
             return Err(Error::Corrupt(format!(
                 "node {id} is referenced but has no record"
@@ -48,87 +57,164 @@ pub fn verify(store: &dyn Store, meta: &Meta) -> Result<VerifyReport> {
             )));
         }
         let node = reader.node(id)?;
-        reached += 1;
+        nodes += 1;
         depth = depth.max(level);
-        meta.metric
-            .check_point(&node.coords)
-            .map_err(|e| Error::Corrupt(format!("node {id}: {e}")))?;
-        if !region.contains(&node.coords) {
-            let axis = (0..dims)
-                .find(|&a| node.coords[a] < region.lo[a] || node.coords[a] > region.hi[a])
-                .unwrap_or(0);
-            return Err(Error::Corrupt(format!(
-                "node {id} breaks the k-d invariant: coordinate {axis} is {} but its ancestors' \
-                 splits allow [{}, {}]",
-                node.coords[axis], region.lo[axis], region.hi[axis]
-            )));
+        let count = node.count(dims);
+        if let Some(want) = expected {
+            if count != want {
+                return Err(Error::Corrupt(format!(
+                    "node {id} holds {count} points, its parent counts {want}"
+                )));
+            }
         }
-        check_payload(store, id)?;
-        let axis = node.axis as usize;
-        let split = node.split();
-        if let Some(c) = node.below {
-            stack.push((c, region.below(axis, split), level + 1));
-        }
-        if let Some(c) = node.above {
-            stack.push((c, region.above(axis, split), level + 1));
+        match node {
+            Node::Inner(i) => {
+                for c in [i.below, i.above].into_iter().flatten() {
+                    if c <= max_id && seen.contains(c) {
+                        return Err(Error::Corrupt(format!(
+                            "node {c} is reachable more than once (a cycle or a shared child)"
+                        )));
+                    }
+                }
+                let child_count = |c: Option<u64>, r: &mut TreeReader<'_>| -> Result<u64> {
+                    match c {
+                        Some(c) if c <= max_id => Ok(r.node(c)?.count(dims)),
+                        Some(c) => Err(Error::Corrupt(format!(
+                            "node {c} is referenced but has no record"
+                        ))),
+                        None => Ok(0),
+                    }
+                };
+                let (b, a) = (
+                    child_count(i.below, &mut reader)?,
+                    child_count(i.above, &mut reader)?,
+                );
+                if b + a != i.count {
+                    return Err(Error::Corrupt(format!(
+                        "inner node {id} counts {} points, its children hold {}",
+                        i.count,
+                        b + a
+                    )));
+                }
+                if i.below.is_none() && i.above.is_none() {
+                    return Err(Error::Corrupt(format!("inner node {id} has no child")));
+                }
+                let axis = i.axis as usize;
+                if let Some(c) = i.below {
+                    stack.push((c, region.below(axis, i.split), level + 1, Some(b)));
+                }
+                if let Some(c) = i.above {
+                    stack.push((c, region.above(axis, i.split), level + 1, Some(a)));
+                }
+            }
+            Node::Leaf { coords } => {
+                leaves += 1;
+                let n = coords.len() / dims.max(1);
+                if n == 0 || n > meta.leaf_size as usize {
+                    return Err(Error::Corrupt(format!(
+                        "leaf {id} holds {n} points, outside 1..={}",
+                        meta.leaf_size
+                    )));
+                }
+                points += n as u64;
+                for c in coords.chunks_exact(dims) {
+                    meta.metric
+                        .check_point(c)
+                        .map_err(|e| Error::Corrupt(format!("leaf {id}: {e}")))?;
+                    if !region.contains(c) {
+                        let axis = (0..dims)
+                            .find(|&a| c[a] < region.lo[a] || c[a] > region.hi[a])
+                            .unwrap_or(0);
+                        return Err(Error::Corrupt(format!(
+                            "leaf {id} breaks the k-d invariant: a point's coordinate {axis} is \
+                             {} but its ancestors' splits allow [{}, {}]",
+                            c[axis], region.lo[axis], region.hi[axis]
+                        )));
+                    }
+                }
+                let (payloads, chunks) = read_leaf_payload_chunks(store, id)?;
+                payload_records += chunks as u64;
+                if payloads.len() != n {
+                    return Err(Error::Corrupt(format!(
+                        "leaf {id} has {} payloads for {n} points",
+                        payloads.len()
+                    )));
+                }
+                for p in &payloads {
+                    check_id(store, meta, &p.id, id)?;
+                }
+            }
         }
     }
-    if reached != meta.count {
+    if points != meta.count {
         return Err(Error::Corrupt(format!(
-            "meta counts {} points but {reached} nodes are reachable from the root",
+            "meta counts {} points but the leaves reachable from the root hold {points}",
             meta.count
         )));
     }
-    let bound = depth_bound(reached);
-    if reached > 0 && depth > bound {
+    let bound = depth_bound(points, meta.leaf_size);
+    if points > 0 && depth > bound {
         return Err(Error::Corrupt(format!(
-            "the tree is {depth} levels deep, but {reached} points may be at most {bound} \
-             (the balance bound)"
+            "the tree is {depth} levels deep, but {points} points in leaves of {} may be at \
+             most {bound} (the balance bound)",
+            meta.leaf_size
         )));
     }
     let records = store.len(Space::Nodes)?;
-    if records != reached {
+    if records != nodes {
         return Err(Error::Corrupt(format!(
             "{} node records are not reachable from the root",
-            records.saturating_sub(reached)
+            records.saturating_sub(nodes)
         )));
     }
-    for (space, what) in [
-        (Space::Payloads, "payloads"),
-        (Space::Ids, "id index entries"),
-    ] {
-        let n = store.len(space)?;
-        if n != reached {
-            return Err(Error::Corrupt(format!("{n} {what} for {reached} points")));
+    let stored = store.len(Space::Payloads)?;
+    if stored != payload_records {
+        return Err(Error::Corrupt(format!(
+            "{stored} payload records, the {leaves} leaves hold {payload_records}"
+        )));
+    }
+    let mut entries = 0u64;
+    for r in store.scan(Space::Ids) {
+        let (k, v) = r?;
+        let b = codec::bucket_from_key(&k)?;
+        if b >= meta.id_buckets {
+            return Err(Error::Corrupt(format!(
+                "id bucket {b} is beyond the index's {} buckets",
+                meta.id_buckets
+            )));
+        }
+        for (id, _) in codec::decode_id_bucket(b, &v)? {
+            if codec::bucket_of(codec::id_hash(&id), meta.id_buckets) != b {
+                return Err(Error::Corrupt(format!(
+                    "point id {id} is in id bucket {b}, its hash names another"
+                )));
+            }
+            entries += 1;
         }
     }
+    if entries != points {
+        return Err(Error::Corrupt(format!(
+            "{entries} id index entries for {points} points"
+        )));
+    }
     Ok(VerifyReport {
-        nodes: reached,
+        nodes,
+        leaves,
+        points,
         depth,
     })
 }
 
-fn check_payload(store: &dyn Store, id: u64) -> Result<()> {
-    let bytes = store
-        .get(Space::Payloads, &codec::node_key(id))?
-        .ok_or_else(|| Error::Corrupt(format!("node {id} has no payload")))?;
-    let payload = codec::decode_payload(id, &bytes)?;
-    let indexed = store
-        .get(Space::Ids, &codec::id_key(&payload.id))?
-        .ok_or_else(|| {
-            Error::Corrupt(format!(
-                "point id {} of node {id} is missing from the id index",
-                payload.id
-            ))
-        })?;
-    let back = codec::decode_node_ref(&indexed)?;
-    if back != id {
-        return Err(Error::Corrupt(format!(
-            "point id {} of node {id} maps to node {back} in the id index",
-            payload.id
-        )));
+fn check_id(store: &dyn Store, meta: &Meta, id: &PointId, leaf: u64) -> Result<()> {
+    match lookup(store, meta, id)? {
+        Some(l) if l == leaf => Ok(()),
+        Some(l) => Err(Error::Corrupt(format!(
+            "point id {id} of leaf {leaf} maps to node {l} in the id index"
+        ))),
+        None => Err(Error::Corrupt(format!(
+            "point id {id} of leaf {leaf} is missing from the id index"
+        ))),
     }
-    Ok(())
 }
 
 /// One bit per node id up to the largest id on disk: 1.25 MB per 10 million ids.
@@ -137,6 +223,10 @@ struct Bitset(Vec<u64>);
 impl Bitset {
     fn new(max: u64) -> Self {
         Bitset(vec![0; (max / 64 + 1) as usize])
+    }
+
+    fn contains(&self, i: u64) -> bool {
+        self.0[(i / 64) as usize] & (1 << (i % 64)) != 0
     }
 
     /// Sets bit `i`; false if it was already set.

@@ -73,9 +73,30 @@ pub fn category(i: usize) -> String {
     format!("c{}", i % 3)
 }
 
-/// Builds an index over `points`; point i gets id i, a `cat` and a numeric `w` attribute.
+/// Leaves of the test indexes: small, so that small test sets still make deep trees.
+pub const TEST_LEAF_SIZE: usize = 4;
+
+/// Builds an index over `points` in leaves of [`TEST_LEAF_SIZE`]; point i gets id i, a `cat`
+/// and a numeric `w` attribute.
 pub fn build_index(metric: Metric, dims: usize, points: &[Vec<f64>]) -> TestIndex {
     build_index_with(metric, dims, points, kdsled::index::DEFAULT_BUILD_MEMORY_MB).0
+}
+
+/// [`build_index`] in leaves of `leaf_size`.
+pub fn build_index_leaves(
+    metric: Metric,
+    dims: usize,
+    points: &[Vec<f64>],
+    leaf_size: usize,
+) -> TestIndex {
+    build_index_full(
+        metric,
+        dims,
+        points,
+        kdsled::index::DEFAULT_BUILD_MEMORY_MB,
+        leaf_size,
+    )
+    .0
 }
 
 /// [`build_index`] holding at most `memory_mb` of records in memory; also returns the summary.
@@ -84,6 +105,17 @@ pub fn build_index_with(
     dims: usize,
     points: &[Vec<f64>],
     memory_mb: u64,
+) -> (TestIndex, BuildSummary) {
+    build_index_full(metric, dims, points, memory_mb, TEST_LEAF_SIZE)
+}
+
+/// [`build_index`] with every setting given.
+pub fn build_index_full(
+    metric: Metric,
+    dims: usize,
+    points: &[Vec<f64>],
+    memory_mb: u64,
+    leaf_size: usize,
 ) -> (TestIndex, BuildSummary) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("idx");
@@ -106,7 +138,7 @@ pub fn build_index_with(
         skip_invalid: false,
         force: false,
         history: None,
-        format: kdsled::store::format::FORMAT_VERSION,
+        leaf_size,
     };
     let summary = build(&path, records, &opts, &NoProgress).expect("build");
     let index = std::sync::Arc::new(Index::open(&path, 16).expect("open"));
@@ -115,8 +147,11 @@ pub fn build_index_with(
 
 /// User ids of an answer's hits, in answer order, with their distances.
 pub fn ids_and_distances(index: &Index, hits: &[kdsled::query::Hit]) -> Vec<(f64, i64)> {
+    let snap = index.snapshot();
+    let points: Vec<_> = hits.iter().map(|h| h.point).collect();
     hits.iter()
-        .map(|h| match index.payload(h.node).expect("payload").id {
+        .zip(snap.payloads(&points).expect("payloads"))
+        .map(|(h, p)| match p.id {
             PointId::Int(n) => (h.distance, n),
             PointId::Str(s) => panic!("unexpected string id {s}"),
         })

@@ -22,7 +22,7 @@ use crate::geometry::Metric;
 use crate::input::Record;
 use crate::point::Payload;
 use crate::store::codec;
-use crate::store::format::Meta;
+use crate::store::format::{Meta, MAX_LEAF_RECORD};
 use crate::store::IndexDir;
 
 pub(crate) use self::writer::NodeWriter;
@@ -46,9 +46,8 @@ pub struct BuildOptions {
     pub skip_invalid: bool,
     /// Replace an existing index at the target.
     pub force: bool,
-    /// Format version to write: [`FORMAT_VERSION`], or an older one the binary still writes
-    /// (fixtures and format benchmarks).
-    pub format: u32,
+    /// Most points a leaf holds (2 to [`crate::tree::node::MAX_LEAF_SIZE`]).
+    pub leaf_size: usize,
     /// Keep this generation and sequence number (a compaction rewrites an index without
     /// starting a new history); `None` starts a new one.
     pub history: Option<(String, u64)>,
@@ -106,7 +105,7 @@ pub fn build(
     progress: &dyn BuildProgress,
 ) -> Result<BuildSummary> {
     // Checked before the directory is created, so a bad option leaves nothing behind.
-    opts.metric.check_dims(opts.dims)?;
+    check_options(opts)?;
     IndexDir::build_new(target, opts.force, |dir| {
         build_into(dir, records, opts, progress, true)
     })
@@ -122,55 +121,98 @@ pub(crate) fn build_into(
     remove_old: bool,
 ) -> Result<BuildSummary> {
     let started = Instant::now();
-    opts.metric.check_dims(opts.dims)?;
+    check_options(opts)?;
     let generation = dir.new_generation()?;
     let spill_dir = dir.scratch();
 
     progress.phase("reading", None);
     let input = read_all(records, opts, spill_dir.path(), progress)?;
 
-    let mut writer = NodeWriter::create(generation.path(), opts.cache_mb, opts.format)?;
-    let (n, depth, partitions) = match input.held {
+    let budget = opts.memory_mb.max(1) * 1024 * 1024;
+    let points = match &input.held {
+        Held::Memory(items) => items.len() as u64,
+        Held::Spilled(file) => file.records,
+    };
+    let mut writer = NodeWriter::create(
+        generation.path(),
+        opts.cache_mb,
+        points,
+        budget,
+        spill_dir.path(),
+    )?;
+    let (tree, partitions) = match input.held {
         Held::Memory(items) => {
-            progress.phase("writing", Some(items.len() as u64));
-            let depth = partition::write_items(&mut writer, &items, 1, progress)?;
-            (items.len() as u64, depth, 1)
+            progress.phase("writing", Some(points));
+            let t = partition::write_items(&mut writer, &items, 1, opts.leaf_size, progress)?;
+            (t, 1)
         }
         Held::Spilled(file) => {
-            let n = file.records;
-            progress.phase("partitioning and writing", Some(n));
-            let budget = opts.memory_mb.max(1) * 1024 * 1024;
-            let mut p =
-                Partitioner::new(opts.dims, budget, spill_dir.path(), &mut writer, progress);
-            let depth = p.build_file(file, 1)?;
-            (n, depth, p.partitions)
+            progress.phase("partitioning and writing", Some(points));
+            let mut p = Partitioner::new(
+                opts.dims,
+                opts.leaf_size,
+                budget,
+                spill_dir.path(),
+                &mut writer,
+                progress,
+            );
+            let t = p.build_file(file)?;
+            let parts = p.partitions;
+            (t, parts)
         }
     };
-    drop(spill_dir);
     let mut meta = Meta::empty(opts.metric, opts.dims as u8);
-    meta.root = (n > 0).then_some(1);
-    meta.count = n;
-    meta.next_id = n + 1;
-    meta.depth = depth;
-    meta.max_count = n;
+    meta.root = tree.root;
+    meta.count = tree.count;
+    meta.next_id = tree.root.map_or(1, |r| r + 1);
+    meta.depth = tree.depth;
+    meta.max_count = tree.count;
+    meta.leaf_size = opts.leaf_size as u32;
     if let Some((generation, sequence)) = &opts.history {
         meta.generation = generation.clone();
         meta.sequence = *sequence;
     }
-    debug_assert_eq!(writer.written(), n);
-    writer.finish(&meta)?;
+    debug_assert_eq!(writer.written(), points);
+    progress.phase("writing the id index", None);
+    writer.finish(&mut meta)?;
+    drop(spill_dir);
     crate::failpoint::hit("build-before-install");
     dir.install(generation, remove_old)?;
     progress.finish();
     Ok(BuildSummary {
-        points: n,
+        points: tree.count,
         skipped: input.skipped,
         skipped_examples: input.skipped_examples,
-        depth,
+        depth: tree.depth,
         partitions,
         seconds: started.elapsed().as_secs_f64(),
         bytes_on_disk: dir_size(dir.path())?,
     })
+}
+
+fn check_options(opts: &BuildOptions) -> Result<()> {
+    opts.metric.check_dims(opts.dims)?;
+    let max = crate::tree::node::MAX_LEAF_SIZE;
+    if !(2..=max).contains(&opts.leaf_size) {
+        return Err(Error::invalid(
+            "leaf-size",
+            format!("{} is outside 2..={max}", opts.leaf_size),
+        ));
+    }
+    // A full page of leaf records must stay under sled's blob threshold (131,052 bytes; pages
+    // hold up to 16 records): past it every page write becomes its own file under blobs/.
+    let record = 1 + 8 * opts.dims * opts.leaf_size;
+    if record > MAX_LEAF_RECORD {
+        return Err(Error::invalid(
+            "leaf-size",
+            format!(
+                "{} points of {} coordinates make {record}-byte leaves, more than \
+                 {MAX_LEAF_RECORD} (sled writes larger pages as separate blob files)",
+                opts.leaf_size, opts.dims
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Where the read records are.

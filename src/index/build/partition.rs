@@ -3,21 +3,20 @@
 //!
 //! A file too large for the budget is read twice: once to draw a uniform sample, once to route
 //! every record down the top tree to its partition file. The top tree is the balanced layout of
-//! the sample cut a few levels down, so its split nodes are real records (found again by their
-//! position in the file) and each partition holds a nearly equal share. Ids are preorder across
-//! the whole tree: a top node, then its below side, then its above side, so every partition is a
-//! contiguous id range and the result is the same shape of tree a single in-memory layout gives,
-//! a level or two deeper at most.
+//! the sample cut a few levels down, so each partition holds a nearly equal share, and its
+//! splits become inner nodes. Ids are postorder across the whole tree: a top node's below side,
+//! its above side, then the node, so every subtree is a contiguous id range, nodes are written
+//! as they are made, and the result is the same shape of tree a single in-memory layout gives,
+//! a level or two deeper at most, with one partly filled leaf per partition.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::spill::{self, file_cost, Frame, Items, SpillFile, SpillReader, SpillWriter};
 use super::writer::NodeWriter;
 use super::BuildProgress;
 use crate::error::Result;
-use crate::tree::build::layout;
-use crate::tree::Node;
+use crate::tree::layout::{layout, Laid};
+use crate::tree::node::{Inner, Node};
 
 /// Records sampled to choose the top splits.
 const SAMPLE: usize = 64 * 1024;
@@ -46,6 +45,10 @@ pub(crate) struct Partitioner<'a> {
     pub progress: &'a dyn BuildProgress,
     /// Partitions laid out so far.
     pub partitions: u64,
+    /// Points a leaf holds.
+    pub leaf_size: usize,
+    /// The next node id to give.
+    pub next_id: u64,
     /// Most top levels cut from one file (2^levels partitions).
     max_levels: u32,
     next_file: u64,
@@ -55,6 +58,7 @@ impl<'a> Partitioner<'a> {
     /// A partitioner writing through `writer`, spilling into `dir`.
     pub(crate) fn new(
         dims: usize,
+        leaf_size: usize,
         budget: u64,
         dir: &Path,
         writer: &'a mut NodeWriter,
@@ -67,34 +71,44 @@ impl<'a> Partitioner<'a> {
             writer,
             progress,
             partitions: 0,
+            leaf_size,
+            next_id: 1,
             max_levels: MAX_FANOUT_LEVELS,
             next_file: 0,
         }
     }
 
-    /// Builds the tree of `file`'s records with node ids from `base`, deleting the file;
-    /// returns the tree's depth.
-    pub(crate) fn build_file(&mut self, file: SpillFile, base: u64) -> Result<u32> {
-        self.build_file_at(file, base, 0)
+    /// Builds the tree of `file`'s records with node ids from [`Partitioner::next_id`],
+    /// deleting the file; returns the tree's root, depth and point count.
+    pub(crate) fn build_file(&mut self, file: SpillFile) -> Result<Subtree> {
+        self.build_file_at(file, 0)
     }
 
-    fn build_file_at(&mut self, file: SpillFile, base: u64, level: u32) -> Result<u32> {
+    fn build_file_at(&mut self, file: SpillFile, level: u32) -> Result<Subtree> {
         let cost = file_cost(file.bytes, file.records);
         if cost <= self.budget || level >= MAX_RECURSION {
             let items = spill::load(&file, self.dims)?;
             std::fs::remove_file(&file.path)?;
             self.partitions += 1;
-            return write_items(self.writer, &items, base, self.progress);
+            let t = write_items(
+                self.writer,
+                &items,
+                self.next_id,
+                self.leaf_size,
+                self.progress,
+            )?;
+            self.next_id += t.nodes;
+            return Ok(t);
         }
         let share = (self.budget as f64 * TARGET_SHARE).max(1.0);
         let levels = ((cost as f64 / share).log2().ceil() as u32).clamp(1, self.max_levels);
         let top = Top::sample(&file, self.dims, levels)?;
         let routed = self.route(&file, top)?;
         std::fs::remove_file(&file.path)?;
-        self.emit(&routed, 0, base, level)
+        self.emit(&routed, 0, level)
     }
 
-    /// Sends every record of `file` to its partition; the top's own records are kept aside.
+    /// Sends every record of `file` to its partition.
     fn route(&mut self, file: &SpillFile, mut top: Top) -> Result<Routed> {
         let mut outs = Vec::with_capacity(top.parts);
         for _ in 0..top.parts {
@@ -102,18 +116,11 @@ impl<'a> Partitioner<'a> {
             self.next_file += 1;
             outs.push(SpillWriter::create(&path)?);
         }
-        let mut held: Vec<Option<Frame>> = vec![None; top.nodes.len()];
         let mut r = SpillReader::open(&file.path, self.dims)?;
         let mut f = Frame::default();
-        let mut ordinal = 0u64;
         while r.next_into(&mut f)? {
-            if let Some(&at) = top.by_ordinal.get(&ordinal) {
-                held[at] = Some(std::mem::take(&mut f));
-            } else {
-                let part = top.route(&f.coords);
-                outs[part].write_frame(&f)?;
-            }
-            ordinal += 1;
+            let part = top.route(&f.coords);
+            outs[part].write_frame(&f)?;
         }
         let files = outs
             .into_iter()
@@ -121,69 +128,104 @@ impl<'a> Partitioner<'a> {
             .collect::<Result<Vec<_>>>()?;
         Ok(Routed {
             nodes: top.nodes,
-            held,
             files,
         })
     }
 
-    /// Writes top node `at` and everything under it with ids from `base`; returns the depth.
-    fn emit(&mut self, routed: &Routed, at: usize, base: u64, level: u32) -> Result<u32> {
+    /// Writes everything under top node `at`, children before parents; returns its subtree.
+    fn emit(&mut self, routed: &Routed, at: usize, level: u32) -> Result<Subtree> {
         match &routed.nodes[at] {
             TopNode::Part(p) => {
                 let file = routed.files[*p].clone();
                 if file.records == 0 {
                     std::fs::remove_file(&file.path)?;
-                    return Ok(0);
+                    return Ok(Subtree::default());
                 }
-                self.build_file_at(file, base, level + 1)
+                self.build_file_at(file, level + 1)
             }
             TopNode::Split {
-                axis, below, above, ..
+                axis,
+                value,
+                below,
+                above,
             } => {
-                let below_size = routed.size(*below);
-                let above_size = routed.size(*above);
-                let frame = routed.held[at]
-                    .as_ref()
-                    .expect("every split node's record is in the file it was sampled from");
-                let node = Node {
+                let b = self.emit(routed, *below, level)?;
+                let a = self.emit(routed, *above, level)?;
+                if b.root.is_none() || a.root.is_none() {
+                    // One side is empty: the other stands in for the split.
+                    return Ok(if b.root.is_some() { b } else { a });
+                }
+                let id = self.next_id;
+                self.next_id += 1;
+                let node = Node::Inner(Inner {
                     axis: *axis as u8,
-                    below: (below_size > 0).then_some(base + 1),
-                    above: (above_size > 0).then_some(base + 1 + below_size),
-                    coords: frame.coords.clone(),
-                };
-                self.writer.put(base, &node, &frame.payload, &frame.key)?;
-                self.progress.advance(1);
-                let d_below = self.emit(routed, *below, base + 1, level)?;
-                let d_above = self.emit(routed, *above, base + 1 + below_size, level)?;
-                Ok(1 + d_below.max(d_above))
+                    split: *value,
+                    below: b.root,
+                    above: a.root,
+                    count: b.count + a.count,
+                });
+                self.writer.put_inner(id, &node)?;
+                Ok(Subtree {
+                    root: Some(id),
+                    depth: 1 + b.depth.max(a.depth),
+                    count: b.count + a.count,
+                    nodes: b.nodes + a.nodes + 1,
+                })
             }
         }
     }
 }
 
-/// Lays out `items` in memory and writes them with ids from `base`; returns the depth.
+/// A written subtree.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Subtree {
+    /// Its root, `None` when it holds no point.
+    pub root: Option<u64>,
+    /// Its levels.
+    pub depth: u32,
+    /// Its points.
+    pub count: u64,
+    /// Its nodes.
+    pub nodes: u64,
+}
+
+/// Lays out `items` in memory in leaves of `leaf_size` and writes them with ids from `base`.
 pub(crate) fn write_items(
     writer: &mut NodeWriter,
     items: &Items,
     base: u64,
+    leaf_size: usize,
     progress: &dyn BuildProgress,
-) -> Result<u32> {
-    let l = layout(&items.coords, items.dims(), base);
-    for (i, slot) in l.slots.iter().enumerate() {
-        let p = slot.point as usize;
-        let node = Node {
-            axis: slot.axis,
-            above: slot.above,
-            below: slot.below,
-            coords: items.coords_of(p).to_vec(),
-        };
-        writer.put(base + i as u64, &node, items.payload(p), items.key(p))?;
-        if i % 1024 == 1023 {
-            progress.advance(1024);
+) -> Result<Subtree> {
+    let l = layout(&items.coords, items.dims(), leaf_size, base);
+    let mut coords = Vec::new();
+    for (i, node) in l.nodes.iter().enumerate() {
+        let id = base + i as u64;
+        match node {
+            Laid::Inner(inner) => writer.put_inner(id, &Node::Inner(*inner))?,
+            Laid::Leaf(range) => {
+                let order = &l.order[range.clone()];
+                coords.clear();
+                for &p in order {
+                    coords.extend_from_slice(items.coords_of(p as usize));
+                }
+                writer.put_leaf(
+                    id,
+                    &coords,
+                    order
+                        .iter()
+                        .map(|&p| (items.key(p as usize), items.payload(p as usize))),
+                )?;
+                progress.advance(order.len() as u64);
+            }
         }
     }
-    progress.advance(l.slots.len() as u64 % 1024);
-    Ok(l.depth)
+    Ok(Subtree {
+        root: l.root(base),
+        depth: l.depth,
+        count: items.len() as u64,
+        nodes: l.nodes.len() as u64,
+    })
 }
 
 /// A node of the top tree: a split on a sampled record, or a partition.
@@ -201,7 +243,6 @@ enum TopNode {
 /// The top splits of one file.
 struct Top {
     nodes: Vec<TopNode>,
-    by_ordinal: HashMap<u64, usize>,
     /// Per node, which side the next record equal to its split value goes to, so runs of equal
     /// values split evenly.
     tie_above: Vec<bool>,
@@ -212,62 +253,43 @@ impl Top {
     /// Samples `file` and lays the sample out `levels` deep.
     fn sample(file: &SpillFile, dims: usize, levels: u32) -> Result<Top> {
         let mut rng = SplitMix(file.records ^ 0x6b64_736c_6564);
-        let mut ordinals: Vec<u64> = Vec::with_capacity(SAMPLE);
         let mut coords: Vec<f64> = Vec::with_capacity(SAMPLE * dims);
         let mut r = SpillReader::open(&file.path, dims)?;
         let mut f = Frame::default();
         let mut seen = 0u64;
         // Reservoir sampling: every record is equally likely to be in the sample.
         while r.next_into(&mut f)? {
-            if ordinals.len() < SAMPLE {
-                ordinals.push(seen);
+            if seen < SAMPLE as u64 {
                 coords.extend_from_slice(&f.coords);
             } else {
                 let j = rng.below(seen + 1) as usize;
                 if j < SAMPLE {
-                    ordinals[j] = seen;
                     coords[j * dims..(j + 1) * dims].copy_from_slice(&f.coords);
                 }
             }
             seen += 1;
         }
-        let l = layout(&coords, dims, 0);
+        let l = layout(&coords, dims, 1, 0);
         let mut top = Top {
             nodes: Vec::new(),
-            by_ordinal: HashMap::new(),
             tie_above: Vec::new(),
             parts: 0,
         };
-        let root = l.slots.first().map(|_| 0u64);
-        top.add(&l.slots, root, 1, levels, &ordinals, &coords, dims);
+        top.add(&l.nodes, l.root(0), 1, levels);
         top.tie_above = vec![false; top.nodes.len()];
         Ok(top)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn add(
-        &mut self,
-        slots: &[crate::tree::build::Slot],
-        slot: Option<u64>,
-        depth: u32,
-        levels: u32,
-        ordinals: &[u64],
-        coords: &[f64],
-        dims: usize,
-    ) -> usize {
+    fn add(&mut self, laid: &[Laid], node: Option<u64>, depth: u32, levels: u32) -> usize {
         let at = self.nodes.len();
-        match slot {
-            Some(id) if depth <= levels => {
-                let s = slots[id as usize];
-                let p = s.point as usize;
-                let axis = s.axis as usize;
+        match node.map(|id| &laid[id as usize]) {
+            Some(Laid::Inner(i)) if depth <= levels => {
                 self.nodes.push(TopNode::Part(0));
-                self.by_ordinal.insert(ordinals[p], at);
-                let below = self.add(slots, s.below, depth + 1, levels, ordinals, coords, dims);
-                let above = self.add(slots, s.above, depth + 1, levels, ordinals, coords, dims);
+                let below = self.add(laid, i.below, depth + 1, levels);
+                let above = self.add(laid, i.above, depth + 1, levels);
                 self.nodes[at] = TopNode::Split {
-                    axis,
-                    value: coords[p * dims + axis],
+                    axis: i.axis as usize,
+                    value: i.split,
                     below,
                     above,
                 };
@@ -291,7 +313,6 @@ impl Top {
                     value,
                     below,
                     above,
-                    ..
                 } => {
                     let c = coords[*axis];
                     let go_above = if c == *value {
@@ -308,21 +329,10 @@ impl Top {
     }
 }
 
-/// A file's records after routing: the top, its own records, and the partition files.
+/// A file's records after routing: the top and the partition files.
 struct Routed {
     nodes: Vec<TopNode>,
-    held: Vec<Option<Frame>>,
     files: Vec<SpillFile>,
-}
-
-impl Routed {
-    /// Records in the subtree under top node `at`.
-    fn size(&self, at: usize) -> u64 {
-        match &self.nodes[at] {
-            TopNode::Part(p) => self.files[*p].records,
-            TopNode::Split { below, above, .. } => 1 + self.size(*below) + self.size(*above),
-        }
-    }
 }
 
 /// A small deterministic generator for sampling (splitmix64): builds are reproducible.
@@ -349,7 +359,7 @@ mod tests {
     use crate::geometry::Metric;
     use crate::index::build::NoProgress;
     use crate::index::Index;
-    use crate::store::format::{Meta, FORMAT_VERSION};
+    use crate::store::format::Meta;
 
     /// A fan-out of two per file forces files to be split again and again, the path huge inputs
     /// take; the tree must still be one valid, balanced k-d tree.
@@ -375,25 +385,53 @@ mod tests {
         }
         let file = w.finish().expect("finish");
         let db = dir.path().join("db");
-        let mut writer = NodeWriter::create(&db, 8, FORMAT_VERSION).expect("writer");
-        let mut p = Partitioner::new(2, 16 * 1024, &spill_dir, &mut writer, &NoProgress);
+        let leaf_size = 8;
+        // A small id-index budget sends its entries through files too.
+        let mut writer = NodeWriter::create(&db, 8, n, 64 * 1024, &spill_dir).expect("writer");
+        let mut p = Partitioner::new(
+            2,
+            leaf_size,
+            16 * 1024,
+            &spill_dir,
+            &mut writer,
+            &NoProgress,
+        );
         p.max_levels = 1;
-        let depth = p.build_file(file, 1).expect("build");
+        let t = p.build_file(file).expect("build");
         assert!(p.partitions >= 16, "{} partitions", p.partitions);
-        let optimal = (n as f64 + 1.0).log2().ceil() as u32;
-        assert!(depth <= optimal + 3, "depth {depth}, optimal {optimal}");
+        assert_eq!(t.count, n);
+        let leaves = n.div_ceil(leaf_size as u64);
+        let optimal = (leaves as f64).log2().ceil() as u32 + 1;
+        assert!(
+            t.depth <= optimal + 3,
+            "depth {}, optimal {optimal}",
+            t.depth
+        );
+        // At most one partly filled leaf per partition.
+        assert!(t.nodes <= 2 * (leaves + p.partitions), "{} nodes", t.nodes);
         let mut meta = Meta::empty(Metric::Haversine, 2);
-        meta.root = Some(1);
+        meta.root = t.root;
         meta.count = n;
-        meta.next_id = n + 1;
-        meta.depth = depth;
+        meta.next_id = t.root.expect("a root") + 1;
+        meta.depth = t.depth;
         meta.max_count = n;
-        writer.finish(&meta).expect("finish");
-        let report = Index::open(&db, 8).expect("open").verify().expect("verify");
-        assert_eq!(report.nodes, n);
-        assert_eq!(report.depth, depth);
-        // Every partition file was consumed.
-        let left: Vec<_> = std::fs::read_dir(&spill_dir).expect("read").collect();
+        meta.leaf_size = leaf_size as u32;
+        writer.finish(&mut meta).expect("finish");
+        let report = Index::from_store(std::sync::Arc::new(
+            crate::store::SledStore::open(&db, 8).expect("open"),
+        ))
+        .expect("index")
+        .verify()
+        .expect("verify");
+        assert_eq!(report.points, n);
+        assert_eq!(report.nodes, t.nodes);
+        assert_eq!(report.depth, t.depth);
+        // Every partition and id file was consumed.
+        let left: Vec<_> = std::fs::read_dir(&spill_dir)
+            .expect("read")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name() != "input")
+            .collect();
         assert!(left.is_empty(), "{left:?}");
     }
 }

@@ -280,7 +280,7 @@ impl IdBuckets {
 
     /// Notes that `id` was read on `line`.
     pub(crate) fn add(&mut self, id: &str, line: u64) -> Result<()> {
-        let b = (fnv1a(id.as_bytes()) % BUCKETS as u64) as usize;
+        let b = (crate::point::fnv1a(id.as_bytes()) % BUCKETS as u64) as usize;
         let w = &mut self.files[b];
         w.write_all(&line.to_le_bytes())?;
         w.write_all(&(id.len() as u64).to_le_bytes())?;
@@ -327,10 +327,4 @@ fn check_bucket(path: &Path) -> Result<()> {
             });
         }
     }
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ *b as u64).wrapping_mul(0x100_0000_01b3)
-    })
 }

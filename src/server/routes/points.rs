@@ -28,7 +28,7 @@ pub async fn get_point(State(s): State<AppState>, Path(id): Path<String>) -> Api
             return Err(ApiError::not_found(format!("no point with id {id:?}")));
         };
         let hit = Hit {
-            node: p.node,
+            point: crate::tree::PointRef::new(p.leaf, p.slot),
             coords: p.coords,
             distance: 0.0,
         };

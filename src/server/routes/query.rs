@@ -58,7 +58,7 @@ fn paginate(snap: &Snapshot<'_>, a: &mut Answer, limit: usize) -> Option<String>
     Some(crate::server::cursor::encode(
         snap.meta(),
         last.distance,
-        last.node,
+        last.point.0,
     ))
 }
 

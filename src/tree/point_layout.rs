@@ -1,5 +1,5 @@
-//! The balanced bulk layout: median splits on the widest axis, built in parallel with rayon.
-//!
+//! The one-point-per-node balanced layout of flat seed rows (`partition-build`) and format 2
+//! fixtures: median splits on the widest axis, built in parallel with rayon.
 //! Node ids are given in preorder (a node, then its whole below subtree, then its above subtree),
 //! so every subtree's records are contiguous in sled's key order and a walk reads neighbouring
 //! keys.

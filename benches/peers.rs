@@ -1,7 +1,8 @@
 //! kdsled against its peers on the same points and queries, in one process.
 //!
 //! `cargo bench --bench peers` builds cities1000 and the clustered synthetic set
-//! (`KDSLED_BENCH_POINTS`, default 1,000,000) in kdsled, in the in-memory k-d tree `kiddo`, in
+//! (`KDSLED_BENCH_POINTS`, default 1,000,000) in kdsled (format 3, and format 2 through its kept
+//! reader: one sled get per visited node, sled's page cache warm), in the in-memory k-d tree `kiddo`, in
 //! the R-tree `rstar`, and in SQLite's R*Tree module (rusqlite, bundled SQLite), then runs the
 //! same radius queries (804.672 m, 1.2 km, 25 km, 100 km) single-threaded on each and prints
 //! queries/second, the ratio of each peer to kdsled (warm), build time and bytes on disk. Every
@@ -89,6 +90,10 @@ fn main() {
         let dir = tmp.path().join(name);
         let kd_build = build_at(&dir, &pts);
         let kd_bytes = kdsled::index::dir_size(&dir).expect("size");
+        let dir2 = tmp.path().join(format!("{name}-v2"));
+        let v2_build = build_as(&dir2, &pts, 2);
+        let v2_bytes = kdsled::index::dir_size(&dir2).expect("size");
+        let v2 = kdsled::migrate::v2::V2Index::open(&dir2, 256).expect("open v2");
 
         let t = Instant::now();
         let vecs: Vec<[f64; 3]> = pts.iter().map(|p| unit(*p)).collect();
@@ -131,21 +136,23 @@ fn main() {
             .expect("prepare");
 
         println!(
-            "build s: kdsled {kd_build:.2} ({kd_bytes} bytes on disk), kiddo {kiddo_build:.2}, rstar {rstar_build:.2}, sqlite {sqlite_build:.2} ({sqlite_bytes} bytes)"
+            "build s: kdsled {kd_build:.2} ({kd_bytes} bytes on disk), format 2 {v2_build:.2} ({v2_bytes} bytes), kiddo {kiddo_build:.2}, rstar {rstar_build:.2}, sqlite {sqlite_build:.2} ({sqlite_bytes} bytes)"
         );
         println!(
-            "{:>9} {:>11} {:>9} {:>9} {:>11} {:>11} {:>11} {:>11} {:>7} {:>7} {:>7}",
+            "{:>9} {:>11} {:>9} {:>9} {:>11} {:>11} {:>11} {:>11} {:>11} {:>7} {:>7} {:>7} {:>7}",
             "radius m",
             "kdsled q/s",
             "visits/q",
             "ns/visit",
             "fresh q/s",
+            "v2 q/s",
             "kiddo q/s",
             "rstar q/s",
             "sqlite q/s",
             "kiddo/",
             "rstar/",
-            "sqlite/"
+            "sqlite/",
+            "v2/"
         );
         for r in RADII {
             // Freshly opened: the first pass after open, caches empty.
@@ -166,6 +173,7 @@ fn main() {
                 .map(|q| index.count_within(q, r).expect("query").nodes_visited)
                 .sum::<u64>() as f64
                 / qs.len() as f64;
+            let (v2q, v2_counts) = run(&qs, |q| v2.count_within(q, r).expect("query").0 as usize);
             let c2 = chord2(r);
             let (ki, ki_counts) = run(&qs, |q| {
                 kiddo
@@ -205,6 +213,7 @@ fn main() {
             });
             for (peer, c) in [
                 ("fresh kdsled", &fresh_counts),
+                ("format 2", &v2_counts),
                 ("kiddo", &ki_counts),
                 ("rstar", &rs_counts),
                 ("sqlite", &sq_counts),
@@ -215,11 +224,12 @@ fn main() {
                 );
             }
             println!(
-                "{r:>9} {kd:>11.0} {visits:>9.1} {:>9.1} {fresh:>11.0} {ki:>11.0} {rs:>11.0} {sq:>11.0} {:>7.2} {:>7.2} {:>7.2}",
+                "{r:>9} {kd:>11.0} {visits:>9.1} {:>9.1} {fresh:>11.0} {v2q:>11.0} {ki:>11.0} {rs:>11.0} {sq:>11.0} {:>7.2} {:>7.2} {:>7.2} {:>7.2}",
                 1e9 / kd / visits,
                 ki / kd,
                 rs / kd,
-                sq / kd
+                sq / kd,
+                v2q / kd
             );
         }
     }

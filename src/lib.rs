@@ -9,7 +9,7 @@
 //! let index = Index::open(std::path::Path::new("cities.kdsled"), 64)?;
 //! let near = index.radius(&[2.35, 48.85], 25_000.0, 10)?;
 //! for hit in &near.hits {
-//!     println!("{} at {:.0} m", index.payload(hit.node)?.id, hit.distance);
+//!     println!("{} at {:.0} m", index.payload(hit.point)?.id, hit.distance);
 //! }
 //! # Ok::<(), kdsled::Error>(())
 //! ```

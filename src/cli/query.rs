@@ -166,7 +166,7 @@ fn batch_counts(
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let started = Instant::now();
-    let (mut queries, mut nodes) = (0u64, 0u64);
+    let (mut queries, mut nodes, mut reads) = (0u64, 0u64, 0u64);
     let mut chunk: Vec<(String, Vec<f64>)> = Vec::with_capacity(CHUNK);
     let mut lines = reader.lines().enumerate().peekable();
     loop {
@@ -196,6 +196,7 @@ fn batch_counts(
             writeln!(out, "{qid}\t{}", a.count)?;
             queries += 1;
             nodes += a.nodes_visited;
+            reads += a.nodes_read;
         }
     }
     out.flush()?;
@@ -206,9 +207,10 @@ fn batch_counts(
         ""
     };
     eprintln!(
-        "{queries} queries at radius {radius}{unit} in {secs:.3} s: {:.0} queries/s, {:.1} nodes visited per query",
+        "{queries} queries at radius {radius}{unit} in {secs:.3} s: {:.0} queries/s, {:.1} nodes visited per query, {:.1} read from storage",
         queries as f64 / secs.max(1e-9),
-        nodes as f64 / (queries.max(1)) as f64
+        nodes as f64 / (queries.max(1)) as f64,
+        reads as f64 / (queries.max(1)) as f64
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -29,8 +29,10 @@ pub fn default_leaf_size(dims: usize) -> usize {
     ((MAX_LEAF_RECORD - 1) / (8 * dims.max(1))).clamp(2, DEFAULT_LEAF_SIZE as usize)
 }
 
-/// Id-index entries a bucket holds on average before the table grows by one bucket.
-pub const ID_BUCKET_LOAD: u64 = 64;
+/// Id-index entries a bucket holds on average before the table grows by one bucket: ~2.5 KB
+/// records for integer ids, so 16 to a sled page stay well under its blob threshold, and a
+/// quarter of a record per leaf of 128 points.
+pub const ID_BUCKET_LOAD: u64 = 256;
 
 /// Everything an index knows about itself.
 #[derive(Debug, Clone, PartialEq)]

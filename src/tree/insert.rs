@@ -104,8 +104,11 @@ pub fn insert(txn: &mut Txn<'_>, coords: &[f64], payload: Payload) -> Result<()>
     Ok(())
 }
 
-/// Splits an overflowing leaf in two at the median of its widest axis: the leaf keeps the lower
-/// half, a new leaf takes the upper half, and a new inner node takes the leaf's place.
+/// Splits an overflowing leaf in two on its widest axis: the leaf keeps the lower part, a new
+/// leaf takes the upper part, and a new inner node takes the leaf's place. The split is at the
+/// median, except when the point just added (the last) lies strictly beyond all the others on
+/// that axis: then it alone moves to the new leaf, so insertions in sorted order fill leaves
+/// instead of leaving them half full (as B-trees do for appends).
 fn split(
     txn: &mut Txn<'_>,
     path: &[(u64, Side)],
@@ -118,9 +121,25 @@ fn split(
     let mut order: Vec<u32> = (0..n as u32).collect();
     let axis = widest_axis(&coords, dims, &order);
     let key = |p: &u32| coords[*p as usize * dims + axis];
-    let mid = n / 2;
-    order.select_nth_unstable_by(mid, |a, b| key(a).total_cmp(&key(b)));
-    let split = key(&order[mid]);
+    let newest = (n - 1) as u32;
+    let (lo, hi) = order[..n - 1]
+        .iter()
+        .map(key)
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
+            (l.min(v), h.max(v))
+        });
+    let (mid, split) = if key(&newest) > hi {
+        // `order` ends with the newest point already; it bounds the new leaf from below.
+        (n - 1, key(&newest))
+    } else if key(&newest) < lo {
+        // The newest point alone below; the others are all at or above their minimum.
+        order.rotate_right(1);
+        (1, lo)
+    } else {
+        let mid = n / 2;
+        order.select_nth_unstable_by(mid, |a, b| key(a).total_cmp(&key(b)));
+        (mid, key(&order[mid]))
+    };
     let mut payloads: Vec<Option<Payload>> = payloads.into_iter().map(Some).collect();
     let mut half = |idx: &[u32]| {
         let mut c = Vec::with_capacity(idx.len() * dims);

@@ -30,7 +30,9 @@ pub(crate) struct NodeWriter {
     path: PathBuf,
     cache_mb: u64,
     store: Option<SledStore>,
-    batch: WriteBatch,
+    /// One batch per space: a single-tree sled batch is atomic on its own and far cheaper than
+    /// a transaction across trees, which a build (installed only once complete) does not need.
+    batches: [WriteBatch; 3],
     records: u64,
     points: u64,
     ids: IdSink,
@@ -53,7 +55,7 @@ impl NodeWriter {
             path: path.to_path_buf(),
             cache_mb,
             store: Some(SledStore::open(path, cache_mb)?),
-            batch: WriteBatch::new(),
+            batches: Default::default(),
             records: 0,
             points: 0,
             ids: IdSink::new(points, buckets, memory, scratch)?,
@@ -63,8 +65,7 @@ impl NodeWriter {
 
     /// Queues inner node `id`.
     pub(crate) fn put_inner(&mut self, id: u64, node: &Node) -> Result<()> {
-        self.batch
-            .put(Space::Nodes, codec::node_key(id), codec::encode_node(node));
+        self.batches[0].put(Space::Nodes, codec::node_key(id), codec::encode_node(node));
         self.queued()
     }
 
@@ -88,7 +89,7 @@ impl NodeWriter {
             payloads.push(p);
         }
         self.points += payloads.len() as u64;
-        self.batch.put(
+        self.batches[0].put(
             Space::Nodes,
             codec::node_key(id),
             codec::encode_leaf(coords),
@@ -97,15 +98,14 @@ impl NodeWriter {
             .into_iter()
             .enumerate()
         {
-            self.batch
-                .put(Space::Payloads, codec::payload_key(id, i as u16), chunk);
+            self.batches[1].put(Space::Payloads, codec::payload_key(id, i as u16), chunk);
         }
         self.queued()
     }
 
     fn queued(&mut self) -> Result<()> {
         self.records += 1;
-        if self.batch.len() >= BATCH_RECORDS {
+        if self.batches.iter().any(|b| b.len() >= BATCH_RECORDS) {
             self.apply()?;
             if self.records >= REOPEN_EVERY {
                 self.records = 0;
@@ -127,9 +127,11 @@ impl NodeWriter {
     }
 
     fn apply(&mut self) -> Result<()> {
-        if !self.batch.is_empty() {
-            let b = std::mem::take(&mut self.batch);
-            self.store()?.apply(&b)?;
+        for i in 0..self.batches.len() {
+            if !self.batches[i].is_empty() {
+                let b = std::mem::take(&mut self.batches[i]);
+                self.store()?.apply(&b)?;
+            }
         }
         Ok(())
     }
@@ -147,7 +149,7 @@ impl NodeWriter {
         self.apply()?;
         let ids = std::mem::replace(&mut self.ids, IdSink::empty());
         ids.write(&mut |b, bytes| {
-            self.batch.put(Space::Ids, codec::bucket_key(b), bytes);
+            self.batches[2].put(Space::Ids, codec::bucket_key(b), bytes);
             self.queued()
         })?;
         self.apply()?;

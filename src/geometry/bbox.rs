@@ -57,6 +57,15 @@ impl BBox {
         Ok(BBox { parts, dims })
     }
 
+    /// The smallest and largest value the box allows on `axis`.
+    pub fn axis_range(&self, axis: usize) -> (f64, f64) {
+        self.parts
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), r| {
+                (lo.min(r.lo[axis]), hi.max(r.hi[axis]))
+            })
+    }
+
     /// Number of dimensions.
     pub fn dims(&self) -> usize {
         self.dims

@@ -169,6 +169,13 @@ impl ReachBox {
         split >= self.lo[axis]
     }
 
+    /// The box's bounds on `axis` (for a lon/lat box, longitude's are the whole range when its
+    /// window wraps or covers every longitude).
+    #[inline]
+    pub fn bounds(&self, axis: usize) -> (f64, f64) {
+        (self.lo[axis], self.hi[axis])
+    }
+
     /// Whether some point at or above `split` on `axis` may lie in the box.
     #[inline]
     pub fn reaches_above(&self, axis: usize, split: f64) -> bool {

@@ -4,6 +4,7 @@ use super::collect::Best;
 use super::{Answer, Hit, LeafPayloads, Walk};
 use crate::error::Result;
 use crate::geometry::BBox;
+use crate::tree::layout::{first_at_or_above, sort_axis};
 use crate::tree::node::NodeRef;
 use crate::tree::PointRef;
 
@@ -16,6 +17,9 @@ pub fn within(w: Walk<'_>, bbox: &BBox, limit: usize) -> Result<Answer> {
     let mut best = Best::new(limit);
     let after = w.after.map(|(_, id)| id);
     let mut count = 0u64;
+    // Leaves are sorted on `sorted_on`: only the run inside the box's range there is looked at.
+    let sorted_on = sort_axis(w.metric).min(w.dims.saturating_sub(1));
+    let (key_lo, key_hi) = bbox.axis_range(sorted_on);
     let mut stack = Vec::with_capacity(64);
     if let Some(root) = w.root {
         stack.push((root, w.metric.root_region(w.dims), 1u32));
@@ -27,7 +31,11 @@ pub fn within(w: Walk<'_>, bbox: &BBox, limit: usize) -> Result<Answer> {
         match reader.node_at(id, depth)? {
             NodeRef::Leaf(coords) => {
                 let mut payloads = LeafPayloads::new(w.store, id);
-                for (slot, c) in coords.chunks_exact(w.dims).enumerate() {
+                let from = first_at_or_above(&coords, w.dims, sorted_on, key_lo);
+                for (slot, c) in coords.chunks_exact(w.dims).enumerate().skip(from) {
+                    if c[sorted_on] > key_hi {
+                        break;
+                    }
                     if !bbox.contains(c) || !w.passes(&mut payloads, slot)? {
                         continue;
                     }

@@ -4,6 +4,7 @@ use super::collect::Best;
 use super::{Answer, Hit, LeafPayloads, Walk};
 use crate::error::Result;
 use crate::geometry::{ReachBox, Region};
+use crate::tree::layout::{first_at_or_above, sort_axis};
 use crate::tree::node::NodeRef;
 use crate::tree::{PointRef, TreeReader};
 
@@ -60,6 +61,8 @@ fn walk_with<const DEEP: bool>(
     let dims = w.dims;
     let reach_m = radius + w.metric.slack(radius);
     let reach = ReachBox::new(w.metric, center, reach_m);
+    let sorted_on = sort_axis(w.metric).min(dims.saturating_sub(1));
+    let (key_lo, key_hi) = reach.bounds(sorted_on);
     let mut stack: Vec<Pending> = Vec::with_capacity(64);
     // Regions, in step with `stack`, only in deep walks.
     let mut regions: Vec<Region> = Vec::new();
@@ -93,7 +96,13 @@ fn walk_with<const DEEP: bool>(
         let inner = match reader.node_at(p.id, p.depth)? {
             NodeRef::Leaf(coords) => {
                 let mut payloads = LeafPayloads::new(w.store, p.id);
-                for (slot, c) in coords.chunks_exact(dims).enumerate() {
+                // The leaf is sorted on `sorted_on`: only the run inside the box's range there
+                // is looked at.
+                let from = first_at_or_above(&coords, dims, sorted_on, key_lo);
+                for (slot, c) in coords.chunks_exact(dims).enumerate().skip(from) {
+                    if c[sorted_on] > key_hi {
+                        break;
+                    }
                     if !reach.contains(c) {
                         continue;
                     }

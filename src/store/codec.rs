@@ -62,9 +62,14 @@ pub fn node_key(id: u64) -> [u8; 8] {
 
 /// Reads a node id back from its key.
 pub fn node_id_from_key(key: &[u8]) -> Result<u64> {
+    be_u64_key(key, "node")
+}
+
+/// Reads a big-endian u64 key; `what` names the key in the error.
+fn be_u64_key(key: &[u8], what: &str) -> Result<u64> {
     let arr: [u8; 8] = key
         .try_into()
-        .map_err(|_| Error::Corrupt(format!("node key of {} bytes, not 8", key.len())))?;
+        .map_err(|_| Error::Corrupt(format!("{what} key of {} bytes, not 8", key.len())))?;
     Ok(u64::from_be_bytes(arr))
 }
 
@@ -111,10 +116,7 @@ pub fn bucket_key(b: u64) -> [u8; 8] {
 
 /// Reads a bucket number back from its key.
 pub fn bucket_from_key(key: &[u8]) -> Result<u64> {
-    let arr: [u8; 8] = key
-        .try_into()
-        .map_err(|_| Error::Corrupt(format!("id bucket key of {} bytes, not 8", key.len())))?;
-    Ok(u64::from_be_bytes(arr))
+    be_u64_key(key, "id bucket")
 }
 
 /// The hash that places a user's point id in an id-index bucket: FNV-1a over its key, then a

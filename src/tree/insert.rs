@@ -3,7 +3,7 @@
 //! scapegoat subtree if the split left leaves too deep.
 
 use super::balance::{insert_depth_limit, ALPHA};
-use super::layout::widest_axis;
+use super::layout::{first_at_or_above, sort_axis, widest_axis};
 use super::node::{Inner, Node};
 use super::rebuild::{attach, rebuild, Side};
 use super::txn::Txn;
@@ -74,15 +74,24 @@ pub fn insert(txn: &mut Txn<'_>, coords: &[f64], payload: Payload) -> Result<()>
     };
     let mut payloads = txn.leaf_payloads(leaf)?;
     txn.set_id(&payload.id, Some(leaf))?;
-    held.extend_from_slice(coords);
-    payloads.push(payload);
-    let n = payloads.len();
+    let n = payloads.len() + 1;
     if n <= txn.meta.leaf_size as usize {
+        // Leaves stay sorted on their sort axis: the point goes after those at or below it.
+        let axis = sort_axis(txn.meta.metric);
+        let at = first_at_or_above(&held, dims, axis, coords[axis]);
+        let at = (at..n - 1)
+            .find(|&i| held[i * dims + axis] > coords[axis])
+            .unwrap_or(n - 1);
+        held.splice(at * dims..at * dims, coords.iter().copied());
+        payloads.insert(at, payload);
         txn.put_node(leaf, Node::Leaf { coords: held });
         txn.put_leaf_payloads(leaf, payloads);
         txn.meta.depth = txn.meta.depth.max(path.len() as u32 + 1);
         return Ok(());
     }
+    // Overflowing: the newest point goes last, where `split` looks for it.
+    held.extend_from_slice(coords);
+    payloads.push(payload);
     split(txn, &path, leaf, held, payloads, dims)?;
     let depth = path.len() as u32 + 2;
     txn.meta.depth = txn.meta.depth.max(depth);
@@ -141,18 +150,24 @@ fn split(
         (mid, key(&order[mid]))
     };
     let mut payloads: Vec<Option<Payload>> = payloads.into_iter().map(Some).collect();
-    let mut half = |idx: &[u32]| {
+    let sorted_on = sort_axis(txn.meta.metric);
+    let mut half = |idx: &mut [u32]| {
+        idx.sort_unstable_by(|a, b| {
+            coords[*a as usize * dims + sorted_on]
+                .total_cmp(&coords[*b as usize * dims + sorted_on])
+        });
         let mut c = Vec::with_capacity(idx.len() * dims);
         let mut p = Vec::with_capacity(idx.len());
-        for &i in idx {
+        for &mut i in idx {
             let i = i as usize;
             c.extend_from_slice(&coords[i * dims..(i + 1) * dims]);
             p.extend(payloads[i].take());
         }
         (c, p)
     };
-    let (low_c, low_p) = half(&order[..mid]);
-    let (high_c, high_p) = half(&order[mid..]);
+    let (low, high) = order.split_at_mut(mid);
+    let (low_c, low_p) = half(low);
+    let (high_c, high_p) = half(high);
     let upper = txn.allocate();
     let inner = txn.allocate();
     for p in &high_p {

@@ -12,7 +12,35 @@
 
 use std::ops::Range;
 
+use crate::geometry::Metric;
 use crate::store::node::Inner;
+
+/// The axis a leaf's points are kept sorted on, so a walk scans only the run of a leaf whose
+/// coordinate there lies in the query's range: latitude for lon/lat indexes (its ranges never
+/// wrap, unlike longitude's), the first coordinate otherwise.
+pub fn sort_axis(metric: Metric) -> usize {
+    match metric {
+        Metric::Haversine => 1,
+        Metric::Euclidean => 0,
+    }
+}
+
+/// The slots `start..` of a leaf's flat `coords` whose `axis` coordinate is at least `lo`
+/// begin at the returned slot (the leaf is sorted on `axis`).
+#[inline]
+pub fn first_at_or_above(coords: &[f64], dims: usize, axis: usize, lo: f64) -> usize {
+    let n = coords.len() / dims.max(1);
+    let (mut a, mut b) = (0, n);
+    while a < b {
+        let m = (a + b) / 2;
+        if coords[m * dims + axis] < lo {
+            a = m + 1;
+        } else {
+            b = m;
+        }
+    }
+    a
+}
 
 /// Subtrees with fewer points than this are built on the calling thread; below it, rayon's
 /// task overhead outweighs the parallelism.
@@ -56,11 +84,17 @@ pub fn nodes_for(n: usize, leaf_size: usize) -> usize {
 }
 
 /// Lays out a balanced tree over `coords` (`dims` values a point) in leaves of at most
-/// `leaf_size` points, with node ids from `base`.
+/// `leaf_size` points each sorted on axis `sort_axis`, with node ids from `base`.
 ///
 /// # Panics
 /// If there are more than `u32::MAX` points (the caller partitions long before that).
-pub fn layout(coords: &[f64], dims: usize, leaf_size: usize, base: u64) -> Layout {
+pub fn layout(
+    coords: &[f64],
+    dims: usize,
+    leaf_size: usize,
+    sort_axis: usize,
+    base: u64,
+) -> Layout {
     let n = coords.len() / dims.max(1);
     assert!(
         n <= u32::MAX as usize,
@@ -76,6 +110,7 @@ pub fn layout(coords: &[f64], dims: usize, leaf_size: usize, base: u64) -> Layou
             coords,
             dims,
             leaf_size,
+            sort_axis: sort_axis.min(dims.saturating_sub(1)),
         };
         job.build(&mut order, 0, &mut nodes, base)
     };
@@ -91,6 +126,7 @@ struct Job<'a> {
     coords: &'a [f64],
     dims: usize,
     leaf_size: usize,
+    sort_axis: usize,
 }
 
 impl Job<'_> {
@@ -98,6 +134,8 @@ impl Job<'_> {
     fn build(self, idx: &mut [u32], offset: usize, out: &mut [Laid], base: u64) -> u32 {
         let n = idx.len();
         if n <= self.leaf_size {
+            let key = |p: &u32| self.coords[*p as usize * self.dims + self.sort_axis];
+            idx.sort_unstable_by(|a, b| key(a).total_cmp(&key(b)));
             out[0] = Laid::Leaf(offset..offset + n);
             return 1;
         }
@@ -160,7 +198,7 @@ mod tests {
     /// Checks the layout's invariants and returns the points under each node.
     fn check(coords: &[f64], dims: usize, leaf_size: usize) {
         let base = 1;
-        let l = layout(coords, dims, leaf_size, base);
+        let l = layout(coords, dims, leaf_size, 1, base);
         let n = coords.len() / dims;
         assert_eq!(l.nodes.len(), nodes_for(n, leaf_size));
         let mut seen = vec![false; n];
@@ -168,6 +206,11 @@ mod tests {
         for node in &l.nodes {
             if let Laid::Leaf(r) = node {
                 assert!(!r.is_empty() && r.len() <= leaf_size);
+                let keys: Vec<f64> = l.order[r.clone()]
+                    .iter()
+                    .map(|&p| coords[p as usize * dims + 1.min(dims - 1)])
+                    .collect();
+                assert!(keys.windows(2).all(|w| w[0] <= w[1]), "a leaf out of order");
                 full += usize::from(r.len() == leaf_size);
                 for &p in &l.order[r.clone()] {
                     assert!(!std::mem::replace(&mut seen[p as usize], true));

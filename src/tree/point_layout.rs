@@ -4,6 +4,8 @@
 //! so every subtree's records are contiguous in sled's key order and a walk reads neighbouring
 //! keys.
 
+use super::layout::widest_axis;
+
 /// Subtrees smaller than this are built on the calling thread; below it, rayon's task overhead
 /// outweighs the parallelism.
 const PARALLEL_THRESHOLD: usize = 8 * 1024;
@@ -77,25 +79,6 @@ fn build(coords: &[f64], dims: usize, idx: &mut [u32], out: &mut [Slot], base: u
         )
     };
     1 + d1.max(d2)
-}
-
-/// The axis with the largest spread among `idx`'s points.
-fn widest_axis(coords: &[f64], dims: usize, idx: &[u32]) -> usize {
-    if dims == 1 {
-        return 0;
-    }
-    let mut lo = [f64::INFINITY; crate::geometry::MAX_DIMS];
-    let mut hi = [f64::NEG_INFINITY; crate::geometry::MAX_DIMS];
-    for &p in idx {
-        let c = &coords[p as usize * dims..p as usize * dims + dims];
-        for a in 0..dims {
-            lo[a] = lo[a].min(c[a]);
-            hi[a] = hi[a].max(c[a]);
-        }
-    }
-    (0..dims)
-        .max_by(|&a, &b| (hi[a] - lo[a]).total_cmp(&(hi[b] - lo[b])))
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

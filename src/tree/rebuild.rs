@@ -57,7 +57,13 @@ pub fn lay(
 ) -> Result<(Option<u64>, u32)> {
     let dims = txn.meta.dims as usize;
     let base = txn.meta.next_id;
-    let l = layout(coords, dims, txn.meta.leaf_size as usize, base);
+    let l = layout(
+        coords,
+        dims,
+        txn.meta.leaf_size as usize,
+        super::layout::sort_axis(txn.meta.metric),
+        base,
+    );
     txn.meta.next_id += l.nodes.len() as u64;
     let mut payloads: Vec<Option<Payload>> = payloads.into_iter().map(Some).collect();
     for (i, node) in l.nodes.iter().enumerate() {

@@ -3,6 +3,7 @@
 //! whole tree once deletions shrink it below ALPHA of its largest size.
 
 use super::balance::ALPHA;
+use super::layout::sort_axis;
 use super::node::Node;
 use super::rebuild::{attach, rebuild_all, Attachment, Side};
 use super::txn::Txn;
@@ -41,13 +42,9 @@ pub fn remove(txn: &mut Txn<'_>, id: &PointId) -> Result<bool> {
             txn.put_node(anc, Node::Inner(i));
         }
     }
-    // Slots are not stable across writes, so the last point may fill the hole.
-    payloads.swap_remove(slot);
-    let last = held.len() - dims;
-    if slot * dims != last {
-        held.copy_within(last.., slot * dims);
-    }
-    held.truncate(last);
+    // The leaf stays sorted on its sort axis: later slots move down by one.
+    payloads.remove(slot);
+    held.drain(slot * dims..(slot + 1) * dims);
     txn.set_id(id, None)?;
     txn.meta.count -= 1;
     let n = payloads.len();
@@ -149,10 +146,30 @@ fn merge_with_sibling(txn: &mut Txn<'_>, path: &[(u64, Side)], leaf: u64) -> Res
     }
     mine.extend_from_slice(&theirs);
     payloads.extend(moved);
+    let (mine, payloads) = sorted(mine, payloads, dims, sort_axis(txn.meta.metric));
     txn.put_node(leaf, Node::Leaf { coords: mine });
     txn.put_leaf_payloads(leaf, payloads);
     txn.delete_node(sibling);
     txn.delete_node(parent);
     let at: Attachment = path.len().checked_sub(2).map(|i| path[i]);
     attach(txn, at, Some(leaf))
+}
+
+/// A leaf's points and payloads in order of coordinate `axis`.
+fn sorted(
+    coords: Vec<f64>,
+    payloads: Vec<crate::point::Payload>,
+    dims: usize,
+    axis: usize,
+) -> (Vec<f64>, Vec<crate::point::Payload>) {
+    let mut order: Vec<usize> = (0..payloads.len()).collect();
+    order.sort_by(|&a, &b| coords[a * dims + axis].total_cmp(&coords[b * dims + axis]));
+    let mut slots: Vec<Option<crate::point::Payload>> = payloads.into_iter().map(Some).collect();
+    let mut c = Vec::with_capacity(coords.len());
+    let mut p = Vec::with_capacity(slots.len());
+    for i in order {
+        c.extend_from_slice(&coords[i * dims..(i + 1) * dims]);
+        p.extend(slots[i].take());
+    }
+    (c, p)
 }

@@ -5,6 +5,7 @@ use crate::point::PointId;
 use crate::store::format::Meta;
 use crate::store::{codec, Space, Store};
 use crate::tree::balance::depth_bound;
+use crate::tree::layout::sort_axis;
 use crate::tree::node::Node;
 use crate::tree::points::{lookup, read_leaf_payload_chunks};
 use crate::tree::TreeReader;
@@ -137,6 +138,16 @@ pub fn verify(store: &dyn Store, meta: &Meta) -> Result<VerifyReport> {
                             c[axis], region.lo[axis], region.hi[axis]
                         )));
                     }
+                }
+                let sorted_on = sort_axis(meta.metric).min(dims.saturating_sub(1));
+                let in_order = coords
+                    .chunks_exact(dims)
+                    .zip(coords.chunks_exact(dims).skip(1))
+                    .all(|(a, b)| a[sorted_on] <= b[sorted_on]);
+                if !in_order {
+                    return Err(Error::Corrupt(format!(
+                        "leaf {id}'s points are not in order of coordinate {sorted_on}"
+                    )));
                 }
                 let (payloads, chunks) = read_leaf_payload_chunks(store, id)?;
                 payload_records += chunks as u64;

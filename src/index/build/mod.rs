@@ -24,6 +24,7 @@ use crate::point::Payload;
 use crate::store::codec;
 use crate::store::format::{Meta, MAX_LEAF_RECORD};
 use crate::store::IndexDir;
+use crate::tree::layout::sort_axis;
 
 pub(crate) use self::writer::NodeWriter;
 
@@ -143,7 +144,14 @@ pub(crate) fn build_into(
     let (tree, partitions) = match input.held {
         Held::Memory(items) => {
             progress.phase("writing", Some(points));
-            let t = partition::write_items(&mut writer, &items, 1, opts.leaf_size, progress)?;
+            let t = partition::write_items(
+                &mut writer,
+                &items,
+                1,
+                opts.leaf_size,
+                sort_axis(opts.metric),
+                progress,
+            )?;
             (t, 1)
         }
         Held::Spilled(file) => {
@@ -151,6 +159,7 @@ pub(crate) fn build_into(
             let mut p = Partitioner::new(
                 opts.dims,
                 opts.leaf_size,
+                sort_axis(opts.metric),
                 budget,
                 spill_dir.path(),
                 &mut writer,

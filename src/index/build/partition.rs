@@ -47,6 +47,8 @@ pub(crate) struct Partitioner<'a> {
     pub partitions: u64,
     /// Points a leaf holds.
     pub leaf_size: usize,
+    /// The axis leaves are sorted on.
+    pub sort_axis: usize,
     /// The next node id to give.
     pub next_id: u64,
     /// Most top levels cut from one file (2^levels partitions).
@@ -59,6 +61,7 @@ impl<'a> Partitioner<'a> {
     pub(crate) fn new(
         dims: usize,
         leaf_size: usize,
+        sort_axis: usize,
         budget: u64,
         dir: &Path,
         writer: &'a mut NodeWriter,
@@ -72,6 +75,7 @@ impl<'a> Partitioner<'a> {
             progress,
             partitions: 0,
             leaf_size,
+            sort_axis,
             next_id: 1,
             max_levels: MAX_FANOUT_LEVELS,
             next_file: 0,
@@ -95,6 +99,7 @@ impl<'a> Partitioner<'a> {
                 &items,
                 self.next_id,
                 self.leaf_size,
+                self.sort_axis,
                 self.progress,
             )?;
             self.next_id += t.nodes;
@@ -195,9 +200,10 @@ pub(crate) fn write_items(
     items: &Items,
     base: u64,
     leaf_size: usize,
+    sort_axis: usize,
     progress: &dyn BuildProgress,
 ) -> Result<Subtree> {
-    let l = layout(&items.coords, items.dims(), leaf_size, base);
+    let l = layout(&items.coords, items.dims(), leaf_size, sort_axis, base);
     let mut coords = Vec::new();
     for (i, node) in l.nodes.iter().enumerate() {
         let id = base + i as u64;
@@ -269,7 +275,7 @@ impl Top {
             }
             seen += 1;
         }
-        let l = layout(&coords, dims, 1, 0);
+        let l = layout(&coords, dims, 1, 0, 0);
         let mut top = Top {
             nodes: Vec::new(),
             tie_above: Vec::new(),
@@ -391,6 +397,7 @@ mod tests {
         let mut p = Partitioner::new(
             2,
             leaf_size,
+            1,
             16 * 1024,
             &spill_dir,
             &mut writer,

@@ -102,10 +102,13 @@ impl Index {
         index.dir = Some(dir);
         index.cache = (node_bytes > 0).then(|| {
             let meta = index.meta();
+            // Node ids are not dense after writes (rebuilds take fresh ids), so the node count
+            // is estimated from the points: at most two nodes per half-full leaf.
+            let nodes = 2 * meta.count.div_ceil(u64::from(meta.leaf_size / 2).max(1));
             let depth = NodeCache::depth_for(
                 node_bytes,
                 meta.count,
-                meta.next_id,
+                nodes,
                 meta.dims as usize,
                 meta.depth,
             );

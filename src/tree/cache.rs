@@ -88,13 +88,22 @@ impl Slots {
         }
     }
 
-    /// Records `id` at `slot`; false if a dense index cannot hold `id`.
+    /// Records `id` at `slot` (a dense index too small for `id` turns into a hashed one).
     fn insert(&mut self, id: u64, slot: u32) -> bool {
         match self {
             Slots::Dense(v, max) => {
                 let i = id as usize;
                 if i >= *max {
-                    return false;
+                    // Writes gave out ids past what the index had when it was opened: hash
+                    // from now on rather than stop caching new nodes.
+                    let map: IdMap = v
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, s)| **s != NO_SLOT)
+                        .map(|(id, s)| (id as u64, *s))
+                        .collect();
+                    *self = Slots::Hashed(map);
+                    return self.insert(id, slot);
                 }
                 if i >= v.len() {
                     v.resize((i + 1).next_power_of_two().min(*max), NO_SLOT);
@@ -461,7 +470,7 @@ mod tests {
     }
 
     #[test]
-    fn a_dense_index_holds_ids_up_to_a_quarter_past_the_count_and_leaves_the_rest() {
+    fn a_dense_index_turns_hashed_when_writes_give_out_larger_ids() {
         let c = NodeCache::with_budget(1 << 20, 1000, 9);
         let read: Vec<(u64, Node)> = [1u64, 999, 1249, 1250, 5000]
             .iter()
@@ -469,14 +478,14 @@ mod tests {
             .collect();
         c.offer(&read);
         let v = c.view();
-        for id in [1, 999, 1249] {
+        for id in [1, 999, 1249, 1250, 5000] {
             assert_eq!(split_of(v.get(id).expect("cached")), id as f64);
         }
-        assert!(v.get(1250).is_none() && v.get(5000).is_none() && v.get(7).is_none());
+        assert!(v.get(7).is_none());
         drop(v);
-        assert_eq!(c.len(), 3);
+        assert_eq!(c.len(), 5);
         c.invalidate([999, 12345]);
-        assert_eq!(c.len(), 2);
+        assert_eq!(c.len(), 4);
         assert!(c.view().get(999).is_none());
     }
 }

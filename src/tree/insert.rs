@@ -116,8 +116,10 @@ pub fn insert(txn: &mut Txn<'_>, coords: &[f64], payload: Payload) -> Result<()>
 /// Splits an overflowing leaf in two on its widest axis: the leaf keeps the lower part, a new
 /// leaf takes the upper part, and a new inner node takes the leaf's place. The split is at the
 /// median, except when the point just added (the last) lies strictly beyond all the others on
-/// that axis: then it alone moves to the new leaf, so insertions in sorted order fill leaves
-/// instead of leaving them half full (as B-trees do for appends).
+/// some axis: then the split is on that axis and it alone moves to the new leaf, so insertions
+/// in sorted order fill leaves instead of leaving them half full (as B-trees do for appends),
+/// and the full leaf's region is closed on the side the insertions move towards (a median split
+/// on another axis would leave both halves open to every later point).
 fn split(
     txn: &mut Txn<'_>,
     path: &[(u64, Side)],
@@ -128,15 +130,28 @@ fn split(
 ) -> Result<()> {
     let n = payloads.len();
     let mut order: Vec<u32> = (0..n as u32).collect();
-    let axis = widest_axis(&coords, dims, &order);
-    let key = |p: &u32| coords[*p as usize * dims + axis];
     let newest = (n - 1) as u32;
-    let (lo, hi) = order[..n - 1]
-        .iter()
-        .map(key)
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
-            (l.min(v), h.max(v))
-        });
+    let range = |axis: usize| {
+        order[..n - 1]
+            .iter()
+            .map(|p| coords[*p as usize * dims + axis])
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
+                (l.min(v), h.max(v))
+            })
+    };
+    let beyond = |axis: usize| {
+        let (lo, hi) = range(axis);
+        let v = coords[newest as usize * dims + axis];
+        v > hi || v < lo
+    };
+    let widest = widest_axis(&coords, dims, &order);
+    let axis = if beyond(widest) {
+        widest
+    } else {
+        (0..dims).find(|&a| beyond(a)).unwrap_or(widest)
+    };
+    let key = |p: &u32| coords[*p as usize * dims + axis];
+    let (lo, hi) = range(axis);
     let (mid, split) = if key(&newest) > hi {
         // `order` ends with the newest point already; it bounds the new leaf from below.
         (n - 1, key(&newest))

@@ -74,10 +74,6 @@ impl Index {
     /// decoded top-level nodes). Fails without touching anything if there is no index there or
     /// its format version is not this binary's.
     pub fn open(path: &Path, cache_mb: u64) -> Result<Index> {
-        Self::open_with(path, cache_mb)
-    }
-
-    fn open_with(path: &Path, cache_mb: u64) -> Result<Index> {
         Self::open_in(IndexDir::open(path)?, cache_mb)
     }
 

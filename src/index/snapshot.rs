@@ -8,7 +8,7 @@ use super::{check_point, check_radius, Index};
 use crate::error::{Error, Result};
 use crate::geometry::BBox;
 use crate::point::{Payload, PointId, WriteOp};
-use crate::query::{self, Answer, Filter, StatsAnswer, Walk};
+use crate::query::{self, Answer, Filter, LeafPayloads, StatsAnswer, Walk};
 use crate::store::format::Meta;
 use crate::store::{codec, Space};
 use crate::tree::points::{self, StoredPoint};
@@ -182,24 +182,16 @@ impl Snapshot<'_> {
         let mut order: Vec<usize> = (0..points.len()).collect();
         order.sort_by_key(|&i| points[i]);
         let mut out: Vec<Option<Payload>> = vec![None; points.len()];
-        let mut leaf: Option<(u64, Vec<Payload>)> = None;
+        let mut leaf: Option<(u64, LeafPayloads<'_>)> = None;
         for i in order {
             let p = points[i];
             if leaf.as_ref().is_none_or(|(l, _)| *l != p.leaf()) {
-                let read = points::read_leaf_payloads(self.index.store.as_ref(), p.leaf())?;
+                let read = LeafPayloads::new(self.index.store.as_ref(), p.leaf());
                 leaf = Some((p.leaf(), read));
             }
-            let got = leaf
-                .as_ref()
-                .and_then(|(_, ps)| ps.get(p.slot()))
-                .ok_or_else(|| {
-                    Error::Corrupt(format!(
-                        "leaf {} has no payload for slot {}",
-                        p.leaf(),
-                        p.slot()
-                    ))
-                })?;
-            out[i] = Some(got.clone());
+            if let Some((_, read)) = leaf.as_mut() {
+                out[i] = Some(read.get(p.slot())?.clone());
+            }
         }
         Ok(out.into_iter().flatten().collect())
     }

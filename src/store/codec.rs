@@ -484,6 +484,11 @@ pub fn payload_key_parts(key: &[u8]) -> Result<(u64, u16)> {
 /// [`PAYLOAD_RECORD_BYTES`] each (one, for small payloads). Attribute names are stored once per
 /// record, not once per point.
 pub fn encode_leaf_payload_chunks(payloads: &[Payload]) -> Vec<Vec<u8>> {
+    // Most leaves' payloads fit one record: encode them once and be done.
+    let whole = encode_leaf_payloads(payloads);
+    if whole.len() <= PAYLOAD_RECORD_BYTES {
+        return vec![whole];
+    }
     let mut chunks = Vec::new();
     let (mut start, mut bytes) = (0, 0);
     for (i, p) in payloads.iter().enumerate() {

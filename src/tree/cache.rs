@@ -89,7 +89,7 @@ impl Slots {
     }
 
     /// Records `id` at `slot` (a dense index too small for `id` turns into a hashed one).
-    fn insert(&mut self, id: u64, slot: u32) -> bool {
+    fn insert(&mut self, id: u64, slot: u32) {
         match self {
             Slots::Dense(v, max) => {
                 let i = id as usize;
@@ -109,11 +109,9 @@ impl Slots {
                     v.resize((i + 1).next_power_of_two().min(*max), NO_SLOT);
                 }
                 v[i] = slot;
-                true
             }
             Slots::Hashed(m) => {
                 m.insert(id, slot);
-                true
             }
         }
     }
@@ -184,11 +182,8 @@ impl Nodes {
                 (self.entries.len() - 1) as u32
             }
         };
-        if self.map.insert(id, slot) {
-            self.len += 1;
-        } else {
-            self.free.push(slot);
-        }
+        self.map.insert(id, slot);
+        self.len += 1;
     }
 }
 

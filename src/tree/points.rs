@@ -21,6 +21,17 @@ pub struct StoredPoint {
     pub payload: Payload,
 }
 
+/// Checks that leaf `leaf`, holding `coords` (flat, `dims` a point), has one payload per point.
+pub fn check_payload_count(leaf: u64, payloads: usize, coords: &[f64], dims: usize) -> Result<()> {
+    let points = coords.len() / dims.max(1);
+    if payloads == points && points * dims == coords.len() {
+        return Ok(());
+    }
+    Err(Error::Corrupt(format!(
+        "leaf {leaf} has {payloads} payloads for {points} points"
+    )))
+}
+
 /// Reads and decodes the payloads of leaf `leaf`, in slot order.
 pub fn read_leaf_payloads(store: &dyn Store, leaf: u64) -> Result<Vec<Payload>> {
     Ok(read_leaf_payload_chunks(store, leaf)?.0)
@@ -73,22 +84,16 @@ pub fn find(store: &dyn Store, meta: &Meta, id: &PointId) -> Result<Option<Store
         )));
     };
     let payloads = read_leaf_payloads(store, leaf)?;
+    check_payload_count(leaf, payloads.len(), &coords, dims)?;
     let Some(slot) = payloads.iter().position(|p| p.id == *id) else {
         return Err(Error::Corrupt(format!(
             "the id index maps point {id} to leaf {leaf}, which does not hold it"
         )));
     };
-    let Some(c) = coords.get(slot * dims..(slot + 1) * dims) else {
-        return Err(Error::Corrupt(format!(
-            "leaf {leaf} has {} payloads for {} points",
-            payloads.len(),
-            coords.len() / dims.max(1)
-        )));
-    };
     Ok(Some(StoredPoint {
         leaf,
         slot,
-        coords: c.to_vec(),
+        coords: coords[slot * dims..(slot + 1) * dims].to_vec(),
         payload: payloads[slot].clone(),
     }))
 }
@@ -115,13 +120,7 @@ pub fn scan(
                 return Ok(Vec::new());
             };
             let payloads = read_leaf_payloads(store, id)?;
-            let n = coords.len() / dims.max(1);
-            if payloads.len() != n {
-                return Err(Error::Corrupt(format!(
-                    "leaf {id} has {} payloads for {n} points",
-                    payloads.len()
-                )));
-            }
+            check_payload_count(id, payloads.len(), &coords, dims)?;
             Ok(coords
                 .chunks_exact(dims)
                 .map(<[f64]>::to_vec)

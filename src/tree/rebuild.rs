@@ -3,6 +3,7 @@
 
 use super::layout::{layout, Laid};
 use super::node::Node;
+use super::points::check_payload_count;
 use super::txn::Txn;
 use crate::error::{Error, Result};
 use crate::point::Payload;
@@ -32,13 +33,7 @@ pub fn take(txn: &mut Txn<'_>, root: Option<u64>) -> Result<(Vec<f64>, Vec<Paylo
             }
             Node::Leaf { coords: c } => {
                 let p = txn.leaf_payloads(id)?;
-                if p.len() * dims != c.len() {
-                    return Err(Error::Corrupt(format!(
-                        "leaf {id} has {} payloads for {} points",
-                        p.len(),
-                        c.len() / dims.max(1)
-                    )));
-                }
+                check_payload_count(id, p.len(), &c, dims)?;
                 coords.extend_from_slice(&c);
                 payloads.extend(p);
             }

@@ -5,6 +5,7 @@
 use super::balance::ALPHA;
 use super::layout::sort_axis;
 use super::node::Node;
+use super::points::check_payload_count;
 use super::rebuild::{attach, rebuild_all, Attachment, Side};
 use super::txn::Txn;
 use crate::error::{Error, Result};
@@ -22,18 +23,12 @@ pub fn remove(txn: &mut Txn<'_>, id: &PointId) -> Result<bool> {
         )));
     };
     let mut payloads = txn.leaf_payloads(leaf)?;
+    check_payload_count(leaf, payloads.len(), &held, dims)?;
     let Some(slot) = payloads.iter().position(|p| p.id == *id) else {
         return Err(Error::Corrupt(format!(
             "the id index maps point {id} to leaf {leaf}, which does not hold it"
         )));
     };
-    if held.len() != payloads.len() * dims {
-        return Err(Error::Corrupt(format!(
-            "leaf {leaf} has {} payloads for {} points",
-            payloads.len(),
-            held.len() / dims.max(1)
-        )));
-    }
     let point = held[slot * dims..(slot + 1) * dims].to_vec();
     let path = path_to(txn, leaf, &point)?;
     for &(anc, _) in &path {

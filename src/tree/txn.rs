@@ -194,14 +194,18 @@ impl<'a> Txn<'a> {
             // without being read first is looked up.
             let old = match self.stored_chunks.get(&id) {
                 Some(n) => *n,
-                None => self
-                    .store
-                    .scan_range(
+                None => {
+                    let mut n = 0;
+                    for r in self.store.scan_range(
                         Space::Payloads,
                         &codec::payload_key(id, 0),
                         &codec::payload_key(id.saturating_add(1), 0),
-                    )
-                    .count(),
+                    ) {
+                        r?;
+                        n += 1;
+                    }
+                    n
+                }
             };
             for c in chunks.len()..old {
                 batch.delete(Space::Payloads, codec::payload_key(id, c as u16));

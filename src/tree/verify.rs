@@ -7,7 +7,7 @@ use crate::store::{codec, Space, Store};
 use crate::tree::balance::depth_bound;
 use crate::tree::layout::sort_axis;
 use crate::tree::node::Node;
-use crate::tree::points::{lookup, read_leaf_payload_chunks};
+use crate::tree::points::{check_payload_count, lookup, read_leaf_payload_chunks};
 use crate::tree::TreeReader;
 
 /// What a successful verification found.
@@ -46,12 +46,12 @@ pub fn verify(store: &dyn Store, meta: &Meta) -> Result<VerifyReport> {
     // their entries' hashes: one pass over each in constant memory, instead of one bucket read
     // per point. Only when they differ are the points looked up one by one, to name one.
     let mut held = 0u64;
-    // (node, region, level, the count its parent says it holds)
-    let mut stack = Vec::new();
+    // (node id, region, level, the node when its parent already read it to check its count)
+    let mut stack: Vec<(u64, _, u32, Option<Node>)> = Vec::new();
     if let Some(root) = meta.root {
         stack.push((root, meta.metric.root_region(dims), 1u32, None));
     }
-    while let Some((id, region, level, expected)) = stack.pop() {
+    while let Some((id, region, level, read)) = stack.pop() {
         if id > max_id {
             return Err(Error::Corrupt(format!(
                 "node {id} is referenced but has no record"
@@ -62,17 +62,12 @@ pub fn verify(store: &dyn Store, meta: &Meta) -> Result<VerifyReport> {
                 "node {id} is reachable more than once (a cycle or a shared child)"
             )));
         }
-        let node = reader.node(id)?;
+        let node = match read {
+            Some(n) => n,
+            None => reader.node(id)?,
+        };
         nodes += 1;
         depth = depth.max(level);
-        let count = node.count(dims);
-        if let Some(want) = expected {
-            if count != want {
-                return Err(Error::Corrupt(format!(
-                    "node {id} holds {count} points, its parent counts {want}"
-                )));
-            }
-        }
         match node {
             Node::Inner(i) => {
                 for c in [i.below, i.above].into_iter().flatten() {
@@ -82,19 +77,18 @@ pub fn verify(store: &dyn Store, meta: &Meta) -> Result<VerifyReport> {
                         )));
                     }
                 }
-                let child_count = |c: Option<u64>, r: &mut TreeReader<'_>| -> Result<u64> {
+                let child = |c: Option<u64>, r: &mut TreeReader<'_>| -> Result<Option<Node>> {
                     match c {
-                        Some(c) if c <= max_id => Ok(r.node(c)?.count(dims)),
+                        Some(c) if c <= max_id => Ok(Some(r.node(c)?)),
                         Some(c) => Err(Error::Corrupt(format!(
                             "node {c} is referenced but has no record"
                         ))),
-                        None => Ok(0),
+                        None => Ok(None),
                     }
                 };
-                let (b, a) = (
-                    child_count(i.below, &mut reader)?,
-                    child_count(i.above, &mut reader)?,
-                );
+                let (below, above) = (child(i.below, &mut reader)?, child(i.above, &mut reader)?);
+                let count = |n: &Option<Node>| n.as_ref().map_or(0, |n| n.count(dims));
+                let (b, a) = (count(&below), count(&above));
                 if b + a != i.count {
                     return Err(Error::Corrupt(format!(
                         "inner node {id} counts {} points, its children hold {}",
@@ -107,10 +101,10 @@ pub fn verify(store: &dyn Store, meta: &Meta) -> Result<VerifyReport> {
                 }
                 let axis = i.axis as usize;
                 if let Some(c) = i.below {
-                    stack.push((c, region.below(axis, i.split), level + 1, Some(b)));
+                    stack.push((c, region.below(axis, i.split), level + 1, below));
                 }
                 if let Some(c) = i.above {
-                    stack.push((c, region.above(axis, i.split), level + 1, Some(a)));
+                    stack.push((c, region.above(axis, i.split), level + 1, above));
                 }
             }
             Node::Leaf { coords } => {
@@ -151,12 +145,7 @@ pub fn verify(store: &dyn Store, meta: &Meta) -> Result<VerifyReport> {
                 }
                 let (payloads, chunks) = read_leaf_payload_chunks(store, id)?;
                 payload_records += chunks as u64;
-                if payloads.len() != n {
-                    return Err(Error::Corrupt(format!(
-                        "leaf {id} has {} payloads for {n} points",
-                        payloads.len()
-                    )));
-                }
+                check_payload_count(id, payloads.len(), &coords, dims)?;
                 for p in &payloads {
                     held = held.wrapping_add(entry_hash(&p.id, id));
                 }

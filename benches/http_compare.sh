@@ -24,7 +24,7 @@ for port in 18601 18602; do
   done
 done
 
-run() { KDSLED_LOAD_TARGET="http://127.0.0.1:$1" cargo bench --bench http_load 2>/dev/null | tail -n 3; }
+run() { KDSLED_LOAD_FLOOR=0 KDSLED_LOAD_TARGET="http://127.0.0.1:$1" cargo bench --bench http_load 2>/dev/null | tail -n 3; }
 echo "== kdsled"; k=$(run 18601); echo "$k"
 echo "== flask + cKDTree (gunicorn, 2 workers)"; f=$(run 18602); echo "$f"
 echo "== ratio (kdsled req/s / flask req/s)"

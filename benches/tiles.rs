@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use kdsled::geometry::metric::haversine;
 use kdsled::tiles::mercator::{x_of, y_of, TileId};
-use kdsled::tiles::render::pixel_center;
+use kdsled::tiles::render::{candidates, draw, pixel_center};
 use kdsled::tiles::{render, HeatmapParams, TILE_SIZE};
 use kdsled::Index;
 use support::*;
@@ -40,34 +40,103 @@ fn brute_seconds(points: &[[f64; 2]], t: TileId, p: &HeatmapParams) -> f64 {
 
 fn main() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let p = HeatmapParams::default();
+    // The brute force against the tiles the splat renders exactly (radius 1.2 km).
     println!(
         "{:<11} {:>4} {:>11} {:>10} {:>12} {:>10}",
         "set", "zoom", "candidates", "kdsled ms", "brute ms", "ratio"
     );
-    for (name, pts) in [
+    let sets = [
         ("cities1000", cities()),
         ("clustered", clustered(synthetic_size(), 7)),
-    ] {
+    ];
+    let mut indexes = Vec::new();
+    for (name, pts) in &sets {
         let dir = tmp.path().join(name);
-        build_at(&dir, &pts);
+        build_at(&dir, pts);
         let index = Index::open(&dir, 512).expect("open");
-        for z in [8u32, 11, 14] {
-            let n = (1u64 << z) as f64;
-            let t = TileId::new(z, x_of(2.35, n) as u32, y_of(48.86, n) as u32).expect("tile");
-            render(&index, t, &p).expect("warm");
-            let reps = 20;
-            let start = Instant::now();
-            let mut cands = 0;
-            for _ in 0..reps {
-                cands = render(&index, t, &p).expect("render").candidates;
-            }
-            let ms = start.elapsed().as_secs_f64() * 1e3 / reps as f64;
-            let brute_ms = brute_seconds(&pts, t, &p) * 1e3;
+        let p = HeatmapParams::default();
+        let brute = std::env::var("KDSLED_TILE_BRUTE").map_or(true, |v| v != "0");
+        for z in [8u32, 11, 14].into_iter().filter(|_| brute) {
+            let t = paris(z);
+            let (ms, tile) = time_tile(&index, t, &p);
+            let brute_ms = brute_seconds(pts, t, &p) * 1e3;
             println!(
-                "{name:<11} {z:>4} {cands:>11} {ms:>10.2} {brute_ms:>12.0} {:>9.0}x",
+                "{name:<11} {z:>4} {:>11} {ms:>10.2} {brute_ms:>12.0} {:>9.0}x",
+                tile.candidates,
                 brute_ms / ms
             );
         }
+        indexes.push((name, index));
     }
+    // Every radius at every zoom over Paris (the densest part of both sets in Europe), and the
+    // slowest tile of each set: the target is 50 ms for every one.
+    println!();
+    println!(
+        "{:<11} {:>4} {:>9} {:>11} {:>10} {:>8} {:>8} {:>13}",
+        "set", "zoom", "radius m", "candidates", "kdsled ms", "read ms", "mode", "bound km/pt"
+    );
+    for (name, index) in &indexes {
+        let mut worst = (0.0f64, 0u32, 0.0f64);
+        let zooms: Vec<u32> = std::env::var("KDSLED_TILE_ZOOMS")
+            .unwrap_or_else(|_| "0,3,5,8,11,14".into())
+            .split(',')
+            .filter_map(|z| z.trim().parse().ok())
+            .collect();
+        for &z in &zooms {
+            for r in [1_200.0, 5_000.0, 20_000.0, 50_000.0] {
+                let p = HeatmapParams {
+                    radius_m: r,
+                    ..HeatmapParams::default()
+                };
+                let (ms, read_ms, tile) = time_parts(index, paris(z), &p);
+                let mode = if tile.error_km == 0.0 {
+                    "exact"
+                } else {
+                    "binned"
+                };
+                println!(
+                    "{name:<11} {z:>4} {r:>9.0} {:>11} {ms:>10.2} {read_ms:>8.2} {mode:>8} {:>13.4}",
+                    tile.candidates, tile.error_km
+                );
+                if ms > worst.0 {
+                    worst = (ms, z, r);
+                }
+            }
+        }
+        println!(
+            "{name}: slowest tile {:.1} ms (zoom {}, radius {} m)",
+            worst.0, worst.1, worst.2
+        );
+    }
+}
+
+/// The tile over central Paris at zoom `z`.
+fn paris(z: u32) -> TileId {
+    let n = (1u64 << z) as f64;
+    TileId::new(z, x_of(2.35, n) as u32, y_of(48.86, n) as u32).expect("tile")
+}
+
+/// Mean render time of tile `t` (after one warm-up render), ms, and the tile.
+fn time_tile(index: &Index, t: TileId, p: &HeatmapParams) -> (f64, kdsled::tiles::Tile) {
+    let (ms, _, tile) = time_parts(index, t, p);
+    (ms, tile)
+}
+
+/// Mean render time of tile `t`, ms, the part of it spent reading candidates, and the tile.
+fn time_parts(index: &Index, t: TileId, p: &HeatmapParams) -> (f64, f64, kdsled::tiles::Tile) {
+    let mut tile = render(index, t, p).expect("warm");
+    let reps = 5;
+    let mut read = 0.0;
+    let start = Instant::now();
+    for _ in 0..reps {
+        let r = Instant::now();
+        let points = candidates(index, t, p).expect("candidates");
+        read += r.elapsed().as_secs_f64();
+        tile = draw(t, &points, p);
+    }
+    (
+        start.elapsed().as_secs_f64() * 1e3 / reps as f64,
+        read * 1e3 / reps as f64,
+        tile,
+    )
 }

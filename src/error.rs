@@ -69,6 +69,11 @@ pub enum Error {
     /// Plain I/O outside the storage engine.
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
+
+    /// A query asked to run from caches alone needed storage reads or more work than such a
+    /// query may do; the caller runs it again where it may wait on storage.
+    #[error("the query needs storage reads")]
+    NotCached,
 }
 
 impl From<sled::Error> for Error {

@@ -9,6 +9,9 @@ use serde_json::{json, Value as Json};
 
 use crate::error::Result;
 use crate::geometry::Metric;
+use std::sync::Arc;
+
+use crate::index::leaf_json::LeafJson;
 use crate::index::Snapshot;
 use crate::point::{Payload, PointId, Value};
 use crate::query::{Answer, Hit, StatsAnswer};
@@ -257,6 +260,150 @@ impl Serialize for AnswerView<'_> {
         }
         m.end()
     }
+}
+
+/// An answer whose payloads come as JSON encoded once per leaf
+/// ([`crate::index::leaf_json`]) and spliced in: byte for byte what [`AnswerView`] writes, without
+/// decoding a payload or serializing its attributes again.
+pub struct SplicedAnswer<'a> {
+    rows: Vec<(&'a Hit, (Arc<LeafJson>, usize))>,
+    answer: &'a Answer,
+    metric: Metric,
+    with_distance: bool,
+    shape: Shape,
+    next: Option<String>,
+}
+
+impl<'a> SplicedAnswer<'a> {
+    /// Reads (or finds cached) the payload JSON of `answer`'s hits from the snapshot the query
+    /// ran on, in [`AnswerView`]'s order: by distance, then by user id.
+    pub fn load(
+        snap: &Snapshot<'_>,
+        answer: &'a Answer,
+        with_distance: bool,
+        shape: Shape,
+    ) -> Result<Self> {
+        let points: Vec<_> = answer.hits.iter().map(|h| h.point).collect();
+        let mut rows: Vec<_> = answer
+            .hits
+            .iter()
+            .zip(snap.payload_json(&points)?)
+            .collect();
+        rows.sort_by(|a, b| {
+            a.0.distance
+                .total_cmp(&b.0.distance)
+                .then_with(|| a.1 .0.id(a.1 .1).cmp(&b.1 .0.id(b.1 .1)))
+        });
+        Ok(SplicedAnswer {
+            rows,
+            answer,
+            metric: snap.meta().metric,
+            with_distance,
+            shape,
+            next: None,
+        })
+    }
+
+    /// Adds the cursor of the next page.
+    pub fn with_next(mut self, next: Option<String>) -> Self {
+        self.next = next;
+        self
+    }
+
+    /// The answer as compact JSON bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(
+            128 + self
+                .rows
+                .iter()
+                .map(|(_, (j, s))| 96 + j.properties_json(*s).map_or(0, <[u8]>::len))
+                .sum::<usize>(),
+        );
+        out.push(b'{');
+        if self.shape == Shape::GeoJson {
+            out.extend_from_slice(br#""type":"FeatureCollection","#);
+        }
+        out.extend_from_slice(br#""count":"#);
+        put(&mut out, &self.answer.count);
+        out.extend_from_slice(br#","truncated":"#);
+        put(&mut out, &self.answer.truncated());
+        out.extend_from_slice(br#","nodes_read":"#);
+        put(&mut out, &self.answer.nodes_read);
+        if let Some(next) = &self.next {
+            out.extend_from_slice(br#","next":"#);
+            put(&mut out, next);
+        }
+        out.extend_from_slice(match self.shape {
+            Shape::Json => br#","results":["#,
+            Shape::GeoJson => br#","features":["#,
+        });
+        let key = distance_key(self.metric);
+        for (n, (hit, (json, slot))) in self.rows.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            let id = json.id_json(*slot).unwrap_or(b"null");
+            let props = json.properties_json(*slot).unwrap_or(b"{}");
+            let distance = shown_distance(self.metric, hit.distance);
+            match self.shape {
+                Shape::Json => {
+                    out.extend_from_slice(br#"{"id":"#);
+                    out.extend_from_slice(id);
+                    match self.metric {
+                        Metric::Haversine => {
+                            out.extend_from_slice(br#","lon":"#);
+                            put(&mut out, &hit.coords[0]);
+                            out.extend_from_slice(br#","lat":"#);
+                            put(&mut out, &hit.coords[1]);
+                        }
+                        Metric::Euclidean => {
+                            out.extend_from_slice(br#","point":"#);
+                            put(&mut out, &hit.coords);
+                        }
+                    }
+                    if self.with_distance {
+                        out.extend_from_slice(b",");
+                        put(&mut out, key);
+                        out.push(b':');
+                        put(&mut out, &distance);
+                    }
+                    out.extend_from_slice(br#","properties":"#);
+                    out.extend_from_slice(props);
+                    out.push(b'}');
+                }
+                Shape::GeoJson => {
+                    out.extend_from_slice(br#"{"type":"Feature","id":"#);
+                    out.extend_from_slice(id);
+                    out.extend_from_slice(br#","geometry":{"type":"Point","coordinates":"#);
+                    put(&mut out, &hit.coords);
+                    out.extend_from_slice(br#"},"properties":"#);
+                    if self.with_distance {
+                        // The distance is the last member of the properties object.
+                        let inner = &props[..props.len().saturating_sub(1)];
+                        out.extend_from_slice(inner);
+                        if inner.len() > 1 {
+                            out.push(b',');
+                        }
+                        put(&mut out, key);
+                        out.push(b':');
+                        put(&mut out, &distance);
+                        out.push(b'}');
+                    } else {
+                        out.extend_from_slice(props);
+                    }
+                    out.push(b'}');
+                }
+            }
+        }
+        out.extend_from_slice(b"]}");
+        out
+    }
+}
+
+/// Appends `v` as serde_json writes it, so numbers and strings come out as in every other answer.
+fn put<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
+    // Writing to a Vec fails only if a Serialize impl fails, and these do not.
+    let _ = serde_json::to_writer(out, v);
 }
 
 /// One stored point (no distance) as a JSON object.

@@ -143,7 +143,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let mut state = AppState::new(index, config);
     if let (Some(cfg), Some((replica_dir, bootstrap))) = (follow, replica) {
-        state.follow = Some(status.clone());
+        state = state.following(status.clone());
         state.set_loading(bootstrap);
         let host: Arc<dyn follower::Host> = Arc::new(state.clone());
         std::thread::Builder::new()

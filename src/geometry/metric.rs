@@ -177,7 +177,7 @@ pub fn haversine(lon1: f64, lat1: f64, lon2: f64, lat2: f64) -> f64 {
 /// Cosine of a latitude, exactly 0 at the poles, where `90f64.to_radians().cos()` is 6e-17 and
 /// would give points at the same pole but different longitudes a non-zero distance.
 #[inline]
-fn cos_lat(lat: f64) -> f64 {
+pub fn cos_lat(lat: f64) -> f64 {
     if lat.abs() == 90.0 {
         0.0
     } else {

@@ -4,6 +4,7 @@ pub(crate) mod build;
 mod compact;
 mod disk;
 mod flush;
+pub mod leaf_json;
 mod snapshot;
 mod write;
 
@@ -51,6 +52,8 @@ pub struct Index {
     durable_sequence: AtomicU64,
     nodes_read: AtomicU64,
     cache: Option<NodeCache>,
+    /// Answers' payload JSON, encoded once per leaf.
+    leaf_json: Option<leaf_json::LeafJsonCache>,
     /// Whether walks read subtrees ahead with range scans.
     read_ahead: bool,
     /// Serializes writers; readers never take it.
@@ -60,11 +63,12 @@ pub struct Index {
     retain_changes: AtomicU64,
 }
 
-/// How `cache_mb` is shared: a quarter for decoded top-level nodes, the rest for sled's pages.
-fn split_cache(cache_mb: u64) -> (u64, usize) {
-    let node_bytes = (cache_mb * 1024 * 1024 / 4) as usize;
-    let sled_mb = cache_mb - cache_mb / 4;
-    (sled_mb.max(1), node_bytes)
+/// How `cache_mb` is shared: a quarter for decoded top-level nodes, a quarter for answers'
+/// payload JSON, the rest for sled's pages. Returns (sled MiB, node bytes, JSON bytes).
+fn split_cache(cache_mb: u64) -> (u64, usize, usize) {
+    let quarter = (cache_mb * 1024 * 1024 / 4) as usize;
+    let sled_mb = cache_mb - 2 * (cache_mb / 4);
+    (sled_mb.max(1), quarter, quarter)
 }
 
 pub use crate::tree::points::StoredPoint;
@@ -87,7 +91,7 @@ impl Index {
                 path.display()
             )));
         };
-        let (sled_mb, node_bytes) = split_cache(cache_mb);
+        let (sled_mb, node_bytes, json_bytes) = split_cache(cache_mb);
         let store = SledStore::open(&sled_dir, sled_mb)?;
         let mut index = Index::from_store(Arc::new(store)).map_err(|e| match e {
             Error::FormatVersion(m) => {
@@ -96,6 +100,7 @@ impl Index {
             other => other,
         })?;
         index.dir = Some(dir);
+        index.leaf_json = (json_bytes > 0).then(|| leaf_json::LeafJsonCache::new(json_bytes));
         index.cache = (node_bytes > 0).then(|| {
             let meta = index.meta();
             // Node ids are not dense after writes (rebuilds take fresh ids), so the node count
@@ -136,6 +141,7 @@ impl Index {
             published: Mutex::new(Arc::new(meta)),
             nodes_read: AtomicU64::new(0),
             cache: None,
+            leaf_json: None,
             read_ahead: true,
             writer: Mutex::new(()),
             flusher: flush::GroupFlush::default(),
@@ -211,6 +217,16 @@ impl Index {
         self.read_ahead = false;
     }
 
+    /// Drops the cache of answers' payload JSON, so every answer encodes its payloads anew.
+    pub fn disable_leaf_json_cache(&mut self) {
+        self.leaf_json = None;
+    }
+
+    /// The cache of answers' payload JSON, if the index has one.
+    pub fn leaf_json_cache(&self) -> Option<&leaf_json::LeafJsonCache> {
+        self.leaf_json.as_ref()
+    }
+
     /// The node cache, if the index has one.
     pub fn node_cache(&self) -> Option<&NodeCache> {
         self.cache.as_ref()
@@ -231,6 +247,12 @@ impl Index {
     /// read on the same thread would deadlock.
     pub fn snapshot(&self) -> Snapshot<'_> {
         Snapshot::take(self)
+    }
+
+    /// [`Index::snapshot`] if it can be had without waiting for a writer; `None` while one
+    /// applies a batch or waits to. For threads that must not block.
+    pub fn try_snapshot(&self) -> Option<Snapshot<'_>> {
+        Snapshot::try_take(self)
     }
 
     /// Points within `radius` of `center`, nearest first, at most `limit`.

@@ -4,6 +4,7 @@ use std::cell::RefCell;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLockReadGuard};
 
+use super::leaf_json::LeafJson;
 use super::{check_point, check_radius, Index};
 use crate::error::{Error, Result};
 use crate::geometry::BBox;
@@ -30,17 +31,41 @@ pub struct Snapshot<'a> {
     meta: Arc<Meta>,
     filter: Option<Filter>,
     after: Option<(f64, u64)>,
+    cached_only: Option<u64>,
 }
 
 impl<'a> Snapshot<'a> {
     pub(super) fn take(index: &'a Index) -> Snapshot<'a> {
-        let key = index as *const Index as usize;
-        let nested = HELD.with(|h| h.borrow().contains(&key));
-        let gate = if nested {
+        let held = Self::held(index);
+        let gate = if held {
             None
         } else {
             Some(index.gate.read().unwrap_or_else(|p| p.into_inner()))
         };
+        Self::with_gate(index, gate)
+    }
+
+    /// A snapshot if one can be had without waiting (no writer holds or waits for the gate).
+    pub(super) fn try_take(index: &'a Index) -> Option<Snapshot<'a>> {
+        let gate = if Self::held(index) {
+            None
+        } else {
+            match index.gate.try_read() {
+                Ok(g) => Some(g),
+                Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => return None,
+            }
+        };
+        Some(Self::with_gate(index, gate))
+    }
+
+    fn held(index: &Index) -> bool {
+        let key = index as *const Index as usize;
+        HELD.with(|h| h.borrow().contains(&key))
+    }
+
+    fn with_gate(index: &'a Index, gate: Option<RwLockReadGuard<'a, ()>>) -> Snapshot<'a> {
+        let key = index as *const Index as usize;
         HELD.with(|h| h.borrow_mut().push(key));
         // Read under the gate: no writer can publish while it is held.
         let meta = index.meta();
@@ -50,6 +75,7 @@ impl<'a> Snapshot<'a> {
             meta,
             filter: None,
             after: None,
+            cached_only: None,
         }
     }
 }
@@ -71,6 +97,14 @@ impl Snapshot<'_> {
     /// (before limits and counts).
     pub fn filtered(mut self, filter: Option<Filter>) -> Self {
         self.filter = filter;
+        self
+    }
+
+    /// This view answering from caches alone: a walk that would read storage or visit more than
+    /// `visits` nodes, and payload JSON not cached, fail with [`Error::NotCached`] instead. For
+    /// queries run on an async runtime's threads, which must never wait on a disk.
+    pub fn cached_only(mut self, visits: u64) -> Self {
+        self.cached_only = Some(visits);
         self
     }
 
@@ -97,6 +131,7 @@ impl Snapshot<'_> {
             cache: self.index.cache.as_ref(),
             filter: self.filter.as_ref(),
             after: self.after,
+            cached_only: self.cached_only,
         }
     }
 
@@ -152,6 +187,32 @@ impl Snapshot<'_> {
         self.counted(query::bbox::within(self.walk(), bbox, limit))
     }
 
+    /// Hands the coordinates of every point inside `bbox` that passes this view's filter to
+    /// `f`, in no particular order, and returns how many there were; stops with an error once
+    /// more than `max` were found. For readers of many points (heatmap tiles): no hit is ranked
+    /// or copied.
+    pub fn for_each_within(&self, bbox: &BBox, max: u64, mut f: impl FnMut(&[f64])) -> Result<u64> {
+        if bbox.dims() != self.meta.dims as usize {
+            return Err(Error::invalid(
+                "bbox",
+                format!(
+                    "the index has {} dimensions, the box {}",
+                    self.meta.dims,
+                    bbox.dims()
+                ),
+            ));
+        }
+        let mut count = 0u64;
+        let (reads, _) = query::bbox::visit(self.walk(), bbox, |_, c| {
+            count += 1;
+            if count <= max {
+                f(c);
+            }
+        })?;
+        self.index.nodes_read.fetch_add(reads, Ordering::Relaxed);
+        Ok(count)
+    }
+
     /// Per-value counts (and sums) of an attribute over the points within a radius.
     pub fn stats(
         &self,
@@ -179,6 +240,9 @@ impl Snapshot<'_> {
     /// The payloads of `points` (from answers of this snapshot), in their order: each leaf's
     /// payload record is read once, however many of the points it holds.
     pub fn payloads(&self, points: &[PointRef]) -> Result<Vec<Payload>> {
+        if self.cached_only.is_some() && !points.is_empty() {
+            return Err(Error::NotCached);
+        }
         let mut order: Vec<usize> = (0..points.len()).collect();
         order.sort_by_key(|&i| points[i]);
         let mut out: Vec<Option<Payload>> = vec![None; points.len()];
@@ -194,6 +258,52 @@ impl Snapshot<'_> {
             }
         }
         Ok(out.into_iter().flatten().collect())
+    }
+
+    /// The JSON of the payloads of `points` (from answers of this snapshot), in their order, as
+    /// (the leaf's encoding, slot): each leaf is read and encoded once, and kept in the index's
+    /// cache for later answers.
+    pub fn payload_json(&self, points: &[PointRef]) -> Result<Vec<(Arc<LeafJson>, usize)>> {
+        let mut order: Vec<usize> = (0..points.len()).collect();
+        order.sort_by_key(|&i| points[i]);
+        let mut out: Vec<Option<(Arc<LeafJson>, usize)>> = vec![None; points.len()];
+        let mut leaf: Option<(u64, Arc<LeafJson>)> = None;
+        for i in order {
+            let p = points[i];
+            let json = match &leaf {
+                Some((l, json)) if *l == p.leaf() => json.clone(),
+                _ => {
+                    let json = self.leaf_json(p.leaf())?;
+                    leaf = Some((p.leaf(), json.clone()));
+                    json
+                }
+            };
+            if p.slot() >= json.len() {
+                return Err(Error::Corrupt(format!(
+                    "leaf {} has no payload for slot {}",
+                    p.leaf(),
+                    p.slot()
+                )));
+            }
+            out[i] = Some((json, p.slot()));
+        }
+        Ok(out.into_iter().flatten().collect())
+    }
+
+    fn leaf_json(&self, leaf: u64) -> Result<Arc<LeafJson>> {
+        let cache = self.index.leaf_json.as_ref();
+        if let Some(json) = cache.and_then(|c| c.get(leaf)) {
+            return Ok(json);
+        }
+        if self.cached_only.is_some() {
+            return Err(Error::NotCached);
+        }
+        let json = Arc::new(LeafJson::read(self.index.store.as_ref(), leaf)?);
+        // Under this snapshot no write can land, so what was read is still the leaf's.
+        if let Some(c) = cache {
+            c.insert(leaf, json.clone());
+        }
+        Ok(json)
     }
 
     /// Node `id` as stored.

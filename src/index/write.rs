@@ -142,8 +142,14 @@ impl Index {
         let applied = self.store.apply(&batch);
         if let Some(cache) = &self.cache {
             match &applied {
-                Ok(()) => cache.invalidate(touched.iter().copied()),
+                Ok(()) => cache.invalidate(touched.nodes.iter().copied()),
                 // A failed large batch may have landed in part: trust nothing cached.
+                Err(_) => cache.clear(),
+            }
+        }
+        if let Some(cache) = &self.leaf_json {
+            match &applied {
+                Ok(()) => cache.invalidate(touched.payloads.iter().copied()),
                 Err(_) => cache.clear(),
             }
         }

@@ -12,11 +12,33 @@ use crate::tree::PointRef;
 /// page cursor's), in handle order; the answer's count covers all of them. Subtrees whose
 /// region misses the box are never read.
 pub fn within(w: Walk<'_>, bbox: &BBox, limit: usize) -> Result<Answer> {
-    let mut reader = w.reader();
     // Every hit is at distance 0, so the ranking by (distance, handle) is by handle.
     let mut best = Best::new(limit);
     let after = w.after.map(|(_, id)| id);
     let mut count = 0u64;
+    let (nodes_read, nodes_visited) = visit(w, bbox, |point, c| {
+        count += 1;
+        if after.is_none_or(|a| point.0 > a) {
+            best.offer(Hit {
+                point,
+                coords: c.to_vec(),
+                distance: 0.0,
+            });
+        }
+    })?;
+    Ok(Answer {
+        hits: best.into_sorted(),
+        count,
+        nodes_read,
+        nodes_visited,
+    })
+}
+
+/// Hands every point inside `bbox` that passes the walk's filter to `f`, with its handle, in no
+/// particular order; returns (nodes read from storage, nodes visited). For readers of many
+/// points (heatmap tiles), which need neither a ranking nor an owned copy of each.
+pub fn visit(w: Walk<'_>, bbox: &BBox, mut f: impl FnMut(PointRef, &[f64])) -> Result<(u64, u64)> {
+    let mut reader = w.reader();
     // Leaves are sorted on `sorted_on`: only the run inside the box's range there is looked at.
     let sorted_on = sort_axis(w.metric).min(w.dims.saturating_sub(1));
     let (key_lo, key_hi) = bbox.axis_range(sorted_on);
@@ -36,17 +58,8 @@ pub fn within(w: Walk<'_>, bbox: &BBox, limit: usize) -> Result<Answer> {
                     if c[sorted_on] > key_hi {
                         break;
                     }
-                    if !bbox.contains(c) || !w.passes(&mut payloads, slot)? {
-                        continue;
-                    }
-                    count += 1;
-                    let point = PointRef::new(id, slot);
-                    if after.is_none_or(|a| point.0 > a) {
-                        best.offer(Hit {
-                            point,
-                            coords: c.to_vec(),
-                            distance: 0.0,
-                        });
+                    if bbox.contains(c) && w.passes(&mut payloads, slot)? {
+                        f(PointRef::new(id, slot), c);
                     }
                 }
             }
@@ -61,10 +74,5 @@ pub fn within(w: Walk<'_>, bbox: &BBox, limit: usize) -> Result<Answer> {
             }
         }
     }
-    Ok(Answer {
-        hits: best.into_sorted(),
-        count,
-        nodes_read: reader.reads(),
-        nodes_visited: reader.visits(),
-    })
+    Ok((reader.reads(), reader.visits()))
 }

@@ -41,6 +41,9 @@ pub struct Walk<'a> {
     /// A page after the first: only hits ranked after this (distance, point handle) are kept
     /// (for box queries, ranked by handle alone); counts still cover every point.
     pub after: Option<(f64, u64)>,
+    /// When set, the walk answers from the node cache alone, visiting at most this many nodes,
+    /// or fails with [`Error::NotCached`].
+    pub cached_only: Option<u64>,
 }
 
 /// An attribute filter applied during a walk, before limits and counts: `field` must have the
@@ -85,6 +88,8 @@ impl Walk<'_> {
     pub(crate) fn passes(&self, payloads: &mut LeafPayloads<'_>, slot: usize) -> Result<bool> {
         match self.filter {
             None => Ok(true),
+            // Payloads are storage reads.
+            Some(_) if self.cached_only.is_some() => Err(Error::NotCached),
             Some(f) => Ok(f.matches(payloads.get(slot)?)),
         }
     }
@@ -93,7 +98,11 @@ impl Walk<'_> {
 impl<'a> Walk<'a> {
     /// A node reader for one walk.
     pub fn reader(&self) -> TreeReader<'a> {
-        TreeReader::with_cache(self.store, self.cache, self.dims)
+        let r = TreeReader::with_cache(self.store, self.cache, self.dims);
+        match self.cached_only {
+            Some(visits) => r.cached_only(visits),
+            None => r,
+        }
     }
 }
 

@@ -18,6 +18,9 @@ pub struct ApiError {
     pub param: Option<String>,
     /// The offending item of a batch (0-based), when one is to blame.
     pub item: Option<usize>,
+    /// Set when a query run from caches alone gave way (it is run again off the runtime; never
+    /// sent to a client).
+    pub(crate) gave_way: bool,
 }
 
 impl ApiError {
@@ -29,6 +32,7 @@ impl ApiError {
             message: format!("invalid {param}: {reason}"),
             param: Some(param.to_string()),
             item: None,
+            gave_way: false,
         }
     }
 
@@ -39,6 +43,7 @@ impl ApiError {
             message: message.into(),
             param: None,
             item: None,
+            gave_way: false,
         }
     }
 
@@ -58,6 +63,10 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         match e {
             Error::InvalidArgument { param, reason } => ApiError::bad_param(&param, reason),
+            Error::NotCached => ApiError {
+                gave_way: true,
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            },
             Error::Input { .. } | Error::DuplicateId { .. } => {
                 ApiError::new(StatusCode::BAD_REQUEST, e.to_string())
             }

@@ -5,10 +5,8 @@
 //! JSON into `{"error": ...}`, keeping its status and using its text as the message.
 
 use axum::body::Body;
-use axum::extract::{Request, State};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use axum::http::{HeaderValue, StatusCode};
-use axum::middleware::Next;
+use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
@@ -20,26 +18,20 @@ pub const MAX_URI_BYTES: usize = 8 * 1024;
 /// Longest error text from an inner layer kept as the message.
 const MAX_MESSAGE_BYTES: usize = 2048;
 
-/// Answers 414 (as JSON) for a request target over [`MAX_URI_BYTES`].
-pub async fn reject_long_uris(req: Request, next: Next) -> Response {
-    let len = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str().len())
-        .unwrap_or(0);
-    if len > MAX_URI_BYTES {
-        return ApiError::new(
+/// The 414 answer (as JSON) for a request target over [`MAX_URI_BYTES`].
+pub fn refuse_long_uri(uri: &Uri) -> Option<Response> {
+    let len = uri.path_and_query().map(|p| p.as_str().len()).unwrap_or(0);
+    (len > MAX_URI_BYTES).then(|| {
+        ApiError::new(
             StatusCode::URI_TOO_LONG,
             format!("the request target is {len} bytes; at most {MAX_URI_BYTES} are accepted"),
         )
-        .into_response();
-    }
-    next.run(req).await
+        .into_response()
+    })
 }
 
-/// Turns every non-JSON error answer into `{"error": "..."}` with the same status.
-pub async fn json_errors(State(s): State<AppState>, req: Request, next: Next) -> Response {
-    let resp = next.run(req).await;
+/// Turns a non-JSON error answer into `{"error": "..."}` with the same status.
+pub async fn json_errors(s: &AppState, resp: Response) -> Response {
     let status = resp.status();
     if !(status.is_client_error() || status.is_server_error()) || is_json(&resp) {
         return resp;

@@ -89,9 +89,21 @@ impl Default for ServerConfig {
     }
 }
 
-/// What every handler can reach.
+/// What every handler can reach: one `Arc`, so the clone each request and layer takes is one
+/// counter, not a dozen.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The fields of [`AppState`].
+#[derive(Clone)]
+pub struct Shared {
     /// The index served; a follower swaps in a new one when it re-snapshots. The mutex is held
     /// only to clone or swap the `Arc`, so async handlers may take it.
     index: Arc<Mutex<Arc<Index>>>,
@@ -129,14 +141,14 @@ impl AppState {
             .thread_name(|i| format!("kdsled-query-{i}"))
             .build()
             .expect("starting the query threads");
-        let metrics = Metrics::default();
+        let metrics = Metrics::new(routes().iter().map(|(path, _)| *path));
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
         metrics.set_start(now);
         let (sequence, _) = tokio::sync::watch::channel(index.meta().sequence);
-        AppState {
+        AppState(Arc::new(Shared {
             sequence: Arc::new(sequence),
             followers: Arc::default(),
             follow: None,
@@ -151,7 +163,14 @@ impl AppState {
             metrics: Arc::new(metrics),
             config: Arc::new(config),
             pool: Arc::new(pool),
-        }
+        }))
+    }
+
+    /// This state as a replica's, following the primary whose state `status` tracks. Call it
+    /// before the state is shared.
+    pub fn following(mut self, status: Arc<Mutex<FollowStatus>>) -> AppState {
+        Arc::make_mut(&mut self.0).follow = Some(status);
+        self
     }
 }
 
@@ -305,29 +324,27 @@ pub fn router(state: AppState) -> Router {
     }
     let timeout = state.config.request_timeout;
     let body = state.config.max_body_bytes;
-    // Innermost first. `json_errors` runs twice: inside compression for the handlers' own
-    // answers and axum's rejections, outside the limits for their 413, 408 and 414.
+    // Innermost first. `track` sits outside the limits so their 413 and 408 become JSON too,
+    // and inside compression so it reads error bodies as written.
     r.fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            limits::json_errors,
-        ))
-        .layer(CompressionLayer::new())
         .layer(axum::extract::DefaultBodyLimit::max(body))
         .layer(RequestBodyLimitLayer::new(body))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
-        .layer(middleware::from_fn(limits::reject_long_uris))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            limits::json_errors,
-        ))
         .layer(middleware::from_fn_with_state(state.clone(), track))
+        .layer(compression())
         .layer(cors(state.config.cors_origin.as_deref()))
         .with_state(state)
+}
+
+/// gzip for answers worth it: below 1 KiB the deflate state costs more time than the bytes
+/// saved (most one-place answers and every error are smaller).
+fn compression() -> CompressionLayer<impl tower_http::compression::Predicate> {
+    use tower_http::compression::predicate::{DefaultPredicate, Predicate, SizeAbove};
+    CompressionLayer::new().compress_when(DefaultPredicate::new().and(SizeAbove::new(1024)))
 }
 
 /// CORS for browser pages on another origin: preflights are answered here, before routing.
@@ -369,17 +386,19 @@ fn cors(
     )
 }
 
-/// Counts and logs every request.
+/// Counts and logs every request, answers 503 for `/v1` while a replica loads, refuses overlong
+/// request targets, and makes every error answer JSON.
+///
+/// One middleware rather than four: each `from_fn` layer clones the state and boxes a future per
+/// request.
 async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let method = req.method().clone();
     let uri = req.uri().clone();
-    let resp = if state.is_loading() && uri.path().starts_with("/v1/") {
+    let resp = if let Some(refused) = limits::refuse_long_uri(&uri) {
+        refused
+    } else if state.is_loading() && uri.path().starts_with("/v1/") {
         let primary = state.config.follow.as_deref().unwrap_or("the primary");
         axum::response::IntoResponse::into_response(ApiError::new(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -388,9 +407,12 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
     } else {
         next.run(req).await
     };
+    let resp = limits::json_errors(&state, resp).await;
     let elapsed = started.elapsed();
     let status = resp.status().as_u16();
-    state.metrics.request(&route, status, elapsed);
+    state
+        .metrics
+        .request(route.as_ref().map(MatchedPath::as_str), status, elapsed);
     tracing::debug!(%method, %uri, status, micros = elapsed.as_micros() as u64, "request");
     resp
 }
@@ -420,6 +442,36 @@ where
             ))
         }
     }
+}
+
+/// Visits a query run on the async runtime may make before it gives way to the query pool: about
+/// 50 µs of walking over cached nodes.
+pub const INLINE_VISITS: u64 = 2048;
+
+/// Runs a read query: first right here on the async runtime's thread, answering from caches
+/// alone (`f(true)`: no storage read, at most [`INLINE_VISITS`] visits), and when that gives way,
+/// on the query pool where it may wait on storage (`f(false)`).
+///
+/// Most small queries over a warm index finish inline in a few microseconds; the hop to the
+/// pool (a channel, a wake-up of another thread, and the pool's idle spinning on 2 cores) cost
+/// more than the walk itself. Nothing inline can block: storage is not touched.
+pub async fn query<T, F>(pool: Arc<rayon::ThreadPool>, f: F) -> ApiResult<T>
+where
+    F: Fn(bool) -> ApiResult<T> + Send + Sync + 'static,
+    T: Send + 'static,
+{
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(true))) {
+        Ok(Err(e)) if e.gave_way => {}
+        Ok(r) => return r,
+        Err(_) => {
+            tracing::error!("a query panicked");
+            return Err(ApiError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "the query failed unexpectedly",
+            ));
+        }
+    }
+    blocking(pool, move || f(false)).await
 }
 
 /// Serves `state` on `addr` until SIGINT or SIGTERM, then finishes in-flight requests and flushes

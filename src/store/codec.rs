@@ -4,7 +4,7 @@
 //! bincode 2.0.1 is pinned and unmaintained; nothing outside this module may name it, so a future
 //! format version can swap the encoding here alone.
 
-use bincode::{Decode, Encode};
+use bincode::{BorrowDecode, Decode, Encode};
 
 use super::format::Meta;
 use super::node::{Inner, Node, MAX_LEAF_SIZE};
@@ -36,6 +36,40 @@ fn decode<T: Decode<()>>(bytes: &[u8], what: impl FnOnce() -> String) -> Result<
         decode_limited::<T, { 1 << 28 }>(bytes)
     } else {
         decode_limited::<T, { 1 << 34 }>(bytes)
+    };
+    match decoded {
+        Ok((v, used)) if used == bytes.len() => Ok(v),
+        Ok((_, used)) => Err(Error::Corrupt(format!(
+            "{}: {} trailing bytes after the record",
+            what(),
+            bytes.len() - used
+        ))),
+        Err(e) => Err(Error::Corrupt(format!("{}: {e}", what()))),
+    }
+}
+
+/// [`decode`] for records read in place: strings borrow from `bytes` instead of being copied.
+fn borrow_decode<'a, T: BorrowDecode<'a, ()>>(
+    bytes: &'a [u8],
+    what: impl FnOnce() -> String,
+) -> Result<T> {
+    fn tier<'a, T: BorrowDecode<'a, ()>, const LIMIT: usize>(
+        bytes: &'a [u8],
+    ) -> std::result::Result<(T, usize), bincode::error::DecodeError> {
+        bincode::borrow_decode_from_slice::<T, _>(bytes, config().with_limit::<LIMIT>())
+    }
+    // The same memory bound per record size as `decode`.
+    let claim = bytes.len().saturating_mul(64);
+    let decoded = if claim <= 1 << 16 {
+        tier::<T, { 1 << 16 }>(bytes)
+    } else if claim <= 1 << 20 {
+        tier::<T, { 1 << 20 }>(bytes)
+    } else if claim <= 1 << 24 {
+        tier::<T, { 1 << 24 }>(bytes)
+    } else if claim <= 1 << 28 {
+        tier::<T, { 1 << 28 }>(bytes)
+    } else {
+        tier::<T, { 1 << 34 }>(bytes)
     };
     match decoded {
         Ok((v, used)) if used == bytes.len() => Ok(v),
@@ -555,6 +589,103 @@ pub fn decode_leaf_payloads(leaf: u64, bytes: &[u8]) -> Result<Vec<Payload>> {
             })
         })
         .collect()
+}
+
+/// A user id borrowed from a payload record (the layout of `IdRecord`).
+#[derive(Debug, Clone, Copy, PartialEq, BorrowDecode)]
+pub enum IdRef<'a> {
+    /// An integer id.
+    Int(i64),
+    /// A string id.
+    Str(&'a str),
+}
+
+impl IdRef<'_> {
+    /// The id, owned.
+    pub fn to_owned_id(self) -> PointId {
+        match self {
+            IdRef::Int(n) => PointId::Int(n),
+            IdRef::Str(s) => PointId::Str(s.to_string()),
+        }
+    }
+}
+
+/// An attribute value borrowed from a payload record (the layout of `ValueRecord`).
+#[derive(Debug, Clone, Copy, PartialEq, BorrowDecode)]
+pub enum ValueRef<'a> {
+    /// No value.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A string.
+    Str(&'a str),
+}
+
+/// `LeafPayloadsRecord` decoded in place.
+#[derive(BorrowDecode)]
+struct LeafPayloadsBorrowed<'a> {
+    keys: Vec<&'a str>,
+    points: Vec<(IdRef<'a>, Vec<(u32, ValueRef<'a>)>)>,
+}
+
+/// One payload record of a leaf read in place: strings borrow from the record's bytes, so only
+/// what an answer needs is ever copied.
+pub struct LeafPayloadsRef<'a> {
+    record: LeafPayloadsBorrowed<'a>,
+}
+
+impl<'a> LeafPayloadsRef<'a> {
+    /// Points in the record.
+    pub fn len(&self) -> usize {
+        self.record.points.len()
+    }
+
+    /// Whether the record holds no point.
+    pub fn is_empty(&self) -> bool {
+        self.record.points.is_empty()
+    }
+
+    /// Point `i` of the record: its id and its attributes in input order.
+    pub fn point(
+        &self,
+        i: usize,
+    ) -> Option<(
+        IdRef<'a>,
+        impl Iterator<Item = (&'a str, ValueRef<'a>)> + '_,
+    )> {
+        let (id, props) = self.record.points.get(i)?;
+        let keys = &self.record.keys;
+        // Key indexes were checked when the record was decoded.
+        Some((
+            *id,
+            props
+                .iter()
+                .filter_map(move |(k, v)| keys.get(*k as usize).map(|k| (*k, *v))),
+        ))
+    }
+}
+
+/// Decodes one payload record of leaf `leaf` in place.
+pub fn decode_leaf_payloads_ref(leaf: u64, bytes: &[u8]) -> Result<LeafPayloadsRef<'_>> {
+    let record: LeafPayloadsBorrowed<'_> = borrow_decode(bytes, || {
+        format!("the payloads of leaf {leaf} do not decode")
+    })?;
+    let names = record.keys.len();
+    if let Some(k) = record
+        .points
+        .iter()
+        .flat_map(|(_, props)| props.iter().map(|(k, _)| *k))
+        .find(|k| *k as usize >= names)
+    {
+        return Err(Error::Corrupt(format!(
+            "the payloads of leaf {leaf} name attribute {k} of {names}"
+        )));
+    }
+    Ok(LeafPayloadsRef { record })
 }
 
 /// Encodes one id-index bucket: each user id with the leaf holding its point.

@@ -6,6 +6,7 @@
 //! so points that cannot touch the tile are never read; each candidate then adds to the pixels
 //! within its radius only (a splat), in parallel over candidates.
 
+pub mod binned;
 pub mod mercator;
 pub mod render;
 

@@ -6,9 +6,9 @@ use rayon::prelude::*;
 
 use super::mercator::{lat_of, lon_of, x_of, y_of, TileId};
 use crate::error::{Error, Result};
-use crate::geometry::metric::haversine;
+use crate::geometry::metric::{cos_lat, haversine};
 use crate::geometry::{BBox, Metric, EARTH_RADIUS_M};
-use crate::index::{Index, Snapshot};
+use crate::index::Index;
 use crate::query::Filter;
 
 /// Pixels per tile side.
@@ -68,6 +68,10 @@ pub struct Tile {
     pub values: Vec<f64>,
     /// Points that could touch the tile (read from the index).
     pub candidates: usize,
+    /// 0 when every pixel is the exact sum; else each pixel's sum (km, before saturation) is
+    /// within `error_km × N` of the exact one, `N` being the points within `r + error_km` of it
+    /// (see [`super::binned`]).
+    pub error_km: f64,
 }
 
 impl Tile {
@@ -178,18 +182,109 @@ fn grown_extent(t: TileId, r: f64) -> ([f64; 2], [f64; 2]) {
 /// parallel: a read lock held across a rayon join on a shared pool would let a stolen job wait
 /// on a writer that waits on this lock.
 pub fn render(index: &Index, t: TileId, p: &HeatmapParams) -> Result<Tile> {
-    let points = {
-        let snap = index.snapshot();
-        candidates(&snap, t, p)?
-    };
-    Ok(Tile {
-        values: splat(t, &points, p),
-        candidates: points.len(),
-    })
+    let points = candidates(index, t, p)?;
+    Ok(draw(t, &points, p))
 }
 
-/// The points (lon, lat) of `snap` that can touch tile `t` and pass the filter.
-pub fn candidates(snap: &Snapshot<'_>, t: TileId, p: &HeatmapParams) -> Result<Vec<[f64; 2]>> {
+/// Pixel work (points × pixels each touches, plus a few per point) up to which a tile is
+/// splatted exactly: about 15 ms on one core (a pixel costs one great-circle distance).
+const SPLAT_BUDGET: f64 = 1.0e6;
+
+/// What a point costs the splat beyond its pixels, in pixels.
+const SPLAT_POINT_COST: f64 = 8.0;
+
+/// Draws tile `t` from its candidates: splatted exactly when that is cheap, else from a binned
+/// density grid ([`super::binned`]) with a bounded error.
+pub fn draw(t: TileId, points: &[[f64; 2]], p: &HeatmapParams) -> Tile {
+    let n = t.n();
+    let circumference = 2.0 * std::f64::consts::PI * EARTH_RADIUS_M;
+    let px_area =
+        std::f64::consts::PI * (p.radius_m / circumference * TILE_SIZE as f64 * n).powi(2);
+    let full = (TILE_SIZE * TILE_SIZE) as f64;
+    // Past this many points the splat is over budget whatever their discs.
+    let few = points.len() as f64 * SPLAT_POINT_COST <= SPLAT_BUDGET;
+    let work = || -> f64 {
+        points
+            .iter()
+            .map(|c| {
+                (px_area / c[1].to_radians().cos().powi(2).max(1e-12)).min(full) + SPLAT_POINT_COST
+            })
+            .sum()
+    };
+    if few && work() <= SPLAT_BUDGET {
+        return saturated(splat(t, points, p), points.len(), 0.0, p);
+    }
+    draw_binned(t, points, p)
+}
+
+fn saturated(sums: Vec<f64>, candidates: usize, error_km: f64, p: &HeatmapParams) -> Tile {
+    Tile {
+        values: sums
+            .into_iter()
+            .map(|v| (v / p.saturation).min(1.0))
+            .collect(),
+        candidates,
+        error_km,
+    }
+}
+
+/// Draws tile `t` from a binned density grid whatever the cost of splatting (see [`draw`]).
+pub fn draw_binned(t: TileId, points: &[[f64; 2]], p: &HeatmapParams) -> Tile {
+    let n = t.n();
+    {
+        // Points beyond the map's latitudes have no pixel row to be binned into: those few are
+        // splatted exactly on top.
+        let beyond: Vec<[f64; 2]> = points
+            .iter()
+            .filter(|c| c[1].abs() > MAP_LAT)
+            .copied()
+            .collect();
+        let center = lon_of(t.x as f64 + 0.5, n);
+        let projected = super::binned::Projected {
+            points: points
+                .par_iter()
+                .filter(|c| c[1].abs() <= MAP_LAT)
+                .map(|c| {
+                    let lon = nearest_copy(c[0], center);
+                    // y_of by its sine form: one sine and one logarithm.
+                    let s = c[1].to_radians().sin();
+                    let y = (0.5 - ((1.0 + s) / (1.0 - s)).ln() / (4.0 * std::f64::consts::PI)) * n;
+                    (
+                        (x_of(lon, n) - t.x as f64) * TILE_SIZE as f64,
+                        (y - t.y as f64) * TILE_SIZE as f64,
+                        c[1],
+                    )
+                })
+                .collect(),
+        };
+        let b = super::binned::render(t, &projected, p.radius_m);
+        let mut sums = b.sums;
+        if !beyond.is_empty() {
+            for (s, e) in sums.iter_mut().zip(splat(t, &beyond, p)) {
+                *s += e;
+            }
+        }
+        saturated(sums, points.len(), b.error_km, p)
+    }
+}
+
+/// The highest latitude Web Mercator maps (85.0511°), a little under.
+const MAP_LAT: f64 = 85.05;
+
+/// The copy of longitude `lon` nearest `center` (across the antimeridian if need be).
+fn nearest_copy(lon: f64, center: f64) -> f64 {
+    if lon - center > 180.0 {
+        lon - 360.0
+    } else if center - lon > 180.0 {
+        lon + 360.0
+    } else {
+        lon
+    }
+}
+
+/// The points (lon, lat) of `index` that can touch tile `t` and pass the filter.
+pub fn candidates(index: &Index, t: TileId, p: &HeatmapParams) -> Result<Vec<[f64; 2]>> {
+    let snap = index.snapshot().filtered(p.filter.clone());
     p.check()?;
     if snap.meta().metric != Metric::Haversine {
         return Err(Error::invalid(
@@ -199,31 +294,16 @@ pub fn candidates(snap: &Snapshot<'_>, t: TileId, p: &HeatmapParams) -> Result<V
     }
     let (lo, hi) = grown_extent(t, p.radius_m);
     let bbox = BBox::new(Metric::Haversine, &lo, &hi)?;
-    let answer = snap.within(&bbox, MAX_CANDIDATES)?;
-    if answer.count > MAX_CANDIDATES as u64 {
+    let mut points = Vec::new();
+    let found =
+        snap.for_each_within(&bbox, MAX_CANDIDATES as u64, |c| points.push([c[0], c[1]]))?;
+    if found > MAX_CANDIDATES as u64 {
         return Err(Error::invalid(
             "z",
             format!(
-                "the tile and its radius cover {} points, more than {MAX_CANDIDATES}: zoom in",
-                answer.count
+                "the tile and its radius cover {found} points, more than {MAX_CANDIDATES}: zoom in"
             ),
         ));
-    }
-    let payloads = match &p.filter {
-        Some(_) => {
-            let refs: Vec<_> = answer.hits.iter().map(|h| h.point).collect();
-            Some(snap.payloads(&refs)?)
-        }
-        None => None,
-    };
-    let mut points = Vec::with_capacity(answer.hits.len());
-    for (i, h) in answer.hits.iter().enumerate() {
-        if let (Some(f), Some(ps)) = (&p.filter, &payloads) {
-            if !f.matches(&ps[i]) {
-                continue;
-            }
-        }
-        points.push([h.coords[0], h.coords[1]]);
     }
     Ok(points)
 }
@@ -238,7 +318,7 @@ pub fn pixel_center(t: TileId, px: usize, py: usize) -> (f64, f64) {
     )
 }
 
-/// Adds each point's contribution to the pixels within its radius.
+/// Adds each point's contribution to the pixels within its radius: the exact sums, km.
 fn splat(t: TileId, points: &[[f64; 2]], p: &HeatmapParams) -> Vec<f64> {
     let n = t.n();
     let s = TILE_SIZE as f64;
@@ -250,20 +330,24 @@ fn splat(t: TileId, points: &[[f64; 2]], p: &HeatmapParams) -> Vec<f64> {
     // Pixel centres, computed once.
     let lons: Vec<f64> = (0..TILE_SIZE).map(|px| pixel_center(t, px, 0).0).collect();
     let lats: Vec<f64> = (0..TILE_SIZE).map(|py| pixel_center(t, 0, py).1).collect();
+    let lat_cos: Vec<f64> = lats.iter().map(|l| cos_lat(*l)).collect();
+    // The haversine of the radius: pixels whose haversine exceeds it (by more than rounding)
+    // are outside, and cost no arcsine.
+    let a_r = (ang * 0.5).sin().powi(2) * (1.0 + 1e-9);
+    // Enough chunks for every thread even when there are few points.
+    let chunk = points
+        .len()
+        .div_ceil(4 * rayon::current_num_threads())
+        .clamp(1, 256);
     let sums = points
-        .par_chunks(256)
+        .par_chunks(chunk)
         .fold(
             || vec![0.0f64; TILE_SIZE * TILE_SIZE],
             |mut acc, chunk| {
+                let mut s2: Vec<f64> = Vec::with_capacity(TILE_SIZE);
                 for c in chunk {
                     let (lon, lat) = (c[0], c[1]);
-                    // The copy of the point nearest the tile, across the antimeridian if need be.
-                    let mut near_lon = lon;
-                    if near_lon - tile_center_lon > 180.0 {
-                        near_lon -= 360.0;
-                    } else if tile_center_lon - near_lon > 180.0 {
-                        near_lon += 360.0;
-                    }
+                    let near_lon = nearest_copy(lon, tile_center_lon);
                     let top = (lat + dlat).min(90.0);
                     let bottom = (lat - dlat).max(-90.0);
                     let widest = top.abs().max(bottom.abs()).to_radians();
@@ -285,11 +369,27 @@ fn splat(t: TileId, points: &[[f64; 2]], p: &HeatmapParams) -> Vec<f64> {
                         continue;
                     }
                     let (y0, y1) = (gy0.max(0.0) as usize, (gy1.min(s - 1.0)) as usize);
+                    // The haversine formula split into its row and column terms, each computed
+                    // once per point: sin²(Δφ/2) + cos φ₁ cos φ₂ sin²(Δλ/2).
+                    let phi = lat.to_radians();
+                    let c1 = cos_lat(lat);
+                    s2.clear();
+                    s2.extend(
+                        lons[x0..=x1]
+                            .iter()
+                            .map(|l| ((l - lon).to_radians() * 0.5).sin().powi(2)),
+                    );
                     for py in y0..=y1 {
-                        for px in x0..=x1 {
-                            let d = haversine(lon, lat, lons[px], lats[py]);
-                            if d <= r {
-                                acc[py * TILE_SIZE + px] += r_km - d / 1000.0;
+                        let s1 = ((lats[py].to_radians() - phi) * 0.5).sin().powi(2);
+                        let cc = c1 * lat_cos[py];
+                        let row = &mut acc[py * TILE_SIZE + x0..=py * TILE_SIZE + x1];
+                        for (v, s2) in row.iter_mut().zip(&s2) {
+                            let a = s1 + cc * s2;
+                            if a <= a_r {
+                                let d = 2.0 * EARTH_RADIUS_M * a.sqrt().min(1.0).asin();
+                                if d <= r {
+                                    *v += r_km - d / 1000.0;
+                                }
                             }
                         }
                     }
@@ -304,27 +404,33 @@ fn splat(t: TileId, points: &[[f64; 2]], p: &HeatmapParams) -> Vec<f64> {
                 a
             },
         );
-    sums.into_iter()
-        .map(|v| (v / p.saturation).min(1.0))
-        .collect()
+    sums
 }
 
-/// The reference renderer: every point against every pixel. For tests and benchmarks.
-pub fn render_brute(points: &[[f64; 2]], t: TileId, p: &HeatmapParams) -> Vec<f64> {
+/// The exact per-pixel sums (km, before saturation): every point against every pixel. The
+/// oracle of the tests.
+pub fn sums_brute(points: &[[f64; 2]], t: TileId, p: &HeatmapParams) -> Vec<f64> {
     let r_km = p.radius_m / 1000.0;
     let mut out = vec![0.0; TILE_SIZE * TILE_SIZE];
     for py in 0..TILE_SIZE {
         for px in 0..TILE_SIZE {
             let (lon, lat) = pixel_center(t, px, py);
-            let mut sum = 0.0;
-            for c in points {
-                let d = haversine(c[0], c[1], lon, lat);
-                if d <= p.radius_m {
-                    sum += r_km - d / 1000.0;
-                }
-            }
-            out[py * TILE_SIZE + px] = (sum / p.saturation).min(1.0);
+            out[py * TILE_SIZE + px] = points
+                .iter()
+                .map(|c| haversine(c[0], c[1], lon, lat))
+                .filter(|d| *d <= p.radius_m)
+                .map(|d| r_km - d / 1000.0)
+                .sum();
         }
     }
     out
+}
+
+/// The reference renderer: every point against every pixel, saturated. For tests and
+/// benchmarks.
+pub fn render_brute(points: &[[f64; 2]], t: TileId, p: &HeatmapParams) -> Vec<f64> {
+    sums_brute(points, t, p)
+        .into_iter()
+        .map(|v| (v / p.saturation).min(1.0))
+        .collect()
 }

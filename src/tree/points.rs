@@ -38,9 +38,23 @@ pub fn read_leaf_payloads(store: &dyn Store, leaf: u64) -> Result<Vec<Payload>> 
 }
 
 /// Reads and decodes the payloads of leaf `leaf`, in slot order, with the number of records
-/// (chunks) they are stored in. Chunks are numbered from 0 with no gap.
+/// (chunks) they are stored in.
 pub fn read_leaf_payload_chunks(store: &dyn Store, leaf: u64) -> Result<(Vec<Payload>, usize)> {
     let mut out = Vec::new();
+    let chunks = for_each_payload_chunk(store, leaf, |bytes| {
+        out.extend(codec::decode_leaf_payloads(leaf, bytes)?);
+        Ok(())
+    })?;
+    Ok((out, chunks))
+}
+
+/// Hands each payload record of leaf `leaf` to `f`, in slot order, and returns how many there
+/// were. Chunks are numbered from 0 with no gap; a leaf has at least one.
+pub fn for_each_payload_chunk(
+    store: &dyn Store,
+    leaf: u64,
+    mut f: impl FnMut(&[u8]) -> Result<()>,
+) -> Result<usize> {
     let mut chunks = 0usize;
     let end = codec::payload_key(leaf.saturating_add(1), 0);
     for r in store.scan_range(Space::Payloads, &codec::payload_key(leaf, 0), &end) {
@@ -51,13 +65,13 @@ pub fn read_leaf_payload_chunks(store: &dyn Store, leaf: u64) -> Result<(Vec<Pay
                 "leaf {leaf} has payload chunk {chunk} where chunk {chunks} belongs"
             )));
         }
-        out.extend(codec::decode_leaf_payloads(leaf, &v)?);
+        f(&v)?;
         chunks += 1;
     }
     if chunks == 0 {
         return Err(Error::Corrupt(format!("leaf {leaf} has no payload record")));
     }
-    Ok((out, chunks))
+    Ok(chunks)
 }
 
 /// The leaf the id index names for `id`, if any.

@@ -27,6 +27,9 @@ pub struct TreeReader<'a> {
     /// `window_lo + i`, `None` where the range holds no record.
     window: Vec<Option<Node>>,
     window_lo: u64,
+    /// Visits left when the reader may answer from the cache alone (see
+    /// [`TreeReader::cached_only`]); `None` when it may read storage.
+    cached_only: Option<u64>,
 }
 
 impl<'a> TreeReader<'a> {
@@ -48,7 +51,15 @@ impl<'a> TreeReader<'a> {
             fill: Vec::new(),
             window: Vec::new(),
             window_lo: 0,
+            cached_only: None,
         }
+    }
+
+    /// Makes every storage read, and every visit past the first `visits`, fail with
+    /// [`Error::NotCached`]: for walks run where waiting on a disk is not allowed.
+    pub fn cached_only(mut self, visits: u64) -> Self {
+        self.cached_only = Some(visits);
+        self
     }
 
     /// Whether the cache holds nodes at `depth`, so reading them ahead is pointless.
@@ -69,6 +80,9 @@ impl<'a> TreeReader<'a> {
     /// subtree reads it this way. Ids outside the range, or missing from it after writes
     /// reshaped the tree, are still read one at a time.
     pub fn prefetch(&mut self, lo: u64, hi: u64) -> Result<()> {
+        if self.cached_only.is_some() {
+            return Err(Error::NotCached);
+        }
         self.window.clear();
         self.window
             .resize_with(hi.saturating_sub(lo) as usize, || None);
@@ -95,6 +109,9 @@ impl<'a> TreeReader<'a> {
     #[inline(always)]
     pub fn node_at(&mut self, id: u64, depth: u32) -> Result<NodeRef<'_>> {
         self.visits += 1;
+        if let Some(left) = &mut self.cached_only {
+            *left = left.checked_sub(1).ok_or(Error::NotCached)?;
+        }
         let covered = self.cache.is_some_and(|c| c.covers(depth));
         if covered {
             self.covered += 1;
@@ -109,6 +126,9 @@ impl<'a> TreeReader<'a> {
                     Node::Leaf { coords } => NodeRef::Leaf(Cow::Borrowed(coords)),
                 });
             }
+        }
+        if self.cached_only.is_some() {
+            return Err(Error::NotCached);
         }
         self.reads += 1;
         let n = read(self.store, self.dims, id)?;

@@ -174,9 +174,9 @@ impl<'a> Txn<'a> {
         id
     }
 
-    /// The batch to apply (meta included), the final meta, and the node ids whose records
-    /// changed (for cache invalidation).
-    pub fn finish(self) -> Result<(WriteBatch, Meta, Vec<u64>)> {
+    /// The batch to apply (meta included), the final meta, and what changed (for cache
+    /// invalidation).
+    pub fn finish(self) -> Result<(WriteBatch, Meta, Touched)> {
         let mut batch = WriteBatch::new();
         // Key order makes the batch deterministic and sled's writes sequential.
         for &id in &self.dirty_nodes {
@@ -229,8 +229,20 @@ impl<'a> Txn<'a> {
             }
         }
         batch.put(Space::Meta, META_KEY, codec::encode_meta(&self.meta));
-        Ok((batch, self.meta, self.dirty_nodes.into_iter().collect()))
+        let touched = Touched {
+            nodes: self.dirty_nodes.into_iter().collect(),
+            payloads: self.dirty_payloads.into_iter().collect(),
+        };
+        Ok((batch, self.meta, touched))
     }
+}
+
+/// What a transaction rewrote, for the caches to forget.
+pub struct Touched {
+    /// Nodes whose records changed or went.
+    pub nodes: Vec<u64>,
+    /// Leaves whose payload records changed or went.
+    pub payloads: Vec<u64>,
 }
 
 fn missing(id: u64) -> Error {

@@ -2,11 +2,14 @@
 
 use std::process::ExitCode;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kdsled::tiles::mercator::{tiles_covering, MAX_ZOOM};
 use kdsled::tiles::{render, HeatmapParams};
 use kdsled::Index;
+use rayon::prelude::*;
 
 use super::args::TilesArgs;
 
@@ -51,23 +54,28 @@ pub fn run(a: TilesArgs) -> anyhow::Result<ExitCode> {
             .progress_chars("=> "),
     );
     let started = std::time::Instant::now();
-    let mut non_empty = 0;
-    for t in &tiles {
+    let non_empty = AtomicUsize::new(0);
+    // Tiles on every core: most are small and render on one thread, and their PNG encoding and
+    // file write are serial work of their own.
+    tiles.par_iter().try_for_each(|t| -> anyhow::Result<()> {
         let tile = render(&index, *t, &params)?;
         if !tile.is_empty() {
-            non_empty += 1;
+            non_empty.fetch_add(1, Ordering::Relaxed);
         }
         let dir = a.out.join(t.z.to_string()).join(t.x.to_string());
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         std::fs::write(dir.join(format!("{}.png", t.y)), tile.png())?;
         bar.inc(1);
-    }
+        Ok(())
+    })?;
+    let non_empty = non_empty.into_inner();
     bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
     status!(
-        "wrote {} tiles ({non_empty} non-empty) to {} in {:.1} s",
+        "wrote {} tiles ({non_empty} non-empty) to {} in {secs:.1} s ({:.0} tiles/s)",
         tiles.len(),
         a.out.display(),
-        started.elapsed().as_secs_f64()
+        tiles.len() as f64 / secs.max(1e-9)
     );
     Ok(ExitCode::SUCCESS)
 }

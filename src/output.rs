@@ -147,6 +147,16 @@ impl Serialize for FeatureView<'_> {
     }
 }
 
+/// Orders an answer's rows by distance, then by user id: node ids differ between a primary and
+/// its replicas, user ids do not, so equal-distance points come out in the same order everywhere.
+fn rank<T>(rows: &mut [(&Hit, T)], id: impl Fn(&T) -> Option<&PointId>) {
+    rows.sort_by(|a, b| {
+        a.0.distance
+            .total_cmp(&b.0.distance)
+            .then_with(|| id(&a.1).cmp(&id(&b.1)))
+    });
+}
+
 /// An answer with its payloads loaded, ready to serialize in either [`Shape`].
 ///
 /// Points are listed by distance, then by user id: node ids differ between a primary and its
@@ -178,11 +188,7 @@ impl<'a> AnswerView<'a> {
     ) -> Result<Self> {
         let points: Vec<_> = answer.hits.iter().map(|h| h.point).collect();
         let mut rows: Vec<_> = answer.hits.iter().zip(snap.payloads(&points)?).collect();
-        rows.sort_by(|a, b| {
-            a.0.distance
-                .total_cmp(&b.0.distance)
-                .then_with(|| a.1.id.cmp(&b.1.id))
-        });
+        rank(&mut rows, |p| Some(&p.id));
         let (hits, payloads) = rows.into_iter().unzip();
         Ok(AnswerView {
             hits,
@@ -289,11 +295,7 @@ impl<'a> SplicedAnswer<'a> {
             .iter()
             .zip(snap.payload_json(&points)?)
             .collect();
-        rows.sort_by(|a, b| {
-            a.0.distance
-                .total_cmp(&b.0.distance)
-                .then_with(|| a.1 .0.id(a.1 .1).cmp(&b.1 .0.id(b.1 .1)))
-        });
+        rank(&mut rows, |(json, slot)| json.id(*slot));
         Ok(SplicedAnswer {
             rows,
             answer,

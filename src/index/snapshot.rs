@@ -174,6 +174,11 @@ impl Snapshot<'_> {
 
     /// Points inside `bbox`, at most `limit`.
     pub fn within(&self, bbox: &BBox, limit: usize) -> Result<Answer> {
+        self.check_box(bbox)?;
+        self.counted(query::bbox::within(self.walk(), bbox, limit))
+    }
+
+    fn check_box(&self, bbox: &BBox) -> Result<()> {
         if bbox.dims() != self.meta.dims as usize {
             return Err(Error::invalid(
                 "bbox",
@@ -184,7 +189,7 @@ impl Snapshot<'_> {
                 ),
             ));
         }
-        self.counted(query::bbox::within(self.walk(), bbox, limit))
+        Ok(())
     }
 
     /// Hands the coordinates of every point inside `bbox` that passes this view's filter to
@@ -192,16 +197,7 @@ impl Snapshot<'_> {
     /// more than `max` were found. For readers of many points (heatmap tiles): no hit is ranked
     /// or copied.
     pub fn for_each_within(&self, bbox: &BBox, max: u64, mut f: impl FnMut(&[f64])) -> Result<u64> {
-        if bbox.dims() != self.meta.dims as usize {
-            return Err(Error::invalid(
-                "bbox",
-                format!(
-                    "the index has {} dimensions, the box {}",
-                    self.meta.dims,
-                    bbox.dims()
-                ),
-            ));
-        }
+        self.check_box(bbox)?;
         let mut count = 0u64;
         let (reads, _) = query::bbox::visit(self.walk(), bbox, |_, c| {
             count += 1;

@@ -21,31 +21,35 @@ fn encode<T: Encode>(v: &T) -> Vec<u8> {
     bincode::encode_to_vec(v, config()).unwrap_or_default()
 }
 
+/// Calls `$f::<T, LIMIT>(bytes)` with the smallest memory limit that admits a record of this
+/// size. bincode reserves whatever length a record claims before reading it: a damaged length
+/// would ask for gigabytes and abort the process. Its limit is a constant, so one is picked per
+/// record size: no valid record claims more memory than 64 times its own bytes.
+macro_rules! by_size {
+    ($f:ident::<$t:ty>($bytes:expr)) => {{
+        let bytes = $bytes;
+        let claim = bytes.len().saturating_mul(64);
+        if claim <= 1 << 16 {
+            $f::<$t, { 1 << 16 }>(bytes)
+        } else if claim <= 1 << 20 {
+            $f::<$t, { 1 << 20 }>(bytes)
+        } else if claim <= 1 << 24 {
+            $f::<$t, { 1 << 24 }>(bytes)
+        } else if claim <= 1 << 28 {
+            $f::<$t, { 1 << 28 }>(bytes)
+        } else {
+            $f::<$t, { 1 << 34 }>(bytes)
+        }
+    }};
+}
+
 fn decode<T: Decode<()>>(bytes: &[u8], what: impl FnOnce() -> String) -> Result<T> {
-    // bincode reserves whatever length a record claims before reading it: a damaged length would
-    // ask for gigabytes and abort the process. Its limit is a constant, so one is picked per
-    // record size: no valid record claims more memory than 64 times its own bytes.
-    let claim = bytes.len().saturating_mul(64);
-    let decoded = if claim <= 1 << 16 {
-        decode_limited::<T, { 1 << 16 }>(bytes)
-    } else if claim <= 1 << 20 {
-        decode_limited::<T, { 1 << 20 }>(bytes)
-    } else if claim <= 1 << 24 {
-        decode_limited::<T, { 1 << 24 }>(bytes)
-    } else if claim <= 1 << 28 {
-        decode_limited::<T, { 1 << 28 }>(bytes)
-    } else {
-        decode_limited::<T, { 1 << 34 }>(bytes)
-    };
-    match decoded {
-        Ok((v, used)) if used == bytes.len() => Ok(v),
-        Ok((_, used)) => Err(Error::Corrupt(format!(
-            "{}: {} trailing bytes after the record",
-            what(),
-            bytes.len() - used
-        ))),
-        Err(e) => Err(Error::Corrupt(format!("{}: {e}", what()))),
+    fn limited<T: Decode<()>, const LIMIT: usize>(
+        bytes: &[u8],
+    ) -> std::result::Result<(T, usize), bincode::error::DecodeError> {
+        bincode::decode_from_slice::<T, _>(bytes, config().with_limit::<LIMIT>())
     }
+    whole(by_size!(limited::<T>(bytes)), bytes.len(), what)
 }
 
 /// [`decode`] for records read in place: strings borrow from `bytes` instead of being copied.
@@ -53,39 +57,29 @@ fn borrow_decode<'a, T: BorrowDecode<'a, ()>>(
     bytes: &'a [u8],
     what: impl FnOnce() -> String,
 ) -> Result<T> {
-    fn tier<'a, T: BorrowDecode<'a, ()>, const LIMIT: usize>(
+    fn limited<'a, T: BorrowDecode<'a, ()>, const LIMIT: usize>(
         bytes: &'a [u8],
     ) -> std::result::Result<(T, usize), bincode::error::DecodeError> {
         bincode::borrow_decode_from_slice::<T, _>(bytes, config().with_limit::<LIMIT>())
     }
-    // The same memory bound per record size as `decode`.
-    let claim = bytes.len().saturating_mul(64);
-    let decoded = if claim <= 1 << 16 {
-        tier::<T, { 1 << 16 }>(bytes)
-    } else if claim <= 1 << 20 {
-        tier::<T, { 1 << 20 }>(bytes)
-    } else if claim <= 1 << 24 {
-        tier::<T, { 1 << 24 }>(bytes)
-    } else if claim <= 1 << 28 {
-        tier::<T, { 1 << 28 }>(bytes)
-    } else {
-        tier::<T, { 1 << 34 }>(bytes)
-    };
+    whole(by_size!(limited::<T>(bytes)), bytes.len(), what)
+}
+
+/// A decoded record that used all of its `len` bytes, or why not.
+fn whole<T>(
+    decoded: std::result::Result<(T, usize), bincode::error::DecodeError>,
+    len: usize,
+    what: impl FnOnce() -> String,
+) -> Result<T> {
     match decoded {
-        Ok((v, used)) if used == bytes.len() => Ok(v),
+        Ok((v, used)) if used == len => Ok(v),
         Ok((_, used)) => Err(Error::Corrupt(format!(
             "{}: {} trailing bytes after the record",
             what(),
-            bytes.len() - used
+            len - used
         ))),
         Err(e) => Err(Error::Corrupt(format!("{}: {e}", what()))),
     }
-}
-
-fn decode_limited<T: Decode<()>, const LIMIT: usize>(
-    bytes: &[u8],
-) -> std::result::Result<(T, usize), bincode::error::DecodeError> {
-    bincode::decode_from_slice::<T, _>(bytes, config().with_limit::<LIMIT>())
 }
 
 /// The key of node `id`: big-endian, so key order is id order.

@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::geometry::Metric;
 use std::sync::Arc;
 
-use crate::index::leaf_json::LeafJson;
+use crate::index::leaf_json::{write_json as put, LeafJson};
 use crate::index::Snapshot;
 use crate::point::{Payload, PointId, Value};
 use crate::query::{Answer, Hit, StatsAnswer};
@@ -400,12 +400,6 @@ impl<'a> SplicedAnswer<'a> {
         out.extend_from_slice(b"]}");
         out
     }
-}
-
-/// Appends `v` as serde_json writes it, so numbers and strings come out as in every other answer.
-fn put<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
-    // Writing to a Vec fails only if a Serialize impl fails, and these do not.
-    let _ = serde_json::to_writer(out, v);
 }
 
 /// One stored point (no distance) as a JSON object.

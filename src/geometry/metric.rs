@@ -171,7 +171,29 @@ pub fn haversine(lon1: f64, lat1: f64, lon2: f64, lat2: f64) -> f64 {
     let s1 = (dphi * 0.5).sin();
     let s2 = (dlambda * 0.5).sin();
     let a = s1 * s1 + cos_lat(lat1) * cos_lat(lat2) * s2 * s2;
+    distance_of_haversine(a)
+}
+
+/// The great-circle distance, metres, whose haversine term `a = sin²(Δφ/2) + cos φ₁ cos φ₂
+/// sin²(Δλ/2)` is given: for callers that build `a` from parts computed once and reused.
+#[inline]
+pub fn distance_of_haversine(a: f64) -> f64 {
     2.0 * EARTH_RADIUS_M * a.sqrt().min(1.0).asin()
+}
+
+/// The haversine term of a great-circle distance of `d` metres: pairs whose term exceeds it are
+/// farther apart, which a caller can tell without the arcsine.
+#[inline]
+pub fn haversine_of_distance(d: f64) -> f64 {
+    (d / EARTH_RADIUS_M * 0.5).sin().powi(2)
+}
+
+/// Half the longitude span, degrees, of every point within `ang` radians of a point whose
+/// latitude is at most `widest_lat` degrees from the equator (the span is widest there); `None`
+/// when the points reach every longitude.
+pub fn lon_half_span(ang: f64, widest_lat: f64) -> Option<f64> {
+    let s = ang.sin() / widest_lat.to_radians().cos();
+    (s < 1.0).then(|| s.asin().to_degrees())
 }
 
 /// Cosine of a latitude, exactly 0 at the poles, where `90f64.to_radians().cos()` is 6e-17 and

@@ -142,7 +142,7 @@ enum Either<'a> {
 }
 
 /// Appends `v` as serde_json writes it: the same escapes and number forms as every other answer.
-fn write_json<T: Serialize + ?Sized>(buf: &mut Vec<u8>, v: &T) {
+pub(crate) fn write_json<T: Serialize + ?Sized>(buf: &mut Vec<u8>, v: &T) {
     // Writing to a Vec fails only if a Serialize impl fails, and these do not.
     let _ = serde_json::to_writer(&mut *buf, v);
 }

@@ -23,6 +23,28 @@ thread_local! {
     static HELD: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
 }
 
+/// `take(leaf's reader, point)` for each of `points`, in their order, opening each leaf once
+/// (`open(leaf)`) however many of the points it holds.
+fn by_leaf<L, T>(
+    points: &[PointRef],
+    mut open: impl FnMut(u64) -> Result<L>,
+    mut take: impl FnMut(&mut L, PointRef) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut order: Vec<usize> = (0..points.len()).collect();
+    order.sort_by_key(|&i| points[i]);
+    let mut out: Vec<Option<T>> = (0..points.len()).map(|_| None).collect();
+    let mut leaf: Option<(u64, L)> = None;
+    for i in order {
+        let p = points[i];
+        let reader = match &mut leaf {
+            Some((l, r)) if *l == p.leaf() => r,
+            _ => &mut leaf.insert((p.leaf(), open(p.leaf())?)).1,
+        };
+        out[i] = Some(take(reader, p)?);
+    }
+    Ok(out.into_iter().flatten().collect())
+}
+
 /// A read view: holds off writers while it lives. See [`Index::snapshot`].
 pub struct Snapshot<'a> {
     pub(super) index: &'a Index,
@@ -239,51 +261,31 @@ impl Snapshot<'_> {
         if self.cached_only.is_some() && !points.is_empty() {
             return Err(Error::NotCached);
         }
-        let mut order: Vec<usize> = (0..points.len()).collect();
-        order.sort_by_key(|&i| points[i]);
-        let mut out: Vec<Option<Payload>> = vec![None; points.len()];
-        let mut leaf: Option<(u64, LeafPayloads<'_>)> = None;
-        for i in order {
-            let p = points[i];
-            if leaf.as_ref().is_none_or(|(l, _)| *l != p.leaf()) {
-                let read = LeafPayloads::new(self.index.store.as_ref(), p.leaf());
-                leaf = Some((p.leaf(), read));
-            }
-            if let Some((_, read)) = leaf.as_mut() {
-                out[i] = Some(read.get(p.slot())?.clone());
-            }
-        }
-        Ok(out.into_iter().flatten().collect())
+        by_leaf(
+            points,
+            |leaf| Ok(LeafPayloads::new(self.index.store.as_ref(), leaf)),
+            |read, p| Ok(read.get(p.slot())?.clone()),
+        )
     }
 
     /// The JSON of the payloads of `points` (from answers of this snapshot), in their order, as
     /// (the leaf's encoding, slot): each leaf is read and encoded once, and kept in the index's
     /// cache for later answers.
     pub fn payload_json(&self, points: &[PointRef]) -> Result<Vec<(Arc<LeafJson>, usize)>> {
-        let mut order: Vec<usize> = (0..points.len()).collect();
-        order.sort_by_key(|&i| points[i]);
-        let mut out: Vec<Option<(Arc<LeafJson>, usize)>> = vec![None; points.len()];
-        let mut leaf: Option<(u64, Arc<LeafJson>)> = None;
-        for i in order {
-            let p = points[i];
-            let json = match &leaf {
-                Some((l, json)) if *l == p.leaf() => json.clone(),
-                _ => {
-                    let json = self.leaf_json(p.leaf())?;
-                    leaf = Some((p.leaf(), json.clone()));
-                    json
+        by_leaf(
+            points,
+            |leaf| self.leaf_json(leaf),
+            |json, p| {
+                if p.slot() >= json.len() {
+                    return Err(Error::Corrupt(format!(
+                        "leaf {} has no payload for slot {}",
+                        p.leaf(),
+                        p.slot()
+                    )));
                 }
-            };
-            if p.slot() >= json.len() {
-                return Err(Error::Corrupt(format!(
-                    "leaf {} has no payload for slot {}",
-                    p.leaf(),
-                    p.slot()
-                )));
-            }
-            out[i] = Some((json, p.slot()));
-        }
-        Ok(out.into_iter().flatten().collect())
+                Ok((json.clone(), p.slot()))
+            },
+        )
     }
 
     fn leaf_json(&self, leaf: u64) -> Result<Arc<LeafJson>> {

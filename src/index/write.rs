@@ -140,17 +140,16 @@ impl Index {
         // Readers are held off only while the batch lands and the cache follows it.
         let gate = self.gate.write().unwrap_or_else(|p| p.into_inner());
         let applied = self.store.apply(&batch);
-        if let Some(cache) = &self.cache {
-            match &applied {
-                Ok(()) => cache.invalidate(touched.nodes.iter().copied()),
-                // A failed large batch may have landed in part: trust nothing cached.
-                Err(_) => cache.clear(),
+        let (nodes, leaf_json) = (self.cache.as_ref(), self.leaf_json.as_ref());
+        match &applied {
+            Ok(()) => {
+                nodes.inspect(|c| c.invalidate(touched.nodes.iter().copied()));
+                leaf_json.inspect(|c| c.invalidate(touched.payloads.iter().copied()));
             }
-        }
-        if let Some(cache) = &self.leaf_json {
-            match &applied {
-                Ok(()) => cache.invalidate(touched.payloads.iter().copied()),
-                Err(_) => cache.clear(),
+            // A failed large batch may have landed in part: trust nothing cached.
+            Err(_) => {
+                nodes.inspect(|c| c.clear());
+                leaf_json.inspect(|c| c.clear());
             }
         }
         applied?;

@@ -92,12 +92,6 @@ pub struct Metrics {
     started: AtomicU64,
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Metrics::new(std::iter::empty())
-    }
-}
-
 impl Metrics {
     /// Counters for `routes` (axum route paths) and for requests no route matched.
     pub fn new<'a>(routes: impl IntoIterator<Item = &'a str>) -> Metrics {

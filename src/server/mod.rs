@@ -434,14 +434,17 @@ where
     });
     match rx.await {
         Ok(Ok(r)) => r,
-        Ok(Err(_)) | Err(_) => {
-            tracing::error!("a query panicked");
-            Err(ApiError::new(
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "the query failed unexpectedly",
-            ))
-        }
+        Ok(Err(_)) | Err(_) => Err(panicked()),
     }
+}
+
+/// The answer to a query that panicked (logged).
+fn panicked() -> ApiError {
+    tracing::error!("a query panicked");
+    ApiError::new(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "the query failed unexpectedly",
+    )
 }
 
 /// Visits a query run on the async runtime may make before it gives way to the query pool: about
@@ -457,19 +460,13 @@ pub const INLINE_VISITS: u64 = 2048;
 /// more than the walk itself. Nothing inline can block: storage is not touched.
 pub async fn query<T, F>(pool: Arc<rayon::ThreadPool>, f: F) -> ApiResult<T>
 where
-    F: Fn(bool) -> ApiResult<T> + Send + Sync + 'static,
+    F: Fn(bool) -> ApiResult<T> + Send + 'static,
     T: Send + 'static,
 {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(true))) {
         Ok(Err(e)) if e.gave_way => {}
         Ok(r) => return r,
-        Err(_) => {
-            tracing::error!("a query panicked");
-            return Err(ApiError::new(
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "the query failed unexpectedly",
-            ));
-        }
+        Err(_) => return Err(panicked()),
     }
     blocking(pool, move || f(false)).await
 }

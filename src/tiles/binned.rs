@@ -21,9 +21,11 @@
 
 use rayon::prelude::*;
 
-use super::mercator::{lat_of, TileId};
+use super::mercator::{lat_of, metres_per_px, y_unclamped, TileId};
 use super::render::TILE_SIZE;
-use crate::geometry::metric::cos_lat;
+use crate::geometry::metric::{
+    cos_lat, distance_of_haversine, haversine_of_distance, lon_half_span,
+};
 use crate::geometry::EARTH_RADIUS_M;
 
 /// Most kernel applications (bin × lattice point) a tile may cost before coarser spacings are
@@ -69,8 +71,7 @@ fn spacings(r_px: f64, cells_per_radius: f64) -> (f64, usize) {
 /// map's latitudes).
 pub fn render(t: TileId, points: &Projected, r: f64) -> Binned {
     let n = t.n();
-    let circumference = 2.0 * std::f64::consts::PI * EARTH_RADIUS_M;
-    let metres_per_px = |lat: f64| circumference * lat.to_radians().cos() / (TILE_SIZE as f64 * n);
+    let metres_per_px = |lat: f64| metres_per_px(lat, n);
     // The smallest |latitude| among the points has the largest pixels; the largest |latitude|
     // the smallest pixels (largest discs in pixels).
     let (mut lo_abs, mut hi_abs) = (90.0f64, 0.0f64);
@@ -200,21 +201,16 @@ impl Grid {
         let side = ((TILE_SIZE as f64 - 1.0) / s_l).ceil() as usize + 1;
         let lat_at = |v_px: f64| lat_of(t.y as f64 + v_px / TILE_SIZE as f64, n);
         let deg_per_px = 360.0 / (TILE_SIZE as f64 * n);
-        let dlat = (r / EARTH_RADIUS_M).to_degrees();
+        let ang = r / EARTH_RADIUS_M;
+        let dlat = ang.to_degrees();
         let r_km = r / 1000.0;
         // The haversine's longitude term for a column offset of d bins, shared by every pair
         // of rows: sin²(Δλ/2).
         // Columns up to the widest longitude span a disc reaches, at the highest latitude a
         // lattice point or bin has.
-        let ang = r / EARTH_RADIUS_M;
-        let widest = ang.sin() / (hi_abs + ang.to_degrees()).min(89.999).to_radians().cos();
-        let span = if widest >= 1.0 {
-            180.0
-        } else {
-            widest.asin().to_degrees()
-        };
+        let span = lon_half_span(ang, (hi_abs + ang.to_degrees()).min(89.999)).unwrap_or(180.0);
         let max_cols = (span / (self.s_b * deg_per_px)).ceil() as usize + 1;
-        let a_r = (ang * 0.5).sin().powi(2) * (1.0 + 1e-9);
+        let a_r = haversine_of_distance(r) * (1.0 + 1e-9);
         let s2: Vec<f64> = (0..=max_cols)
             .map(|d| {
                 ((d as f64 * self.s_b * deg_per_px).to_radians() * 0.5)
@@ -252,7 +248,7 @@ impl Grid {
                         if a > a_r {
                             break;
                         }
-                        let w = r_km - 2.0 * EARTH_RADIUS_M * a.sqrt().min(1.0).asin() / 1000.0;
+                        let w = r_km - distance_of_haversine(a) / 1000.0;
                         if w <= 0.0 {
                             break;
                         }
@@ -287,16 +283,9 @@ impl Grid {
     /// The bin row holding latitude `lat` (rounded to the nearest centre).
     fn row_of_lat(&self, t: TileId, lat: f64) -> i64 {
         let n = t.n();
-        let v = (mercator_y(lat, n) - t.y as f64) * TILE_SIZE as f64;
+        let v = (y_unclamped(lat, n) - t.y as f64) * TILE_SIZE as f64;
         ((v - 0.5) / self.s_b).round() as i64
     }
-}
-
-/// Global y in tile units of a latitude, not clamped to the map (used for reach only; callers
-/// bin only points within the map).
-fn mercator_y(lat: f64, n: f64) -> f64 {
-    let phi = lat.clamp(-89.999_999, 89.999_999).to_radians();
-    (1.0 - (phi.tan() + 1.0 / phi.cos()).ln() / std::f64::consts::PI) / 2.0 * n
 }
 
 /// Sums on the lattice, row-major, `side` per row.

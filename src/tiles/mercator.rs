@@ -66,8 +66,21 @@ pub fn x_of(lon: f64, n: f64) -> f64 {
 
 /// Global y coordinate in tile units of a latitude (clamped to the Mercator range).
 pub fn y_of(lat: f64, n: f64) -> f64 {
-    let lat = lat.clamp(-85.051_128_78, 85.051_128_78).to_radians();
-    (1.0 - (lat.tan() + 1.0 / lat.cos()).ln() / PI) / 2.0 * n
+    y_unclamped(lat.clamp(-85.051_128_78, 85.051_128_78), n)
+}
+
+/// [`y_of`] beyond the map's latitudes too (up to a millionth of a degree from a pole, where y
+/// is still finite), for reaches that cross the map's edge. Computed by its sine form: one sine
+/// and one logarithm.
+pub fn y_unclamped(lat: f64, n: f64) -> f64 {
+    let s = lat.clamp(-89.999_999, 89.999_999).to_radians().sin();
+    (0.5 - ((1.0 + s) / (1.0 - s)).ln() / (4.0 * PI)) * n
+}
+
+/// Metres a pixel of a zoom with `n` tiles a side spans at latitude `lat` (pixels are square in
+/// Web Mercator).
+pub fn metres_per_px(lat: f64, n: f64) -> f64 {
+    2.0 * PI * crate::geometry::EARTH_RADIUS_M * lat.to_radians().cos() / (256.0 * n)
 }
 
 /// Tiles covering a lon/lat box at zoom `z` (the box must not cross the antimeridian).

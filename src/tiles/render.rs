@@ -4,9 +4,11 @@ use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
-use super::mercator::{lat_of, lon_of, x_of, y_of, TileId};
+use super::mercator::{lat_of, lon_of, metres_per_px, x_of, y_of, TileId};
 use crate::error::{Error, Result};
-use crate::geometry::metric::{cos_lat, haversine};
+use crate::geometry::metric::{
+    cos_lat, distance_of_haversine, haversine, haversine_of_distance, lon_half_span,
+};
 use crate::geometry::{BBox, Metric, EARTH_RADIUS_M};
 use crate::index::Index;
 use crate::query::Filter;
@@ -156,12 +158,10 @@ fn grown_extent(t: TileId, r: f64) -> ([f64; 2], [f64; 2]) {
     let ang = r / EARTH_RADIUS_M;
     let dlat = ang.to_degrees();
     let (glat0, glat1) = ((lat0 - dlat).max(-90.0), (lat1 + dlat).min(90.0));
-    let widest = glat0.abs().max(glat1.abs()).to_radians();
-    let s = ang.sin() / widest.cos();
-    if glat1 >= 90.0 || glat0 <= -90.0 || s >= 1.0 {
+    let span = lon_half_span(ang, glat0.abs().max(glat1.abs()));
+    let Some(dlon) = span.filter(|_| glat1 < 90.0 && glat0 > -90.0) else {
         return ([-180.0, glat0], [180.0, glat1]);
-    }
-    let dlon = s.asin().to_degrees();
+    };
     let (mut a, mut b) = (lon0 - dlon, lon1 + dlon);
     if b - a >= 360.0 {
         return ([-180.0, glat0], [180.0, glat1]);
@@ -197,9 +197,6 @@ const SPLAT_POINT_COST: f64 = 8.0;
 /// density grid ([`super::binned`]) with a bounded error.
 pub fn draw(t: TileId, points: &[[f64; 2]], p: &HeatmapParams) -> Tile {
     let n = t.n();
-    let circumference = 2.0 * std::f64::consts::PI * EARTH_RADIUS_M;
-    let px_area =
-        std::f64::consts::PI * (p.radius_m / circumference * TILE_SIZE as f64 * n).powi(2);
     let full = (TILE_SIZE * TILE_SIZE) as f64;
     // Past this many points the splat is over budget whatever their discs.
     let few = points.len() as f64 * SPLAT_POINT_COST <= SPLAT_BUDGET;
@@ -207,7 +204,8 @@ pub fn draw(t: TileId, points: &[[f64; 2]], p: &HeatmapParams) -> Tile {
         points
             .iter()
             .map(|c| {
-                (px_area / c[1].to_radians().cos().powi(2).max(1e-12)).min(full) + SPLAT_POINT_COST
+                let r_px = p.radius_m / metres_per_px(c[1], n).max(1e-9);
+                (std::f64::consts::PI * r_px * r_px).min(full) + SPLAT_POINT_COST
             })
             .sum()
     };
@@ -231,41 +229,36 @@ fn saturated(sums: Vec<f64>, candidates: usize, error_km: f64, p: &HeatmapParams
 /// Draws tile `t` from a binned density grid whatever the cost of splatting (see [`draw`]).
 pub fn draw_binned(t: TileId, points: &[[f64; 2]], p: &HeatmapParams) -> Tile {
     let n = t.n();
-    {
-        // Points beyond the map's latitudes have no pixel row to be binned into: those few are
-        // splatted exactly on top.
-        let beyond: Vec<[f64; 2]> = points
-            .iter()
-            .filter(|c| c[1].abs() > MAP_LAT)
-            .copied()
-            .collect();
-        let center = lon_of(t.x as f64 + 0.5, n);
-        let projected = super::binned::Projected {
-            points: points
-                .par_iter()
-                .filter(|c| c[1].abs() <= MAP_LAT)
-                .map(|c| {
-                    let lon = nearest_copy(c[0], center);
-                    // y_of by its sine form: one sine and one logarithm.
-                    let s = c[1].to_radians().sin();
-                    let y = (0.5 - ((1.0 + s) / (1.0 - s)).ln() / (4.0 * std::f64::consts::PI)) * n;
-                    (
-                        (x_of(lon, n) - t.x as f64) * TILE_SIZE as f64,
-                        (y - t.y as f64) * TILE_SIZE as f64,
-                        c[1],
-                    )
-                })
-                .collect(),
-        };
-        let b = super::binned::render(t, &projected, p.radius_m);
-        let mut sums = b.sums;
-        if !beyond.is_empty() {
-            for (s, e) in sums.iter_mut().zip(splat(t, &beyond, p)) {
-                *s += e;
-            }
+    // Points beyond the map's latitudes have no pixel row to be binned into: those few are
+    // splatted exactly on top.
+    let beyond: Vec<[f64; 2]> = points
+        .iter()
+        .filter(|c| c[1].abs() > MAP_LAT)
+        .copied()
+        .collect();
+    let center = lon_of(t.x as f64 + 0.5, n);
+    let projected = super::binned::Projected {
+        points: points
+            .par_iter()
+            .filter(|c| c[1].abs() <= MAP_LAT)
+            .map(|c| {
+                let lon = nearest_copy(c[0], center);
+                (
+                    (x_of(lon, n) - t.x as f64) * TILE_SIZE as f64,
+                    (y_of(c[1], n) - t.y as f64) * TILE_SIZE as f64,
+                    c[1],
+                )
+            })
+            .collect(),
+    };
+    let b = super::binned::render(t, &projected, p.radius_m);
+    let mut sums = b.sums;
+    if !beyond.is_empty() {
+        for (s, e) in sums.iter_mut().zip(splat(t, &beyond, p)) {
+            *s += e;
         }
-        saturated(sums, points.len(), b.error_km, p)
     }
+    saturated(sums, points.len(), b.error_km, p)
 }
 
 /// The highest latitude Web Mercator maps (85.0511°), a little under.
@@ -333,7 +326,7 @@ fn splat(t: TileId, points: &[[f64; 2]], p: &HeatmapParams) -> Vec<f64> {
     let lat_cos: Vec<f64> = lats.iter().map(|l| cos_lat(*l)).collect();
     // The haversine of the radius: pixels whose haversine exceeds it (by more than rounding)
     // are outside, and cost no arcsine.
-    let a_r = (ang * 0.5).sin().powi(2) * (1.0 + 1e-9);
+    let a_r = haversine_of_distance(r) * (1.0 + 1e-9);
     // Enough chunks for every thread even when there are few points.
     let chunk = points
         .len()
@@ -350,18 +343,17 @@ fn splat(t: TileId, points: &[[f64; 2]], p: &HeatmapParams) -> Vec<f64> {
                     let near_lon = nearest_copy(lon, tile_center_lon);
                     let top = (lat + dlat).min(90.0);
                     let bottom = (lat - dlat).max(-90.0);
-                    let widest = top.abs().max(bottom.abs()).to_radians();
-                    let sdl = ang.sin() / widest.cos();
-                    let (x0, x1) = if top >= 90.0 || bottom <= -90.0 || sdl >= 1.0 {
-                        (0, TILE_SIZE - 1)
-                    } else {
-                        let dlon = sdl.asin().to_degrees();
+                    let span = lon_half_span(ang, top.abs().max(bottom.abs()))
+                        .filter(|_| top < 90.0 && bottom > -90.0);
+                    let (x0, x1) = if let Some(dlon) = span {
                         let gx0 = (x_of(near_lon - dlon, n) - t.x as f64) * s - 1.0;
                         let gx1 = (x_of(near_lon + dlon, n) - t.x as f64) * s + 1.0;
                         if gx1 < 0.0 || gx0 > s {
                             continue;
                         }
                         (gx0.max(0.0) as usize, (gx1.min(s - 1.0)) as usize)
+                    } else {
+                        (0, TILE_SIZE - 1)
                     };
                     let gy0 = (y_of(top, n) - t.y as f64) * s - 1.0;
                     let gy1 = (y_of(bottom, n) - t.y as f64) * s + 1.0;
@@ -386,7 +378,7 @@ fn splat(t: TileId, points: &[[f64; 2]], p: &HeatmapParams) -> Vec<f64> {
                         for (v, s2) in row.iter_mut().zip(&s2) {
                             let a = s1 + cc * s2;
                             if a <= a_r {
-                                let d = 2.0 * EARTH_RADIUS_M * a.sqrt().min(1.0).asin();
+                                let d = distance_of_haversine(a);
                                 if d <= r {
                                     *v += r_km - d / 1000.0;
                                 }

@@ -514,3 +514,80 @@ fn completions_and_a_manual_page_are_printed() {
         "{man}"
     );
 }
+
+/// Runs `kdsled args` on a pseudo-terminal `cols` wide (util-linux `script`), returning what
+/// the terminal showed, one entry per redrawn frame or line.
+fn on_a_terminal(args: &[&str], cols: u32) -> Vec<String> {
+    let cmd = format!(
+        "stty rows 24 cols {cols}; exec {} {}",
+        env!("CARGO_BIN_EXE_kdsled"),
+        args.join(" ")
+    );
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .output()
+        .expect("util-linux `script` runs a command on a pseudo-terminal");
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout).replace("\x1b[2K", "\r");
+    text.split(['\r', '\n'])
+        .map(|l| l.trim_end().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+#[test]
+fn long_writes_and_verify_draw_bars_on_a_terminal_and_nothing_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows = String::new();
+    let mut ids = String::new();
+    for i in 0..6000 {
+        let (lon, lat) = ((i % 360) as f64 - 179.5, ((i / 360) as f64) * 5.0 - 80.0);
+        rows.push_str(&format!("p{i}\t{lon}\t{lat}\tx\n"));
+        ids.push_str(&format!("p{i}\n"));
+    }
+    let input = write(dir.path(), "points.tsv", &rows);
+    let ids = write(dir.path(), "ids.txt", &ids);
+    let db = dir.path().join("x");
+    let db = db.to_str().unwrap();
+    let empty = write(dir.path(), "empty.tsv", "");
+    ok(&common::tsv_build(db, &empty, &[]));
+    let mut ins = vec!["insert", "--db", db, "--input", &input];
+    ins.extend(common::TSV_FLAGS);
+    let frames = on_a_terminal(&ins, 60);
+    let bars: Vec<&String> = frames
+        .iter()
+        .filter(|f| f.starts_with("applying ["))
+        .collect();
+    assert!(!bars.is_empty(), "no bar drawn: {frames:?}");
+    // The bar's frames fit the terminal (the status line after them may wrap like any text).
+    for f in frames.iter().filter(|f| !f.starts_with("wrote ")) {
+        assert!(
+            f.chars().count() <= 60,
+            "a bar wider than the terminal: {f:?}"
+        );
+    }
+    // Whole steps per second, not indicatif's four decimals.
+    for b in &bars {
+        let rate = b.split_whitespace().find(|w| w.ends_with("/s")).unwrap();
+        assert!(!rate.contains('.'), "{b:?}");
+    }
+    assert!(
+        frames.iter().any(|f| f.starts_with("wrote 6000 points")),
+        "{frames:?}"
+    );
+    let frames = on_a_terminal(&["delete", "--db", db, "--ids", &ids], 60);
+    assert!(
+        frames.iter().any(|f| f.starts_with("applying [")),
+        "{frames:?}"
+    );
+    let frames = on_a_terminal(&["verify", "--db", db], 60);
+    assert!(
+        frames.iter().any(|f| f.starts_with("ok: 0 points")),
+        "{frames:?}"
+    );
+    // Off a terminal: the status line alone.
+    ok(&ins);
+    let out = status(&["delete", "--db", db, "--ids", &ids]);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.starts_with("deleted 6000 points"), "{out}");
+}

@@ -167,10 +167,26 @@ fn broken_inputs_are_rejected_and_nothing_is_touched() {
     // An existing index that must survive every failed import.
     let ok_roots = write(dir.path(), "ok_roots", "a\t1\t0\tb\t\t0\t0\n");
     let ok_branches = write(dir.path(), "ok_br", "b\t0\t1\t\t\t1\t1\n");
-    kdsled::interchange::import(&db, &ok_roots, &ok_branches, Metric::Haversine, 8, false).unwrap();
-    let err =
-        kdsled::interchange::import(&db, &ok_roots, &ok_branches, Metric::Haversine, 8, false)
-            .unwrap_err();
+    kdsled::interchange::import(
+        &db,
+        &ok_roots,
+        &ok_branches,
+        Metric::Haversine,
+        8,
+        false,
+        &kdsled::index::NoProgress,
+    )
+    .unwrap();
+    let err = kdsled::interchange::import(
+        &db,
+        &ok_roots,
+        &ok_branches,
+        Metric::Haversine,
+        8,
+        false,
+        &kdsled::index::NoProgress,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("--force"), "{err}");
 
     let cases: &[(&str, &str, &str, &str)] = &[
@@ -221,9 +237,17 @@ fn broken_inputs_are_rejected_and_nothing_is_touched() {
     for (name, roots, branches, needle) in cases {
         let r = write(dir.path(), &format!("{name}-roots"), roots);
         let b = write(dir.path(), &format!("{name}-branches"), branches);
-        let err = kdsled::interchange::import(&db, &r, &b, Metric::Haversine, 8, true)
-            .unwrap_err()
-            .to_string();
+        let err = kdsled::interchange::import(
+            &db,
+            &r,
+            &b,
+            Metric::Haversine,
+            8,
+            true,
+            &kdsled::index::NoProgress,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains(needle), "{name}: {err}");
         let index = Index::open(&db, 8).unwrap();
         assert_eq!(index.meta().count, 2, "{name} touched the index");
@@ -242,7 +266,16 @@ fn broken_inputs_are_rejected_and_nothing_is_touched() {
         "overlap-branches",
         "a\t0\t0\t\t\t1\t1\nb\t0\t0\t\t\t-1\t-1\nc\t0\t0\t\t\t1.5\t-1\nd\t0\t0\t\t\t-0.5\t1\n",
     );
-    let s = kdsled::interchange::import(&db, &r, &b, Metric::Haversine, 8, true).unwrap();
+    let s = kdsled::interchange::import(
+        &db,
+        &r,
+        &b,
+        Metric::Haversine,
+        8,
+        true,
+        &kdsled::index::NoProgress,
+    )
+    .unwrap();
     assert_eq!((s.points, s.partitions), (6, 2));
     let index = Index::open(&db, 8).unwrap();
     assert_eq!(index.verify().unwrap().points, 6);

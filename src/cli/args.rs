@@ -179,7 +179,8 @@ pub struct ServeArgs {
     /// Refuse every write route with 405.
     #[arg(long)]
     pub read_only: bool,
-    /// Cache memory, MiB: three quarters for sled's page cache, a quarter for decoded tree nodes.
+    /// Cache memory, MiB: half for sled's page cache, a quarter for decoded tree nodes, a quarter
+    /// for leaves' payload JSON.
     #[arg(long, default_value_t = kdsled::index::DEFAULT_CACHE_MB)]
     pub cache_mb: u64,
     /// Seconds a request may take before it is answered 408.
@@ -224,7 +225,8 @@ pub struct DbArgs {
     /// Index directory.
     #[arg(long, env = "KDSLED_DB")]
     pub db: PathBuf,
-    /// Cache memory, MiB: three quarters for sled's page cache, a quarter for decoded tree nodes.
+    /// Cache memory, MiB: half for sled's page cache, a quarter for decoded tree nodes, a quarter
+    /// for leaves' payload JSON.
     #[arg(long, default_value_t = kdsled::index::DEFAULT_CACHE_MB)]
     pub cache_mb: u64,
 }

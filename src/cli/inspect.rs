@@ -26,7 +26,9 @@ pub fn info(a: DbArgs) -> anyhow::Result<ExitCode> {
 /// Checks every invariant; exits non-zero naming the first violation.
 pub fn verify(a: DbArgs) -> anyhow::Result<ExitCode> {
     let index = Index::open(&a.db, a.cache_mb)?;
-    match index.verify() {
+    // The bar is gone (dropped with the statement) before the result is printed.
+    let report = index.verify_with_progress(&super::progress::BarProgress::new());
+    match report {
         Ok(r) => {
             status!(
                 "ok: {} points in {} leaves, {} nodes, depth {}",

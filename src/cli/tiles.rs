@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{bail, Context};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kdsled::tiles::mercator::{tiles_covering, MAX_ZOOM};
 use kdsled::tiles::{render, HeatmapParams};
 use kdsled::Index;
@@ -44,15 +43,8 @@ pub fn run(a: TilesArgs) -> anyhow::Result<ExitCode> {
     let tiles: Vec<_> = (z0..=z1)
         .flat_map(|z| tiles_covering(z, lon0, lat0, lon1, lat1))
         .collect();
-    let bar = ProgressBar::new(tiles.len() as u64);
-    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) || crate::cli::quiet() {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        ProgressStyle::with_template("tiles [{bar:40}] {pos}/{len} ({per_sec}, {eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
+    let bar = super::progress::new_bar(Some(tiles.len() as u64));
+    bar.set_message("tiles");
     let started = std::time::Instant::now();
     let non_empty = AtomicUsize::new(0);
     // Tiles on every core: most are small and render on one thread, and their PNG encoding and

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use kdsled::index::{NewPoint, WriteOp};
+use kdsled::index::{NewPoint, Progress, WriteOp};
 use kdsled::{Error, Index, PointId};
 
 use super::args::{DeleteArgs, InsertArgs};
@@ -30,7 +30,10 @@ pub fn insert(a: InsertArgs) -> anyhow::Result<ExitCode> {
     let mut ops = Vec::new();
     let mut seen = kdsled::input::SeenIds::default();
     let mut skipped = 0u64;
+    let bar = super::progress::BarProgress::new();
+    bar.phase("reading", None);
     for r in kdsled::input::open(&a.input.input, &spec)? {
+        bar.advance(1);
         let rec = match r {
             Ok(rec) => rec,
             Err(Error::Input { .. }) if a.skip_invalid => {
@@ -59,7 +62,10 @@ pub fn insert(a: InsertArgs) -> anyhow::Result<ExitCode> {
         });
     }
     let started = Instant::now();
-    let written = index.write(&ops).context("nothing was written")?.written;
+    let written = index
+        .write_with_progress(&ops, &bar)
+        .context("nothing was written")?
+        .written;
     let secs = started.elapsed().as_secs_f64();
     if skipped > 0 {
         eprintln!("skipped {skipped} invalid rows");
@@ -91,7 +97,9 @@ pub fn delete(a: DeleteArgs) -> anyhow::Result<ExitCode> {
         }
     }
     // One atomic, durable write, as for insert.
-    let out = index.write(&ops).context("nothing was deleted")?;
+    let out = index
+        .write_with_progress(&ops, &super::progress::BarProgress::new())
+        .context("nothing was deleted")?;
     let (deleted, missing) = (out.deleted, out.missing);
     status!(
         "deleted {deleted} points ({missing} ids were not in the index); the index has {}",
@@ -149,6 +157,7 @@ pub fn import(a: super::args::ImportArgs) -> anyhow::Result<ExitCode> {
         metric,
         a.db.cache_mb,
         a.force,
+        &super::progress::BarProgress::new(),
     )
     .with_context(|| format!("importing into {}", a.db.db.display()))?;
     status!(

@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use super::build::{build_into, BuildOptions, BuildProgress, BuildSummary};
+use super::build::{build_into, BuildOptions, BuildSummary, Progress};
 use super::Index;
 use crate::error::{Error, Result};
 use crate::input::Record;
@@ -20,7 +20,7 @@ pub fn compact(
     path: &Path,
     cache_mb: u64,
     memory_mb: u64,
-    progress: &dyn BuildProgress,
+    progress: &dyn Progress,
 ) -> Result<BuildSummary> {
     let index = Index::open(path, cache_mb)?;
     let dir = index

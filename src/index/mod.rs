@@ -9,9 +9,7 @@ mod snapshot;
 mod write;
 
 pub use crate::point::{NewPoint, WriteOp};
-pub use build::{
-    build, BuildOptions, BuildProgress, BuildSummary, NoProgress, DEFAULT_BUILD_MEMORY_MB,
-};
+pub use build::{build, BuildOptions, BuildSummary, NoProgress, Progress, DEFAULT_BUILD_MEMORY_MB};
 pub use compact::compact;
 pub use disk::dir_size;
 pub use snapshot::Snapshot;
@@ -309,8 +307,13 @@ impl Index {
 
     /// Walks every node and checks every invariant; see [`verify::verify`].
     pub fn verify(&self) -> Result<VerifyReport> {
+        self.verify_with_progress(&NoProgress)
+    }
+
+    /// [`Index::verify`], reporting how far it is to `progress`.
+    pub fn verify_with_progress(&self, progress: &dyn Progress) -> Result<VerifyReport> {
         let snap = self.snapshot();
-        verify::verify(self.store.as_ref(), snap.meta())
+        verify::verify(self.store.as_ref(), snap.meta(), progress)
     }
 
     /// Bytes on disk: the directory's files when opened from one, else the store's own figure.

@@ -5,9 +5,13 @@ use std::sync::atomic::Ordering;
 use super::{check_point, Index};
 use crate::error::{Error, Result};
 use crate::point::{NewPoint, Payload, PointId, WriteOp};
+use crate::progress::{NoProgress, Progress};
 use crate::tree::insert::insert;
 use crate::tree::remove::remove;
 use crate::tree::txn::Txn;
+
+/// Operations between progress reports: often enough for a bar, rare enough to cost nothing.
+const PROGRESS_STEP: usize = 256;
 
 /// What a write did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -31,16 +35,28 @@ impl Index {
     /// insert rejects the whole batch and writes nothing. Concurrent calls are serialized, and
     /// their flushes are shared.
     pub fn write(&self, ops: &[WriteOp]) -> Result<WriteOutcome> {
-        let outcome = self.write_unsynced(ops)?;
+        self.write_with_progress(ops, &NoProgress)
+    }
+
+    /// [`Index::write`], reporting its phases (applying the operations, landing the batch,
+    /// flushing) to `progress`: a large batch from the CLI takes seconds to minutes.
+    pub fn write_with_progress(
+        &self,
+        ops: &[WriteOp],
+        progress: &dyn Progress,
+    ) -> Result<WriteOutcome> {
+        let outcome = self.commit(ops, None, progress)?;
+        progress.phase("flushing", None);
         self.flusher.wait_durable(self.store.as_ref())?;
         self.mark_durable(outcome.sequence);
+        progress.finish();
         Ok(outcome)
     }
 
     /// Like [`Index::write`] but returns before the flush: the write is atomic but not yet
     /// durable (for bulk loads that flush once at the end).
     pub fn write_unsynced(&self, ops: &[WriteOp]) -> Result<WriteOutcome> {
-        self.commit(ops, None)
+        self.commit(ops, None, &NoProgress)
     }
 
     /// Applies change `seq` of the primary this index follows, durably. Changes at or below
@@ -59,7 +75,7 @@ impl Index {
                 format!("change {seq} does not follow the applied sequence {applied}"),
             ));
         }
-        let out = self.commit(ops, Some(seq))?;
+        let out = self.commit(ops, Some(seq), &NoProgress)?;
         self.flusher.wait_durable(self.store.as_ref())?;
         self.mark_durable(out.sequence);
         Ok(out)
@@ -71,7 +87,12 @@ impl Index {
     }
 
     /// One atomic write; `replicated` carries the primary's sequence number for a follower.
-    fn commit(&self, ops: &[WriteOp], replicated: Option<u64>) -> Result<WriteOutcome> {
+    fn commit(
+        &self,
+        ops: &[WriteOp],
+        replicated: Option<u64>,
+        progress: &dyn Progress,
+    ) -> Result<WriteOutcome> {
         {
             let meta = self.meta();
             for (i, op) in ops.iter().enumerate() {
@@ -92,7 +113,11 @@ impl Index {
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let mut txn = Txn::new(self.store.as_ref(), (*self.meta()).clone());
         let mut outcome = WriteOutcome::default();
+        progress.phase("applying", Some(ops.len() as u64));
         for (i, op) in ops.iter().enumerate() {
+            if i % PROGRESS_STEP == 0 && i > 0 {
+                progress.advance(PROGRESS_STEP as u64);
+            }
             match op {
                 WriteOp::Insert(p) | WriteOp::Upsert(p) => {
                     if txn.lookup(&p.id)?.is_some() {
@@ -136,6 +161,7 @@ impl Index {
             ops,
             self.retain_changes.load(Ordering::Relaxed),
         );
+        progress.phase("landing", None);
         let (batch, meta, touched) = txn.finish()?;
         // Readers are held off only while the batch lands and the cache follows it.
         let gate = self.gate.write().unwrap_or_else(|p| p.into_inner());

@@ -11,8 +11,9 @@ use super::flat::FlatNode;
 use crate::error::{Error, Result};
 use crate::geometry::{Metric, Region};
 use crate::index::build::build_into;
-use crate::index::{BuildOptions, NoProgress, DEFAULT_BUILD_MEMORY_MB};
+use crate::index::{BuildOptions, DEFAULT_BUILD_MEMORY_MB};
 use crate::input::Record;
+use crate::progress::Progress;
 use crate::store::codec::LegacyNode;
 use crate::store::format::default_leaf_size;
 use crate::store::IndexDir;
@@ -54,7 +55,7 @@ fn files(path: &Path) -> Result<Vec<PathBuf>> {
     }
 }
 
-fn read(path: &Path, roots: bool, out: &mut Vec<FlatNode>) -> Result<()> {
+fn read(path: &Path, roots: bool, out: &mut Vec<FlatNode>, progress: &dyn Progress) -> Result<()> {
     for f in files(path)? {
         let rdr = std::io::BufReader::new(std::fs::File::open(&f)?);
         for (i, line) in rdr.lines().enumerate() {
@@ -76,6 +77,7 @@ fn read(path: &Path, roots: bool, out: &mut Vec<FlatNode>) -> Result<()> {
                 });
             }
             out.push(n);
+            progress.advance(1);
         }
     }
     Ok(())
@@ -101,9 +103,10 @@ pub fn import(
     metric: Metric,
     cache_mb: u64,
     force: bool,
+    progress: &dyn Progress,
 ) -> Result<ImportSummary> {
     IndexDir::build_new(target, force, |dir| {
-        import_into(dir, roots, branches, metric, cache_mb)
+        import_into(dir, roots, branches, metric, cache_mb, progress)
     })
 }
 
@@ -113,11 +116,14 @@ fn import_into(
     branches: &Path,
     metric: Metric,
     cache_mb: u64,
+    progress: &dyn Progress,
 ) -> Result<ImportSummary> {
     let mut flat = Vec::new();
-    read(roots, true, &mut flat)?;
+    progress.phase("reading", None);
+    read(roots, true, &mut flat, progress)?;
     let partitions = flat.len();
-    read(branches, false, &mut flat)?;
+    read(branches, false, &mut flat, progress)?;
+    progress.phase("checking", None);
     let dims = flat.first().map(|n| n.coords.len()).unwrap_or(2);
     metric.check_dims(dims)?;
     let mut ids: HashMap<crate::point::PointId, u64> = HashMap::with_capacity(flat.len());
@@ -249,7 +255,7 @@ fn import_into(
             properties: n.properties,
         })
     });
-    let summary = build_into(dir, records, &opts, &NoProgress, true)?;
+    let summary = build_into(dir, records, &opts, progress, true)?;
     Ok(ImportSummary {
         points,
         partitions: partitions as u64,

@@ -21,7 +21,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::index::build::build_into;
-use crate::index::{read_version, BuildOptions, BuildProgress, NoProgress};
+use crate::index::{read_version, BuildOptions, NoProgress, Progress};
 use crate::input::Record;
 use crate::store::codec::{self, NodeFormat};
 use crate::store::format::{
@@ -55,7 +55,7 @@ pub fn migrate_in(
     path: &Path,
     cache_mb: u64,
     memory_mb: u64,
-    progress: &dyn BuildProgress,
+    progress: &dyn Progress,
 ) -> Result<MigrateReport> {
     migrate_inner(path, cache_mb, memory_mb, None, progress)
 }
@@ -81,7 +81,7 @@ fn migrate_inner(
     cache_mb: u64,
     memory_mb: u64,
     stop_after: Option<usize>,
-    progress: &dyn BuildProgress,
+    progress: &dyn Progress,
 ) -> Result<MigrateReport> {
     let dir = crate::store::IndexDir::open(path)?;
     let Some(sled_dir) = dir.current()? else {
@@ -220,7 +220,7 @@ fn v2_to_v3(
     store: &SledStore,
     cache_mb: u64,
     memory_mb: u64,
-    progress: &dyn BuildProgress,
+    progress: &dyn Progress,
 ) -> Result<u64> {
     let meta = legacy_meta(store, 2)?;
     let dims = meta.dims as usize;

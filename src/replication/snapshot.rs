@@ -14,7 +14,7 @@ use super::wire::{coords_from_json, id_from_json, id_json, properties_from_json,
 use crate::error::{Error, Result};
 use crate::geometry::Metric;
 use crate::index::build::build_into;
-use crate::index::{BuildOptions, BuildProgress, Index};
+use crate::index::{BuildOptions, Index, Progress};
 use crate::input::Record;
 use crate::store::format::Meta;
 use crate::store::IndexDir;
@@ -73,7 +73,7 @@ pub fn import(
     dir: &Arc<IndexDir>,
     mut input: impl BufRead,
     cache_mb: u64,
-    progress: &dyn BuildProgress,
+    progress: &dyn Progress,
 ) -> Result<SnapshotHeader> {
     let bad = |reason: String| Error::Input { line: 1, reason };
     let mut first = String::new();

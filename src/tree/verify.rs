@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::point::PointId;
+use crate::progress::Progress;
 use crate::store::format::Meta;
 use crate::store::{codec, Space, Store};
 use crate::tree::balance::depth_bound;
@@ -31,7 +32,7 @@ pub struct VerifyReport {
 /// the reachable points equal the meta's count, the node and payload records equal the nodes
 /// and leaves reached, and the id index holds exactly one entry per point, each in the bucket
 /// its hash names; the tree is no deeper than the balance bound ([`depth_bound`]).
-pub fn verify(store: &dyn Store, meta: &Meta) -> Result<VerifyReport> {
+pub fn verify(store: &dyn Store, meta: &Meta, progress: &dyn Progress) -> Result<VerifyReport> {
     let dims = meta.dims as usize;
     let mut reader = TreeReader::new(store, dims);
     let max_id = match store.last(Space::Nodes)? {
@@ -51,6 +52,7 @@ pub fn verify(store: &dyn Store, meta: &Meta) -> Result<VerifyReport> {
     if let Some(root) = meta.root {
         stack.push((root, meta.metric.root_region(dims), 1u32, None));
     }
+    progress.phase("tree", Some(meta.count));
     while let Some((id, region, level, read)) = stack.pop() {
         if id > max_id {
             return Err(Error::Corrupt(format!(
@@ -118,6 +120,7 @@ pub fn verify(store: &dyn Store, meta: &Meta) -> Result<VerifyReport> {
                     )));
                 }
                 points += n as u64;
+                progress.advance(n as u64);
                 for c in coords.chunks_exact(dims) {
                     meta.metric
                         .check_point(c)
@@ -166,10 +169,14 @@ pub fn verify(store: &dyn Store, meta: &Meta) -> Result<VerifyReport> {
             meta.leaf_size
         )));
     }
+    progress.phase("records", Some(max_id));
     // Records nothing reaches. Looked for by id with gets, not by scanning the spaces: sled
     // 0.34's page cache grows far past its capacity under a full scan (measured: 320 MB for a
     // 10M-point index with a 48 MB cache), while gets in key order stay within it.
     for id in 1..=max_id {
+        if id % 1024 == 0 {
+            progress.advance(1024);
+        }
         if !seen.contains(id) && store.get(Space::Nodes, &codec::node_key(id))?.is_some() {
             return Err(Error::Corrupt(format!(
                 "node record {id} is not reachable from the root ({} records are)",
@@ -204,7 +211,9 @@ pub fn verify(store: &dyn Store, meta: &Meta) -> Result<VerifyReport> {
         }
     }
     let (mut entries, mut indexed) = (0u64, 0u64);
+    progress.phase("id index", Some(meta.id_buckets));
     for b in 0..meta.id_buckets {
+        progress.advance(1);
         let Some(v) = store.get(Space::Ids, &codec::bucket_key(b))? else {
             continue;
         };
@@ -229,6 +238,7 @@ pub fn verify(store: &dyn Store, meta: &Meta) -> Result<VerifyReport> {
             "{entries} id index entries for {points} points"
         )));
     }
+    progress.finish();
     Ok(VerifyReport {
         nodes,
         leaves,

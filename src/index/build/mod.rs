@@ -73,23 +73,7 @@ pub struct BuildSummary {
     pub bytes_on_disk: u64,
 }
 
-/// Hooks for showing a build's progress.
-pub trait BuildProgress: Sync {
-    /// A phase starts; `total` is its number of steps if known.
-    fn phase(&self, name: &str, total: Option<u64>);
-    /// `n` more steps of the current phase are done.
-    fn advance(&self, n: u64);
-    /// The build is over.
-    fn finish(&self) {}
-}
-
-/// Shows nothing.
-pub struct NoProgress;
-
-impl BuildProgress for NoProgress {
-    fn phase(&self, _: &str, _: Option<u64>) {}
-    fn advance(&self, _: u64) {}
-}
+pub use crate::progress::{NoProgress, Progress};
 
 /// Builds an index at `target` from `records`.
 ///
@@ -103,7 +87,7 @@ pub fn build(
     target: &Path,
     records: impl Iterator<Item = Result<Record>>,
     opts: &BuildOptions,
-    progress: &dyn BuildProgress,
+    progress: &dyn Progress,
 ) -> Result<BuildSummary> {
     // Checked before the directory is created, so a bad option leaves nothing behind.
     check_options(opts)?;
@@ -118,7 +102,7 @@ pub(crate) fn build_into(
     dir: &Arc<IndexDir>,
     records: impl Iterator<Item = Result<Record>>,
     opts: &BuildOptions,
-    progress: &dyn BuildProgress,
+    progress: &dyn Progress,
     remove_old: bool,
 ) -> Result<BuildSummary> {
     let started = Instant::now();
@@ -244,7 +228,7 @@ fn read_all(
     records: impl Iterator<Item = Result<Record>>,
     opts: &BuildOptions,
     spill_dir: &Path,
-    progress: &dyn BuildProgress,
+    progress: &dyn Progress,
 ) -> Result<Input> {
     let budget = opts.memory_mb.max(1) * 1024 * 1024;
     let mut items = Items::new(opts.dims);

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use super::spill::{self, file_cost, Frame, Items, SpillFile, SpillReader, SpillWriter};
 use super::writer::NodeWriter;
-use super::BuildProgress;
+use super::Progress;
 use crate::error::Result;
 use crate::tree::layout::{layout, Laid};
 use crate::tree::node::{Inner, Node};
@@ -42,7 +42,7 @@ pub(crate) struct Partitioner<'a> {
     /// The database being written.
     pub writer: &'a mut NodeWriter,
     /// Progress display.
-    pub progress: &'a dyn BuildProgress,
+    pub progress: &'a dyn Progress,
     /// Partitions laid out so far.
     pub partitions: u64,
     /// Points a leaf holds.
@@ -65,7 +65,7 @@ impl<'a> Partitioner<'a> {
         budget: u64,
         dir: &Path,
         writer: &'a mut NodeWriter,
-        progress: &'a dyn BuildProgress,
+        progress: &'a dyn Progress,
     ) -> Self {
         Partitioner {
             dims,
@@ -201,7 +201,7 @@ pub(crate) fn write_items(
     base: u64,
     leaf_size: usize,
     sort_axis: usize,
-    progress: &dyn BuildProgress,
+    progress: &dyn Progress,
 ) -> Result<Subtree> {
     let l = layout(&items.coords, items.dims(), leaf_size, sort_axis, base);
     let mut coords = Vec::new();

@@ -147,7 +147,8 @@ fn queries_answer_like_the_library() {
 
     let (status, ct, text) = get(&s, "/metrics");
     assert_eq!(status, 200);
-    assert!(ct.starts_with("text/plain"));
+    assert!(ct.starts_with("application/openmetrics-text"), "{ct}");
+    assert!(text.ends_with("# EOF\n"), "{text}");
     assert!(
         text.contains("kdsled_http_requests_total{route=\"/v1/near\",status=\"200\"} 2"),
         "{text}"
@@ -157,7 +158,7 @@ fn queries_answer_like_the_library() {
     assert!(text.contains("kdsled_query_nodes_read_count"));
     assert!(text.contains("kdsled_node_cache_hits_total"));
     assert!(text
-        .contains("kdsled_http_request_duration_seconds_bucket{route=\"/v1/near\",le=\"+Inf\"} 2"));
+        .contains("kdsled_http_request_duration_seconds_bucket{le=\"+Inf\",route=\"/v1/near\"} 2"));
 }
 
 #[test]
@@ -266,7 +267,12 @@ fn openapi_describes_exactly_the_served_routes() {
     let doc = get_json(&s, "/openapi.json");
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let documented: BTreeSet<String> = doc["paths"].as_object().unwrap().keys().cloned().collect();
-    let served: BTreeSet<String> = routes().into_iter().map(|(p, _)| p.to_string()).collect();
+    // axum captures whole segments, so the tile route takes `{y}` and strips the `.png` itself;
+    // the document gives clients the path they request.
+    let served: BTreeSet<String> = routes()
+        .into_iter()
+        .map(|(p, _)| p.replace("{x}/{y}", "{x}/{y}.png"))
+        .collect();
     assert_eq!(documented, served);
     // Every documented method of every path reaches a handler: not the "no route" fallback,
     // not 405. (Writes get an empty body and answer 400; a missing id answers the handler's 404.)

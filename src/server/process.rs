@@ -1,8 +1,10 @@
 //! The standard Prometheus process metrics, read from `/proc` at scrape time (Linux; elsewhere
 //! they are left out).
 
+use super::metrics::Reading;
+
 /// (name, help, value) for resident and virtual memory, CPU time and open file descriptors.
-pub fn gauges() -> Vec<(&'static str, &'static str, f64)> {
+pub fn gauges() -> Vec<Reading> {
     let mut out = Vec::new();
     #[cfg(target_os = "linux")]
     {
@@ -18,16 +20,16 @@ pub fn gauges() -> Vec<(&'static str, &'static str, f64)> {
                 .split_whitespace()
                 .map(|v| v.parse::<f64>().unwrap_or(0.0));
             let (size, resident) = (f.next().unwrap_or(0.0), f.next().unwrap_or(0.0));
-            out.push((
-                "process_resident_memory_bytes",
-                "Resident memory size in bytes.",
-                resident * page,
-            ));
-            out.push((
-                "process_virtual_memory_bytes",
-                "Virtual memory size in bytes.",
-                size * page,
-            ));
+            out.push(Reading {
+                name: "process_resident_memory_bytes",
+                help: "Resident memory size in bytes.",
+                value: resident * page,
+            });
+            out.push(Reading {
+                name: "process_virtual_memory_bytes",
+                help: "Virtual memory size in bytes.",
+                value: size * page,
+            });
         }
         if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
             // Fields after the parenthesised command name; utime and stime are the 12th and
@@ -36,20 +38,20 @@ pub fn gauges() -> Vec<(&'static str, &'static str, f64)> {
                 let f: Vec<&str> = rest.split_whitespace().collect();
                 let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
                 if ticks > 0.0 {
-                    out.push((
-                        "process_cpu_seconds_total",
-                        "Total user and system CPU time spent in seconds.",
-                        (t(11) + t(12)) / ticks,
-                    ));
+                    out.push(Reading {
+                        name: "process_cpu_seconds_total",
+                        help: "Total user and system CPU time spent in seconds.",
+                        value: (t(11) + t(12)) / ticks,
+                    });
                 }
             }
         }
         if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
-            out.push((
-                "process_open_fds",
-                "Number of open file descriptors.",
-                fds.count() as f64,
-            ));
+            out.push(Reading {
+                name: "process_open_fds",
+                help: "Number of open file descriptors.",
+                value: fds.count() as f64,
+            });
         }
         let mut lim = libc::rlimit {
             rlim_cur: 0,
@@ -57,11 +59,11 @@ pub fn gauges() -> Vec<(&'static str, &'static str, f64)> {
         };
         // SAFETY: getrlimit writes into the struct we pass and nothing else.
         if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
-            out.push((
-                "process_max_fds",
-                "Maximum number of open file descriptors.",
-                lim.rlim_cur as f64,
-            ));
+            out.push(Reading {
+                name: "process_max_fds",
+                help: "Maximum number of open file descriptors.",
+                value: lim.rlim_cur as f64,
+            });
         }
     }
     out
@@ -73,7 +75,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     fn reads_this_process() {
         let g = super::gauges();
-        let get = |n: &str| g.iter().find(|x| x.0 == n).map(|x| x.2);
+        let get = |n: &str| g.iter().find(|x| x.name == n).map(|x| x.value);
         assert!(get("process_resident_memory_bytes").unwrap() > 1e6);
         assert!(get("process_open_fds").unwrap() >= 3.0);
         assert!(get("process_cpu_seconds_total").unwrap() >= 0.0);

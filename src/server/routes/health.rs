@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::{json_response, JSON};
 use crate::server::error::ApiResult;
+use crate::server::metrics::{self, LabelledGauges, Metrics, Reading};
 use crate::server::AppState;
 
 /// Liveness, with the point count and format version.
@@ -68,7 +69,7 @@ pub async fn readyz(State(s): State<AppState>) -> ApiResult<Response> {
 /// Prometheus metrics.
 #[utoipa::path(
     get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain"))
+    responses((status = 200, description = "Prometheus text format", content_type = "application/openmetrics-text"))
 )]
 pub async fn metrics(State(s): State<AppState>) -> Response {
     let index = s.index();
@@ -77,93 +78,89 @@ pub async fn metrics(State(s): State<AppState>) -> Response {
         .node_cache()
         .map(|c| (c.hits(), c.misses()))
         .unwrap_or((0, 0));
-    let mut gauges = vec![
-        ("kdsled_points", "Points in the index.", m.count as f64),
-        (
+    let reading = |name, help, value: f64| Reading { name, help, value };
+    let mut readings = vec![
+        reading("kdsled_points", "Points in the index.", m.count as f64),
+        reading(
             "kdsled_nodes_read_total",
             "Tree nodes read from storage by all queries.",
             index.nodes_read_total() as f64,
         ),
-        (
+        reading(
             "kdsled_node_cache_hits_total",
             "Node visits answered by the cache of decoded top-level nodes.",
             hits as f64,
         ),
-        (
+        reading(
             "kdsled_node_cache_misses_total",
             "Node visits the node cache could have answered but did not hold.",
             misses as f64,
         ),
-        (
+        reading(
             "kdsled_sequence",
             "The last committed sequence.",
             m.sequence as f64,
         ),
-        (
+        reading(
             "kdsled_durable_sequence",
             "The last sequence known to be on disk (what replicas are served up to).",
             index.durable_sequence() as f64,
         ),
     ];
-    gauges.extend(crate::server::process::gauges());
+    readings.extend(crate::server::process::gauges());
     if let Some(f) = &s.follow {
         let f = f.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        gauges.extend([
-            (
+        readings.extend([
+            reading(
                 "kdsled_replication_lag_sequences",
                 "Committed writes on the primary not yet applied here.",
                 f.primary_sequence.saturating_sub(m.sequence) as f64,
             ),
-            (
+            reading(
                 "kdsled_replication_lag_seconds",
                 "How long the oldest unapplied change has been known.",
                 f.lag_seconds(),
             ),
-            (
+            reading(
                 "kdsled_replication_applied_sequence",
                 "The last applied sequence.",
                 m.sequence as f64,
             ),
-            (
+            reading(
                 "kdsled_replication_changes_applied_total",
                 "Changes applied since start.",
                 f.applied_changes as f64,
             ),
-            (
+            reading(
                 "kdsled_replication_snapshots_total",
                 "Snapshots loaded since start.",
                 f.snapshots as f64,
             ),
         ]);
     }
-    let mut text = s.metrics.render(&gauges);
-    text.push_str(&format!(
-        "# HELP kdsled_build_info The running kdsled's version and on-disk format.\n\
-         # TYPE kdsled_build_info gauge\n\
-         kdsled_build_info{{version=\"{}\",format=\"{}\"}} 1\n",
-        env!("CARGO_PKG_VERSION"),
-        crate::store::format::FORMAT_VERSION
-    ));
+    let mut registry = s.metrics.registry(readings);
     let followers = s
         .followers
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
     if !followers.is_empty() {
-        text.push_str(
-            "# HELP kdsled_replication_follower_sequence The sequence each follower last asked changes after.\n\
-             # TYPE kdsled_replication_follower_sequence gauge\n",
+        // Follower names are checked to be label-safe where they are recorded.
+        registry.register(
+            "kdsled_replication_follower_sequence",
+            "The sequence each follower last asked changes after",
+            LabelledGauges::new(
+                "follower",
+                followers
+                    .into_iter()
+                    .map(|(name, (seq, _))| (name, seq as f64))
+                    .collect(),
+            ),
         );
-        for (name, (seq, _)) in &followers {
-            let name = name.replace('\\', "\\\\").replace('"', "\\\"");
-            text.push_str(&format!(
-                "kdsled_replication_follower_sequence{{follower=\"{name}\"}} {seq}\n"
-            ));
-        }
     }
     (
-        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        text,
+        [(CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        Metrics::encode(&registry),
     )
         .into_response()
 }

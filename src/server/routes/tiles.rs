@@ -27,11 +27,11 @@ pub fn heatmap_params(p: &Params) -> ApiResult<HeatmapParams> {
 
 /// A 256x256 RGBA PNG: how much lies within walking distance of each pixel.
 #[utoipa::path(
-    get, path = "/v1/tiles/heatmap/{z}/{x}/{y}", tag = "tiles",
+    get, path = "/v1/tiles/heatmap/{z}/{x}/{y}.png", tag = "tiles",
     params(
         ("z" = u32, Path, description = "Zoom, 0 to 22"),
         ("x" = u32, Path, description = "Column"),
-        ("y" = String, Path, description = "Row, followed by .png"),
+        ("y" = u32, Path, description = "Row"),
         crate::server::openapi::TileQuery,
     ),
     responses(

@@ -172,6 +172,11 @@ pub struct AnswerView<'a> {
 }
 
 impl<'a> AnswerView<'a> {
+    /// The hits with their payloads, in the answer's order.
+    pub fn rows(&self) -> impl Iterator<Item = (&Hit, &Payload)> {
+        self.hits.iter().copied().zip(&self.payloads)
+    }
+
     /// Adds the cursor of the next page.
     pub fn with_next(mut self, next: Option<String>) -> Self {
         self.next = next;

@@ -55,9 +55,9 @@ pub enum Command {
     /// Print the manual page (roff) on stdout: `kdsled man | man -l -`.
     Man,
     /// Describe an index.
-    Info(DbArgs),
+    Info(SourceArgs),
     /// Walk every node and check every invariant.
-    Verify(DbArgs),
+    Verify(SourceArgs),
     /// Insert points from a file into an existing index (durable when it returns).
     Insert(InsertArgs),
     /// Delete points by id, one id per line of a file.
@@ -139,7 +139,7 @@ pub struct ImportArgs {
 pub struct TilesArgs {
     /// The index.
     #[command(flatten)]
-    pub db: DbArgs,
+    pub db: SourceArgs,
     /// MINLON,MINLAT,MAXLON,MAXLAT of the area to cover.
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     pub bbox: Vec<f64>,
@@ -225,6 +225,26 @@ pub struct DbArgs {
     /// Index directory.
     #[arg(long, env = "KDSLED_DB")]
     pub db: PathBuf,
+    /// Cache memory, MiB: half for sled's page cache, a quarter for decoded tree nodes, a quarter
+    /// for leaves' payload JSON.
+    #[arg(long, default_value_t = kdsled::index::DEFAULT_CACHE_MB)]
+    pub cache_mb: u64,
+}
+
+/// An index directory, or a running server that holds one (sled lets one process open a
+/// directory, so a served index is inspected through its server).
+#[derive(Args, Debug, Clone)]
+pub struct SourceArgs {
+    /// Index directory.
+    #[arg(long, env = "KDSLED_DB", required_unless_present = "server")]
+    pub db: Option<PathBuf>,
+    /// Ask the `kdsled serve` at this http:// URL instead of opening a directory (taken over
+    /// --db when both are given).
+    #[arg(long, env = "KDSLED_SERVER", value_parser = parse_server)]
+    pub server: Option<String>,
+    /// With --server: the server's write token, which `verify` needs when one is set.
+    #[arg(long, env = "KDSLED_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// Cache memory, MiB: half for sled's page cache, a quarter for decoded tree nodes, a quarter
     /// for leaves' payload JSON.
     #[arg(long, default_value_t = kdsled::index::DEFAULT_CACHE_MB)]
@@ -355,7 +375,7 @@ pub struct PointArgs {
 pub struct NearArgs {
     /// The index.
     #[command(flatten)]
-    pub db: DbArgs,
+    pub db: SourceArgs,
     /// The centre (not with --queries).
     #[command(flatten)]
     pub at: PointArgs,
@@ -384,7 +404,7 @@ pub struct NearArgs {
 pub struct NearestArgs {
     /// The index.
     #[command(flatten)]
-    pub db: DbArgs,
+    pub db: SourceArgs,
     /// The query location.
     #[command(flatten)]
     pub at: PointArgs,
@@ -427,7 +447,7 @@ pub struct StatsArgs {
 pub struct WithinArgs {
     /// The index.
     #[command(flatten)]
-    pub db: DbArgs,
+    pub db: SourceArgs,
     /// MINLON,MINLAT,MAXLON,MAXLAT (or the k minimums then the k maximums for euclidean
     /// indexes). MINLON > MAXLON crosses the antimeridian.
     #[arg(
@@ -457,6 +477,20 @@ fn parse_addr(s: &str) -> Result<std::net::SocketAddr, String> {
         .map_err(|e| format!("{s:?} is not HOST:PORT, name:PORT or :PORT ({e})"))?
         .next()
         .ok_or_else(|| format!("{s:?} resolves to no address"))
+}
+
+/// A server's `http://` URL, without a trailing slash.
+fn parse_server(s: &str) -> Result<String, String> {
+    let lower = s.to_ascii_lowercase();
+    if lower.starts_with("https://") {
+        return Err(format!(
+            "{s}: this build speaks plain HTTP only; use the server's http:// address"
+        ));
+    }
+    if !lower.starts_with("http://") {
+        return Err(format!("{s}: give the server as an http:// URL"));
+    }
+    Ok(s.trim_end_matches('/').to_string())
 }
 
 /// A primary's `http://` URL. This build speaks plain HTTP to its primary, so an `https://` one

@@ -2,32 +2,55 @@
 
 use std::process::ExitCode;
 
-use kdsled::Index;
+use kdsled::index::IndexInfo;
+use kdsled::tree::verify::VerifyReport;
 
-use super::args::DbArgs;
+use super::args::SourceArgs;
+use super::remote::Source;
 
-/// Prints what an index holds.
-pub fn info(a: DbArgs) -> anyhow::Result<ExitCode> {
-    let index = Index::open(&a.db, a.cache_mb)?;
-    let m = index.meta();
-    println!("path            {}", a.db.display());
-    println!("format version  {}", m.format);
-    println!("metric          {}", m.metric.name());
-    println!("dimensions      {}", m.dims);
-    println!("points          {}", m.count);
-    println!("depth           {}", m.depth);
-    println!("leaf size       {}", m.leaf_size);
-    println!("id buckets      {}", m.id_buckets);
-    println!("bytes on disk   {}", index.size_on_disk()?);
-    println!("generation      {}", m.generation);
+/// Prints what an index holds, read from its directory or asked of the server that holds it.
+pub fn info(a: SourceArgs) -> anyhow::Result<ExitCode> {
+    let (place, info) = match a.open()? {
+        Source::Local(index) => {
+            let db = a.db.as_deref().unwrap_or(std::path::Path::new(""));
+            (format!("path            {}", db.display()), index.info()?)
+        }
+        Source::Remote(r) => (
+            format!("server          {}", r.url()),
+            serde_json::from_value::<IndexInfo>(r.get_json("/v1/info", &[])?)?,
+        ),
+    };
+    println!("{place}");
+    println!("format version  {}", info.format_version);
+    println!("metric          {}", info.metric);
+    println!("dimensions      {}", info.dims);
+    println!("points          {}", info.points);
+    println!("depth           {}", info.depth);
+    println!("leaf size       {}", info.leaf_size);
+    println!("id buckets      {}", info.id_buckets);
+    println!("bytes on disk   {}", info.bytes_on_disk);
+    println!("generation      {}", info.generation);
+    println!("sequence        {}", info.sequence);
     Ok(ExitCode::SUCCESS)
 }
 
-/// Checks every invariant; exits non-zero naming the first violation.
-pub fn verify(a: DbArgs) -> anyhow::Result<ExitCode> {
-    let index = Index::open(&a.db, a.cache_mb)?;
-    // The bar is gone (dropped with the statement) before the result is printed.
-    let report = index.verify_with_progress(&super::progress::BarProgress::new());
+/// Checks every invariant, here or on the server that holds the index; exits 2 naming the
+/// first violation.
+pub fn verify(a: SourceArgs) -> anyhow::Result<ExitCode> {
+    let report: Result<VerifyReport, String> = match a.open()? {
+        // The bar is gone (dropped with the statement) before the result is printed.
+        Source::Local(index) => index
+            .verify_with_progress(&super::progress::BarProgress::new())
+            .map_err(|e| e.to_string()),
+        Source::Remote(r) => {
+            let v = r.post_json("/v1/verify")?;
+            if v["ok"] == serde_json::Value::Bool(true) {
+                Ok(serde_json::from_value(v)?)
+            } else {
+                Err(v["error"].as_str().unwrap_or("no reason given").to_string())
+            }
+        }
+    };
     match report {
         Ok(r) => {
             status!(

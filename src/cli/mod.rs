@@ -15,6 +15,7 @@ mod build;
 mod inspect;
 mod progress;
 mod query;
+mod remote;
 mod serve;
 mod tiles;
 mod write;

@@ -12,6 +12,7 @@ use kdsled::{BBox, Index, Metric};
 use rayon::prelude::*;
 
 use super::args::{NearArgs, NearestArgs, OutputArg, PointArgs, StatsArgs, WithinArgs};
+use super::remote::{Remote, Source};
 
 /// The query location from --lon/--lat or --point, checked against the index.
 fn location(index: &Index, at: &PointArgs) -> anyhow::Result<Vec<f64>> {
@@ -44,9 +45,9 @@ fn print(
             writeln!(out)?;
         }
         OutputArg::Tsv => {
-            let snap = index.snapshot();
-            let points: Vec<_> = answer.hits.iter().map(|h| h.point).collect();
-            for (h, p) in answer.hits.iter().zip(snap.payloads(&points)?) {
+            // Ranked as the JSON answers are (and as a server ranks them).
+            let view = AnswerView::load(&index.snapshot(), answer, with_distance, Shape::Json)?;
+            for (h, p) in view.rows() {
                 let coords: Vec<String> = h.coords.iter().map(|c| c.to_string()).collect();
                 if with_distance {
                     writeln!(out, "{}\t{}\t{:.3}", p.id, coords.join("\t"), h.distance)?;
@@ -68,7 +69,18 @@ fn print(
 
 /// `near`: one radius query, or a batch from --queries.
 pub fn near(a: NearArgs) -> anyhow::Result<ExitCode> {
-    let index = Index::open(&a.db.db, a.db.cache_mb)?;
+    let index = match a.db.open()? {
+        Source::Local(index) => *index,
+        Source::Remote(r) => {
+            if a.queries.is_some() {
+                bail!("--queries reads the index itself: give --db, not --server");
+            }
+            let mut q = remote_location(&a.at)?;
+            q.push(("radius", a.radius.to_string()));
+            q.push(("limit", a.limit.to_string()));
+            return remote_answer(&r, "/v1/near", q, a.output, true);
+        }
+    };
     if let Some(file) = &a.queries {
         if !a.counts {
             bail!("--queries prints counts only: add --counts");
@@ -83,7 +95,17 @@ pub fn near(a: NearArgs) -> anyhow::Result<ExitCode> {
 
 /// `nearest`.
 pub fn nearest(a: NearestArgs) -> anyhow::Result<ExitCode> {
-    let index = Index::open(&a.db.db, a.db.cache_mb)?;
+    let index = match a.db.open()? {
+        Source::Local(index) => *index,
+        Source::Remote(r) => {
+            let mut q = remote_location(&a.at)?;
+            q.push(("k", a.k.to_string()));
+            if let Some(d) = a.max_distance {
+                q.push(("max_distance", d.to_string()));
+            }
+            return remote_answer(&r, "/v1/nearest", q, a.output, true);
+        }
+    };
     let center = location(&index, &a.at)?;
     let answer = index.nearest(&center, a.k, a.max_distance)?;
     print(&index, &answer, a.output, true)?;
@@ -92,7 +114,14 @@ pub fn nearest(a: NearestArgs) -> anyhow::Result<ExitCode> {
 
 /// `within`.
 pub fn within(a: WithinArgs) -> anyhow::Result<ExitCode> {
-    let index = Index::open(&a.db.db, a.db.cache_mb)?;
+    let index = match a.db.open()? {
+        Source::Local(index) => *index,
+        Source::Remote(r) => {
+            let bbox: Vec<String> = a.bbox.iter().map(f64::to_string).collect();
+            let q = vec![("bbox", bbox.join(",")), ("limit", a.limit.to_string())];
+            return remote_answer(&r, "/v1/within", q, a.output, false);
+        }
+    };
     let dims = index.meta().dims as usize;
     if a.bbox.len() != 2 * dims {
         bail!(
@@ -104,6 +133,73 @@ pub fn within(a: WithinArgs) -> anyhow::Result<ExitCode> {
     let bbox = BBox::new(index.meta().metric, &a.bbox[..dims], &a.bbox[dims..])?;
     let answer = index.within(&bbox, a.limit)?;
     print(&index, &answer, a.output, false)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The query location as the HTTP API takes it: `lon` and `lat`, or `point=x,y,...`.
+fn remote_location(at: &PointArgs) -> anyhow::Result<Vec<(&'static str, String)>> {
+    Ok(match (at.lon, at.lat, &at.point) {
+        (Some(lon), Some(lat), None) => vec![("lon", lon.to_string()), ("lat", lat.to_string())],
+        (None, None, Some(p)) => {
+            let p: Vec<String> = p.iter().map(f64::to_string).collect();
+            vec![("point", p.join(","))]
+        }
+        _ => bail!("give the location as --lon X --lat Y, or --point X,Y,..."),
+    })
+}
+
+/// Asks `path` of the server and prints its answer as the local command would print its own.
+fn remote_answer(
+    r: &Remote,
+    path: &str,
+    mut q: Vec<(&str, String)>,
+    output: OutputArg,
+    with_distance: bool,
+) -> anyhow::Result<ExitCode> {
+    if output == OutputArg::Geojson {
+        q.push(("format", "geojson".to_string()));
+    }
+    let body = r.get(path, &q)?;
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    match output {
+        OutputArg::Geojson => out.write_all(&body)?,
+        OutputArg::Json => {
+            let v: serde_json::Value = serde_json::from_slice(&body)?;
+            serde_json::to_writer_pretty(&mut out, &v)?;
+        }
+        OutputArg::Tsv => {
+            let v: serde_json::Value = serde_json::from_slice(&body)?;
+            let results = v["results"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+            for p in results {
+                let id = match &p["id"] {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                let coords: Vec<String> = match p.get("point").and_then(|c| c.as_array()) {
+                    Some(c) => c.iter().map(|x| x.to_string()).collect(),
+                    None => vec![p["lon"].to_string(), p["lat"].to_string()],
+                };
+                let distance = p.get("distance_m").or_else(|| p.get("distance"));
+                match distance.and_then(serde_json::Value::as_f64) {
+                    Some(d) if with_distance => {
+                        writeln!(out, "{id}\t{}\t{d:.3}", coords.join("\t"))?
+                    }
+                    _ => writeln!(out, "{id}\t{}", coords.join("\t"))?,
+                }
+            }
+            eprintln!(
+                "{} points ({} shown), {} nodes read",
+                v["count"],
+                results.len(),
+                v["nodes_read"]
+            );
+            out.flush()?;
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    writeln!(out)?;
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -155,8 +155,10 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    let announcer = state.index();
     runtime
         .block_on(serve(state, a.addr, |bound| {
+            announcer.announce(&format!("serving http://{bound}"));
             tracing::info!(
                 points = meta.count,
                 metric = meta.metric.name(),

@@ -5,12 +5,28 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{bail, Context};
-use kdsled::tiles::mercator::{tiles_covering, MAX_ZOOM};
+use kdsled::tiles::mercator::{tiles_covering, TileId, MAX_ZOOM};
 use kdsled::tiles::{render, HeatmapParams};
-use kdsled::Index;
 use rayon::prelude::*;
 
 use super::args::TilesArgs;
+use super::remote::Source;
+
+/// Tiles fetched at once from a server.
+const REMOTE_REQUESTS: usize = 8;
+
+/// Whether a tile's PNG has a pixel that is not fully transparent.
+fn draws_anything(png: &[u8]) -> anyhow::Result<bool> {
+    let mut reader = png::Decoder::new(std::io::Cursor::new(png)).read_info()?;
+    let mut buf = vec![0; reader.output_buffer_size().unwrap_or(0)];
+    let frame = reader.next_frame(&mut buf)?;
+    let px = &buf[..frame.buffer_size()];
+    Ok(match frame.color_type {
+        png::ColorType::Rgba => px.chunks_exact(4).any(|p| p[3] != 0),
+        // Without alpha every pixel is drawn.
+        _ => !px.is_empty(),
+    })
+}
 
 fn zooms(s: &str) -> anyhow::Result<(u32, u32)> {
     let (a, b) = s.split_once('-').unwrap_or((s, s));
@@ -38,7 +54,7 @@ pub fn run(a: TilesArgs) -> anyhow::Result<ExitCode> {
         filter,
     };
     params.check()?;
-    let index = Index::open(&a.db.db, a.db.cache_mb)?;
+    let source = a.db.open()?;
     let [lon0, lat0, lon1, lat1] = [a.bbox[0], a.bbox[1], a.bbox[2], a.bbox[3]];
     let tiles: Vec<_> = (z0..=z1)
         .flat_map(|z| tiles_covering(z, lon0, lat0, lon1, lat1))
@@ -49,17 +65,51 @@ pub fn run(a: TilesArgs) -> anyhow::Result<ExitCode> {
     let non_empty = AtomicUsize::new(0);
     // Tiles on every core: most are small and render on one thread, and their PNG encoding and
     // file write are serial work of their own.
-    tiles.par_iter().try_for_each(|t| -> anyhow::Result<()> {
-        let tile = render(&index, *t, &params)?;
-        if !tile.is_empty() {
-            non_empty.fetch_add(1, Ordering::Relaxed);
-        }
+    let one = |t: &TileId| -> anyhow::Result<()> {
+        let png = match &source {
+            Source::Local(index) => {
+                let tile = render(index, *t, &params)?;
+                if !tile.is_empty() {
+                    non_empty.fetch_add(1, Ordering::Relaxed);
+                }
+                tile.png()
+            }
+            Source::Remote(r) => {
+                let mut q = vec![
+                    ("radius", a.radius.to_string()),
+                    ("saturation", a.saturation.to_string()),
+                ];
+                if let Some(w) = &a.filter {
+                    q.push(("where", w.clone()));
+                }
+                let png = r.get(
+                    &format!("/v1/tiles/heatmap/{}/{}/{}.png", t.z, t.x, t.y),
+                    &q,
+                )?;
+                if draws_anything(&png)
+                    .with_context(|| format!("the server's tile {t:?} is not a PNG"))?
+                {
+                    non_empty.fetch_add(1, Ordering::Relaxed);
+                }
+                png
+            }
+        };
         let dir = a.out.join(t.z.to_string()).join(t.x.to_string());
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        std::fs::write(dir.join(format!("{}.png", t.y)), tile.png())?;
+        std::fs::write(dir.join(format!("{}.png", t.y)), png)?;
         bar.inc(1);
         Ok(())
-    })?;
+    };
+    match &source {
+        Source::Local(_) => tiles.par_iter().try_for_each(one)?,
+        // Requests wait on the network and the server's renders: more of them in flight than
+        // this machine has cores keeps the server busy.
+        Source::Remote(_) => rayon::ThreadPoolBuilder::new()
+            .num_threads(REMOTE_REQUESTS)
+            .build()
+            .context("starting the request threads")?
+            .install(|| tiles.par_iter().try_for_each(one))?,
+    }
     let non_empty = non_empty.into_inner();
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();

@@ -4,6 +4,7 @@ pub(crate) mod build;
 mod compact;
 mod disk;
 mod flush;
+mod info;
 pub mod leaf_json;
 mod snapshot;
 mod write;
@@ -12,6 +13,7 @@ pub use crate::point::{NewPoint, WriteOp};
 pub use build::{build, BuildOptions, BuildSummary, NoProgress, Progress, DEFAULT_BUILD_MEMORY_MB};
 pub use compact::compact;
 pub use disk::dir_size;
+pub use info::IndexInfo;
 pub use snapshot::Snapshot;
 pub use write::WriteOutcome;
 
@@ -314,6 +316,14 @@ impl Index {
     pub fn verify_with_progress(&self, progress: &dyn Progress) -> Result<VerifyReport> {
         let snap = self.snapshot();
         verify::verify(self.store.as_ref(), snap.meta(), progress)
+    }
+
+    /// Notes in the directory's lock file what this process offers (`serving http://ADDR`),
+    /// for the message another process gets when it is refused the directory.
+    pub fn announce(&self, what: &str) {
+        if let Some(d) = &self.dir {
+            d.announce(what);
+        }
     }
 
     /// Bytes on disk: the directory's files when opened from one, else the store's own figure.

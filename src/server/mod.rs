@@ -128,6 +128,8 @@ pub struct Shared {
     /// Set while a replica serves a placeholder until its first snapshot is in: `/v1` routes
     /// answer 503 meanwhile.
     loading: Arc<std::sync::atomic::AtomicBool>,
+    /// Set while a `POST /v1/verify` walks the index.
+    pub verifying: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AppState {
@@ -154,6 +156,7 @@ impl AppState {
             follow: None,
             stopping: Arc::new(tokio::sync::watch::channel(false).0),
             loading: Arc::default(),
+            verifying: Arc::default(),
             tile_cache: Arc::new(tile_cache::TileCache::new(config.tile_cache_bytes)),
             tiles: Arc::new(TileGate::new(match config.tile_renders {
                 0 => pool.current_num_threads().saturating_sub(1).max(1),
@@ -293,6 +296,8 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ),
         ("/healthz", get(routes::health::healthz)),
         ("/metrics", get(routes::health::metrics)),
+        ("/v1/info", get(routes::inspect::info)),
+        ("/v1/verify", post(routes::inspect::verify)),
         ("/openapi.json", get(openapi::serve)),
         ("/v1/near", get(routes::query::near)),
         ("/v1/nearest", get(routes::query::nearest)),
@@ -439,7 +444,7 @@ where
 }
 
 /// The answer to a query that panicked (logged).
-fn panicked() -> ApiError {
+pub(crate) fn panicked() -> ApiError {
     tracing::error!("a query panicked");
     ApiError::new(
         axum::http::StatusCode::INTERNAL_SERVER_ERROR,

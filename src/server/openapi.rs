@@ -192,6 +192,48 @@ pub struct HealthDoc {
     read_only: bool,
 }
 
+/// What an index holds (`GET /v1/info`).
+#[derive(ToSchema)]
+pub struct InfoDoc {
+    /// On-disk format version.
+    format_version: u32,
+    /// `haversine` or `euclidean`.
+    metric: String,
+    /// Coordinates per point.
+    dims: u8,
+    /// Points in the index.
+    points: u64,
+    /// Levels in the tree.
+    depth: u32,
+    /// Most points a leaf holds.
+    leaf_size: u32,
+    /// Buckets of the id index.
+    id_buckets: u64,
+    /// Bytes of the index directory.
+    bytes_on_disk: u64,
+    /// The index history's identity.
+    generation: String,
+    /// The last committed sequence.
+    sequence: u64,
+}
+
+/// A verification's verdict (`POST /v1/verify`).
+#[derive(ToSchema)]
+pub struct VerifyDoc {
+    /// Whether every invariant holds.
+    ok: bool,
+    /// The first violation, when not `ok`.
+    error: Option<String>,
+    /// Points in the leaves.
+    points: Option<u64>,
+    /// Leaves reached.
+    leaves: Option<u64>,
+    /// Nodes reached.
+    nodes: Option<u64>,
+    /// Levels in the tree.
+    depth: Option<u32>,
+}
+
 /// A point to write. `id` is taken from the path for `PUT /v1/points/{id}`.
 #[derive(ToSchema)]
 pub struct PointBodyDoc {
@@ -274,6 +316,8 @@ pub struct ErrorDoc {
     paths(
         super::routes::health::healthz,
         super::routes::health::metrics,
+        super::routes::inspect::info,
+        super::routes::inspect::verify,
         serve,
         super::routes::query::near,
         super::routes::query::nearest,
@@ -305,6 +349,8 @@ pub struct ErrorDoc {
         GroupDoc,
         StatsDoc,
         HealthDoc,
+        InfoDoc,
+        VerifyDoc,
         ErrorDoc,
         PointBodyDoc,
         WriteDoc

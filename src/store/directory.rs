@@ -41,7 +41,9 @@ const SLED_FILES: [&str; 3] = ["db", "conf", "blobs"];
 #[derive(Debug)]
 pub struct IndexDir {
     path: PathBuf,
-    _lock: File,
+    lock: File,
+    /// What the lock file says of its holder (pid and command line).
+    holder: String,
 }
 
 /// A generation being written; removed on drop unless installed.
@@ -176,9 +178,13 @@ impl IndexDir {
                 } else {
                     format!("another process ({holder})")
                 };
+                let ask = match serving_url(holder) {
+                    Some(url) => format!("ask it with --server {url}"),
+                    None => "ask the running server over HTTP (--server URL)".to_string(),
+                };
                 return Err(Error::InUse(format!(
                     "{} is in use by {who}: one process may open an index at a time; stop it, \
-                     or ask the running server over HTTP",
+                     or {ask}",
                     path.display()
                 )));
             }
@@ -195,13 +201,30 @@ impl IndexDir {
             std::process::id(),
             std::env::args().collect::<Vec<_>>().join(" ")
         );
+        let holder: String = who.chars().take(512).collect();
+        let dir = IndexDir {
+            path: path.to_path_buf(),
+            lock: f,
+            holder,
+        };
+        dir.write_holder("");
+        Ok(dir)
+    }
+
+    fn write_holder(&self, note: &str) {
+        // The note is advice for other processes' error messages: failing to write it is
+        // not worth failing the open for.
+        let mut f = &self.lock;
         let _ = f.set_len(0);
         let _ = f.rewind();
-        let _ = f.write_all(who.chars().take(512).collect::<String>().as_bytes());
-        Ok(IndexDir {
-            path: path.to_path_buf(),
-            _lock: f,
-        })
+        let _ = f.write_all(format!("{}{note}", self.holder).as_bytes());
+        let _ = f.flush();
+    }
+
+    /// Adds to what the lock file says of this process, e.g. `serving http://ADDR`, so that a
+    /// command refused the directory can say where to ask instead.
+    pub fn announce(&self, what: &str) {
+        self.write_holder(&format!("; {what}"));
     }
 
     /// The directory.
@@ -342,6 +365,12 @@ impl IndexDir {
             if foreign.len() > 5 { ", ..." } else { "" }
         )))
     }
+}
+
+/// The URL a serving holder announced in its lock file (see [`IndexDir::announce`]).
+fn serving_url(holder: &str) -> Option<&str> {
+    let (_, rest) = holder.rsplit_once("; serving ")?;
+    rest.split_whitespace().next()
 }
 
 /// Takes `f`'s exclusive flock, waiting up to `wait` while another handle holds it.

@@ -12,7 +12,7 @@ use crate::tree::points::{check_payload_count, lookup, read_leaf_payload_chunks}
 use crate::tree::TreeReader;
 
 /// What a successful verification found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VerifyReport {
     /// Nodes reached from the root (inner nodes and leaves).
     pub nodes: u64,

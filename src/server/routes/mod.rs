@@ -2,6 +2,7 @@
 
 pub mod docs;
 pub mod health;
+pub mod inspect;
 pub mod map;
 pub mod points;
 pub mod query;

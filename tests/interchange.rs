@@ -160,6 +160,24 @@ fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     p
 }
 
+/// Imports into `db` (cache 8 MiB, lon/lat, no progress shown).
+fn import(
+    db: &std::path::Path,
+    roots: &std::path::Path,
+    branches: &std::path::Path,
+    force: bool,
+) -> kdsled::Result<kdsled::interchange::ImportSummary> {
+    kdsled::interchange::import(
+        db,
+        roots,
+        branches,
+        Metric::Haversine,
+        8,
+        force,
+        &kdsled::index::NoProgress,
+    )
+}
+
 #[test]
 fn broken_inputs_are_rejected_and_nothing_is_touched() {
     let dir = tempfile::tempdir().unwrap();
@@ -167,26 +185,8 @@ fn broken_inputs_are_rejected_and_nothing_is_touched() {
     // An existing index that must survive every failed import.
     let ok_roots = write(dir.path(), "ok_roots", "a\t1\t0\tb\t\t0\t0\n");
     let ok_branches = write(dir.path(), "ok_br", "b\t0\t1\t\t\t1\t1\n");
-    kdsled::interchange::import(
-        &db,
-        &ok_roots,
-        &ok_branches,
-        Metric::Haversine,
-        8,
-        false,
-        &kdsled::index::NoProgress,
-    )
-    .unwrap();
-    let err = kdsled::interchange::import(
-        &db,
-        &ok_roots,
-        &ok_branches,
-        Metric::Haversine,
-        8,
-        false,
-        &kdsled::index::NoProgress,
-    )
-    .unwrap_err();
+    import(&db, &ok_roots, &ok_branches, false).unwrap();
+    let err = import(&db, &ok_roots, &ok_branches, false).unwrap_err();
     assert!(err.to_string().contains("--force"), "{err}");
 
     let cases: &[(&str, &str, &str, &str)] = &[
@@ -237,17 +237,7 @@ fn broken_inputs_are_rejected_and_nothing_is_touched() {
     for (name, roots, branches, needle) in cases {
         let r = write(dir.path(), &format!("{name}-roots"), roots);
         let b = write(dir.path(), &format!("{name}-branches"), branches);
-        let err = kdsled::interchange::import(
-            &db,
-            &r,
-            &b,
-            Metric::Haversine,
-            8,
-            true,
-            &kdsled::index::NoProgress,
-        )
-        .unwrap_err()
-        .to_string();
+        let err = import(&db, &r, &b, true).unwrap_err().to_string();
         assert!(err.contains(needle), "{name}: {err}");
         let index = Index::open(&db, 8).unwrap();
         assert_eq!(index.meta().count, 2, "{name} touched the index");
@@ -266,16 +256,7 @@ fn broken_inputs_are_rejected_and_nothing_is_touched() {
         "overlap-branches",
         "a\t0\t0\t\t\t1\t1\nb\t0\t0\t\t\t-1\t-1\nc\t0\t0\t\t\t1.5\t-1\nd\t0\t0\t\t\t-0.5\t1\n",
     );
-    let s = kdsled::interchange::import(
-        &db,
-        &r,
-        &b,
-        Metric::Haversine,
-        8,
-        true,
-        &kdsled::index::NoProgress,
-    )
-    .unwrap();
+    let s = import(&db, &r, &b, true).unwrap();
     assert_eq!((s.points, s.partitions), (6, 2));
     let index = Index::open(&db, 8).unwrap();
     assert_eq!(index.verify().unwrap().points, 6);

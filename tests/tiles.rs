@@ -364,3 +364,50 @@ fn cheap_tiles_are_splatted_exactly_and_costly_ones_binned() {
     let sampled = draw_binned(t, &sample, &p);
     within_bound(&sampled, &sample, t, &p);
 }
+
+#[test]
+fn the_splat_is_exact_at_small_zooms_at_the_poles_and_across_the_antimeridian() {
+    // Random points worldwide, and adversarial ones: at the poles, at the map's edge (85.05°),
+    // on both sides of the antimeridian, duplicated.
+    let mut s: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut rnd = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut pts: Vec<[f64; 2]> = (0..120)
+        .map(|_| [rnd() * 360.0 - 180.0, rnd() * 178.0 - 89.0])
+        .collect();
+    for lat in [89.999, -89.999, 85.04, 85.06, -85.06, 60.0, 0.0] {
+        for lon in [-179.999, 179.999, 0.0] {
+            pts.push([lon, lat]);
+        }
+    }
+    pts.extend(std::iter::repeat_n([179.9995, 84.9], 20));
+    let mut drawn = 0;
+    for (z, x, y) in [
+        (0, 0, 0),
+        (1, 0, 0),
+        (1, 1, 1),
+        (2, 3, 0),
+        (3, 0, 4),
+        (4, 15, 7),
+    ] {
+        let t = TileId::new(z, x, y).unwrap();
+        for r in [1_200.0, 20_000.0, 50_000.0] {
+            let p = params(r, 0.5);
+            let got = draw(t, &pts, &p);
+            assert_eq!(got.error_km, 0.0, "a few points are splatted");
+            let want = render_brute(&pts, t, &p);
+            if z == 0 && r >= 20_000.0 {
+                // The duplicates at 179.9995°E reach the world tile's first column, across
+                // the antimeridian.
+                assert!(want[0] > 0.0, "r {r}: the wrap is not exercised");
+            }
+            drawn += usize::from(want.iter().any(|v| *v > 0.0));
+            close(&got.values, &want);
+        }
+    }
+    assert!(drawn >= 12, "only {drawn} of 18 tiles have a drawn pixel");
+}

@@ -487,12 +487,16 @@ fn splat(t: TileId, points: &[[f64; 2]], p: &HeatmapParams) -> Vec<f64> {
                         .then(|| disc_columns(&bounds, near_lon - 360f64.copysign(near_lon), half))
                         .flatten();
                     let near = disc_columns(&bounds, near_lon, half);
+                    if near.is_none() && far.is_none() {
+                        continue;
+                    }
+                    // The haversine formula split into its row and column terms, each computed
+                    // once per box: sin²(Δφ/2) + cos φ₁ cos φ₂ sin²(Δλ/2), with cos φ₁ from the
+                    // half-angle terms.
                     let (sf, cf) = (lat.to_radians() * 0.5).sin_cos();
-                    let c1 = cos_lat(lat);
+                    let (sl, cl) = (lon.to_radians() * 0.5).sin_cos();
+                    let c1 = (cf * cf - sf * sf).max(0.0);
                     for (x0, x1) in [near, far].into_iter().flatten() {
-                        // The haversine formula split into its row and column terms, each
-                        // computed once per box: sin²(Δφ/2) + cos φ₁ cos φ₂ sin²(Δλ/2).
-                        let (sl, cl) = (lon.to_radians() * 0.5).sin_cos();
                         s2.clear();
                         s2.extend(
                             lon_half[x0..=x1]

@@ -151,31 +151,45 @@ impl Grid {
     fn bin(points: &Projected, s_l: f64, k: usize) -> Grid {
         let s_b = s_l / k as f64;
         let cell = |u: f64| ((u - 0.5) / s_b).round() as i64;
-        let mut cells: Vec<(i64, i64)> = points
+        let cells: Vec<(i64, i64)> = points
             .points
             .par_iter()
             .map(|&(u, v, _)| (cell(v), cell(u)))
             .collect();
-        // Sorted by (row, column) on every core, then merged into counts.
-        cells.par_sort_unstable();
-        let first = cells.first().map_or(0, |c| c.0);
-        let last = cells.last().map_or(-1, |c| c.0);
+        // A counting sort by row (rows are few beside points), then each row's columns sorted
+        // and merged into counts: a comparison sort of every point cost a dense tile as much as
+        // the rest of its rendering.
+        let first = cells.iter().map(|c| c.0).min().unwrap_or(0);
+        let last = cells.iter().map(|c| c.0).max().unwrap_or(-1);
         let rows = (last - first + 1).max(0) as usize;
-        let mut bins: Vec<(i64, f64)> = Vec::new();
-        let mut merged = vec![0usize; rows + 1];
-        let mut prev: Option<(i64, i64)> = None;
-        for &(row, col) in &cells {
-            match (prev, bins.last_mut()) {
-                (Some(p), Some((_, n))) if p == (row, col) => *n += 1.0,
-                _ => {
-                    bins.push((col, 1.0));
-                    merged[(row - first) as usize + 1] += 1;
-                }
-            }
-            prev = Some((row, col));
+        let mut at = vec![0usize; rows + 1];
+        for &(row, _) in &cells {
+            at[(row - first) as usize + 1] += 1;
         }
         for i in 0..rows {
-            merged[i + 1] += merged[i];
+            at[i + 1] += at[i];
+        }
+        let mut cols = vec![0i64; cells.len()];
+        let mut next = at.clone();
+        for &(row, col) in &cells {
+            let slot = &mut next[(row - first) as usize];
+            cols[*slot] = col;
+            *slot += 1;
+        }
+        let mut bins: Vec<(i64, f64)> = Vec::new();
+        let mut merged = vec![0usize; rows + 1];
+        for i in 0..rows {
+            let row = &mut cols[at[i]..at[i + 1]];
+            row.sort_unstable();
+            let before = bins.len();
+            for &col in row.iter() {
+                let fresh = bins.len() == before;
+                match bins.last_mut() {
+                    Some((c, n)) if !fresh && *c == col => *n += 1.0,
+                    _ => bins.push((col, 1.0)),
+                }
+            }
+            merged[i + 1] = bins.len();
         }
         Grid {
             s_b,

@@ -591,3 +591,38 @@ fn long_writes_and_verify_draw_bars_on_a_terminal_and_nothing_elsewhere() {
     assert_eq!(out.lines().count(), 1, "{out}");
     assert!(out.starts_with("deleted 6000 points"), "{out}");
 }
+
+#[test]
+fn server_urls_are_checked_before_anything_is_asked() {
+    let err = fails(&["info", "--server", "https://example.org"]);
+    assert!(err.contains("plain HTTP only"), "{err}");
+    let err = fails(&["verify", "--server", "example.org:8080"]);
+    assert!(err.contains("http:// URL"), "{err}");
+    // Neither a directory nor a server.
+    let out = Command::new(env!("CARGO_BIN_EXE_kdsled"))
+        .arg("info")
+        .env_remove("KDSLED_DB")
+        .env_remove("KDSLED_SERVER")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--db") && err.contains("--server"), "{err}");
+    // A server that is not there is named.
+    let port = common::proc::free_port();
+    let err = fails(&[
+        "near",
+        "--server",
+        &format!("http://127.0.0.1:{port}"),
+        "--lon",
+        "0",
+        "--lat",
+        "0",
+        "--radius",
+        "10",
+    ]);
+    assert!(
+        err.contains(&format!("cannot reach http://127.0.0.1:{port}/v1/near")),
+        "{err}"
+    );
+}

@@ -234,9 +234,10 @@ pub struct DbArgs {
 /// An index directory, or a running server that holds one (sled lets one process open a
 /// directory, so a served index is inspected through its server).
 #[derive(Args, Debug, Clone)]
+#[command(group(clap::ArgGroup::new("source").required(true).multiple(true).args(["db", "server"])))]
 pub struct SourceArgs {
     /// Index directory.
-    #[arg(long, env = "KDSLED_DB", required_unless_present = "server")]
+    #[arg(long, env = "KDSLED_DB")]
     pub db: Option<PathBuf>,
     /// Ask the `kdsled serve` at this http:// URL instead of opening a directory (taken over
     /// --db when both are given).

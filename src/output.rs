@@ -15,6 +15,7 @@ use crate::index::leaf_json::{write_json as put, LeafJson};
 use crate::index::Snapshot;
 use crate::point::{Payload, PointId, Value};
 use crate::query::{Answer, Hit, StatsAnswer};
+use crate::tree::PointRef;
 
 /// How an answer is written out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,14 +148,22 @@ impl Serialize for FeatureView<'_> {
     }
 }
 
-/// Orders an answer's rows by distance, then by user id: node ids differ between a primary and
-/// its replicas, user ids do not, so equal-distance points come out in the same order everywhere.
-fn rank<T>(rows: &mut [(&Hit, T)], id: impl Fn(&T) -> Option<&PointId>) {
+/// `answer`'s hits, each with what `load` reads for it (all read at once), ordered by distance,
+/// then by user id: node ids differ between a primary and its replicas, user ids do not, so
+/// equal-distance points come out in the same order everywhere.
+fn ranked<T>(
+    answer: &Answer,
+    load: impl FnOnce(&[PointRef]) -> Result<Vec<T>>,
+    id: impl Fn(&T) -> Option<&PointId>,
+) -> Result<Vec<(&Hit, T)>> {
+    let points: Vec<_> = answer.hits.iter().map(|h| h.point).collect();
+    let mut rows: Vec<_> = answer.hits.iter().zip(load(&points)?).collect();
     rows.sort_by(|a, b| {
         a.0.distance
             .total_cmp(&b.0.distance)
             .then_with(|| id(&a.1).cmp(&id(&b.1)))
     });
+    Ok(rows)
 }
 
 /// An answer with its payloads loaded, ready to serialize in either [`Shape`].
@@ -191,9 +200,7 @@ impl<'a> AnswerView<'a> {
         with_distance: bool,
         shape: Shape,
     ) -> Result<Self> {
-        let points: Vec<_> = answer.hits.iter().map(|h| h.point).collect();
-        let mut rows: Vec<_> = answer.hits.iter().zip(snap.payloads(&points)?).collect();
-        rank(&mut rows, |p| Some(&p.id));
+        let rows = ranked(answer, |points| snap.payloads(points), |p| Some(&p.id))?;
         let (hits, payloads) = rows.into_iter().unzip();
         Ok(AnswerView {
             hits,
@@ -294,13 +301,11 @@ impl<'a> SplicedAnswer<'a> {
         with_distance: bool,
         shape: Shape,
     ) -> Result<Self> {
-        let points: Vec<_> = answer.hits.iter().map(|h| h.point).collect();
-        let mut rows: Vec<_> = answer
-            .hits
-            .iter()
-            .zip(snap.payload_json(&points)?)
-            .collect();
-        rank(&mut rows, |(json, slot)| json.id(*slot));
+        let rows = ranked(
+            answer,
+            |points| snap.payload_json(points),
+            |(json, slot)| json.id(*slot),
+        )?;
         Ok(SplicedAnswer {
             rows,
             answer,

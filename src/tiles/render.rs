@@ -325,12 +325,12 @@ pub fn pixel_center(t: TileId, px: usize, py: usize) -> (f64, f64) {
 }
 
 /// What [`disc_rows`] needs of a tile and a radius, computed once per tile.
-struct DiscBounds {
+struct DiscBounds<'a> {
     /// The radius in degrees of latitude, and the sine of it as an angle.
     dlat: f64,
     sin_ang: f64,
     /// Pixel centres' latitudes, top row first (decreasing).
-    lats: Vec<f64>,
+    lats: &'a [f64],
     /// Rows by latitude: `rows[b]` is the first row at or south of `lats[0] − b·step`, so a
     /// search starts at most a row or two short of its answer.
     rows: Vec<usize>,
@@ -360,8 +360,8 @@ fn sec_table() -> &'static [f64] {
     })
 }
 
-impl DiscBounds {
-    fn new(t: TileId, r: f64, lats: &[f64], lons: &[f64]) -> DiscBounds {
+impl<'a> DiscBounds<'a> {
+    fn new(t: TileId, r: f64, lats: &'a [f64], lons: &[f64]) -> DiscBounds<'a> {
         let ang = r / EARTH_RADIUS_M;
         // Finer than the narrowest row (at the top or bottom of the tile).
         let narrowest = (lats[0] - lats[1]).min(lats[TILE_SIZE - 2] - lats[TILE_SIZE - 1]);
@@ -374,7 +374,7 @@ impl DiscBounds {
         DiscBounds {
             dlat: ang.to_degrees(),
             sin_ang: ang.sin(),
-            lats: lats.to_vec(),
+            lats,
             rows,
             step,
             lon0: lons[0],
@@ -382,9 +382,7 @@ impl DiscBounds {
             sec: sec_table(),
         }
     }
-}
 
-impl DiscBounds {
     /// The first row whose centre latitude `l` fails `north(l, x)` (`lats.partition_point`).
     fn first_row(&self, x: f64, north: impl Fn(f64, f64) -> bool) -> usize {
         // One bucket short of the one holding x, so that rounding cannot start past the answer.

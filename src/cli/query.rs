@@ -14,15 +14,38 @@ use rayon::prelude::*;
 use super::args::{NearArgs, NearestArgs, OutputArg, PointArgs, StatsArgs, WithinArgs};
 use super::remote::{Remote, Source};
 
-/// The query location from --lon/--lat or --point, checked against the index.
-fn location(index: &Index, at: &PointArgs) -> anyhow::Result<Vec<f64>> {
-    let p = match (at.lon, at.lat, &at.point) {
+/// The query location from --lon/--lat or --point.
+fn given_location(at: &PointArgs) -> anyhow::Result<Vec<f64>> {
+    Ok(match (at.lon, at.lat, &at.point) {
         (Some(lon), Some(lat), None) => vec![lon, lat],
         (None, None, Some(p)) => p.clone(),
         _ => bail!("give the location as --lon X --lat Y, or --point X,Y,..."),
-    };
+    })
+}
+
+/// The query location, checked against the index.
+fn location(index: &Index, at: &PointArgs) -> anyhow::Result<Vec<f64>> {
+    let p = given_location(at)?;
     index.check_point(&p)?;
     Ok(p)
+}
+
+/// One TSV line: id, coordinates, and the distance when there is one.
+fn write_tsv_row(
+    out: &mut impl Write,
+    id: impl std::fmt::Display,
+    coords: &[String],
+    distance: Option<f64>,
+) -> std::io::Result<()> {
+    match distance {
+        Some(d) => writeln!(out, "{id}\t{}\t{d:.3}", coords.join("\t")),
+        None => writeln!(out, "{id}\t{}", coords.join("\t")),
+    }
+}
+
+/// What a TSV answer leaves out, on stderr.
+fn tsv_summary(count: impl std::fmt::Display, shown: usize, nodes_read: impl std::fmt::Display) {
+    eprintln!("{count} points ({shown} shown), {nodes_read} nodes read");
 }
 
 fn print(
@@ -49,18 +72,14 @@ fn print(
             let view = AnswerView::load(&index.snapshot(), answer, with_distance, Shape::Json)?;
             for (h, p) in view.rows() {
                 let coords: Vec<String> = h.coords.iter().map(|c| c.to_string()).collect();
-                if with_distance {
-                    writeln!(out, "{}\t{}\t{:.3}", p.id, coords.join("\t"), h.distance)?;
-                } else {
-                    writeln!(out, "{}\t{}", p.id, coords.join("\t"))?;
-                }
+                write_tsv_row(
+                    &mut out,
+                    &p.id,
+                    &coords,
+                    with_distance.then_some(h.distance),
+                )?;
             }
-            eprintln!(
-                "{} points ({} shown), {} nodes read",
-                answer.count,
-                answer.hits.len(),
-                answer.nodes_read
-            );
+            tsv_summary(answer.count, answer.hits.len(), answer.nodes_read);
         }
     }
     out.flush()?;
@@ -138,13 +157,12 @@ pub fn within(a: WithinArgs) -> anyhow::Result<ExitCode> {
 
 /// The query location as the HTTP API takes it: `lon` and `lat`, or `point=x,y,...`.
 fn remote_location(at: &PointArgs) -> anyhow::Result<Vec<(&'static str, String)>> {
-    Ok(match (at.lon, at.lat, &at.point) {
-        (Some(lon), Some(lat), None) => vec![("lon", lon.to_string()), ("lat", lat.to_string())],
-        (None, None, Some(p)) => {
-            let p: Vec<String> = p.iter().map(f64::to_string).collect();
-            vec![("point", p.join(","))]
-        }
-        _ => bail!("give the location as --lon X --lat Y, or --point X,Y,..."),
+    let p = given_location(at)?;
+    Ok(if at.point.is_some() {
+        let p: Vec<String> = p.iter().map(f64::to_string).collect();
+        vec![("point", p.join(","))]
+    } else {
+        vec![("lon", p[0].to_string()), ("lat", p[1].to_string())]
     })
 }
 
@@ -181,19 +199,10 @@ fn remote_answer(
                     None => vec![p["lon"].to_string(), p["lat"].to_string()],
                 };
                 let distance = p.get("distance_m").or_else(|| p.get("distance"));
-                match distance.and_then(serde_json::Value::as_f64) {
-                    Some(d) if with_distance => {
-                        writeln!(out, "{id}\t{}\t{d:.3}", coords.join("\t"))?
-                    }
-                    _ => writeln!(out, "{id}\t{}", coords.join("\t"))?,
-                }
+                let distance = distance.and_then(serde_json::Value::as_f64);
+                write_tsv_row(&mut out, id, &coords, distance.filter(|_| with_distance))?;
             }
-            eprintln!(
-                "{} points ({} shown), {} nodes read",
-                v["count"],
-                results.len(),
-                v["nodes_read"]
-            );
+            tsv_summary(&v["count"], results.len(), &v["nodes_read"]);
             out.flush()?;
             return Ok(ExitCode::SUCCESS);
         }

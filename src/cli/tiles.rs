@@ -63,6 +63,14 @@ pub fn run(a: TilesArgs) -> anyhow::Result<ExitCode> {
     bar.set_message("tiles");
     let started = std::time::Instant::now();
     let non_empty = AtomicUsize::new(0);
+    // The tile parameters as a server takes them, the same for every tile.
+    let mut query = vec![
+        ("radius", a.radius.to_string()),
+        ("saturation", a.saturation.to_string()),
+    ];
+    if let Some(w) = &a.filter {
+        query.push(("where", w.clone()));
+    }
     // Tiles on every core: most are small and render on one thread, and their PNG encoding and
     // file write are serial work of their own.
     let one = |t: &TileId| -> anyhow::Result<()> {
@@ -75,16 +83,9 @@ pub fn run(a: TilesArgs) -> anyhow::Result<ExitCode> {
                 tile.png()
             }
             Source::Remote(r) => {
-                let mut q = vec![
-                    ("radius", a.radius.to_string()),
-                    ("saturation", a.saturation.to_string()),
-                ];
-                if let Some(w) = &a.filter {
-                    q.push(("where", w.clone()));
-                }
                 let png = r.get(
                     &format!("/v1/tiles/heatmap/{}/{}/{}.png", t.z, t.x, t.y),
-                    &q,
+                    &query,
                 )?;
                 if draws_anything(&png)
                     .with_context(|| format!("the server's tile {t:?} is not a PNG"))?

@@ -9,10 +9,11 @@
 
 use std::path::Path;
 
-use super::build::{build_into, BuildOptions, BuildSummary, Progress};
+use super::build::{build_into, BuildOptions, BuildSummary};
 use super::Index;
 use crate::error::{Error, Result};
 use crate::input::Record;
+use crate::progress::Progress;
 
 /// Rewrites the index at `path` within `memory_mb` MiB of build memory; the index must not be
 /// open elsewhere.

@@ -10,7 +10,8 @@ mod snapshot;
 mod write;
 
 pub use crate::point::{NewPoint, WriteOp};
-pub use build::{build, BuildOptions, BuildSummary, NoProgress, Progress, DEFAULT_BUILD_MEMORY_MB};
+pub use crate::progress::{NoProgress, Progress};
+pub use build::{build, BuildOptions, BuildSummary, DEFAULT_BUILD_MEMORY_MB};
 pub use compact::compact;
 pub use disk::dir_size;
 pub use info::IndexInfo;

@@ -73,7 +73,7 @@ pub struct BuildSummary {
     pub bytes_on_disk: u64,
 }
 
-pub use crate::progress::{NoProgress, Progress};
+use crate::progress::Progress;
 
 /// Builds an index at `target` from `records`.
 ///

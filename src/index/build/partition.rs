@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 use super::spill::{self, file_cost, Frame, Items, SpillFile, SpillReader, SpillWriter};
 use super::writer::NodeWriter;
-use super::Progress;
 use crate::error::Result;
+use crate::progress::Progress;
 use crate::tree::layout::{layout, Laid};
 use crate::tree::node::{Inner, Node};
 
@@ -363,8 +363,8 @@ impl SplitMix {
 mod tests {
     use super::*;
     use crate::geometry::Metric;
-    use crate::index::build::NoProgress;
     use crate::index::Index;
+    use crate::progress::NoProgress;
     use crate::store::format::Meta;
 
     /// A fan-out of two per file forces files to be split again and again, the path huge inputs

@@ -298,3 +298,107 @@ fn openapi_describes_exactly_the_served_routes() {
     // One method per path, plus PUT and DELETE on /v1/points/{id}.
     assert_eq!(methods, documented.len() + 2);
 }
+
+/// One raw HTTP/1.1 GET with extra header lines: status, headers (names lower-cased), body.
+fn raw_get(s: &Server, path: &str, extra: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    use std::io::{Read, Write};
+    let addr = s.base.trim_start_matches("http://");
+    let mut conn = std::net::TcpStream::connect(addr).expect("connect");
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut raw = Vec::new();
+    conn.read_to_end(&mut raw).expect("answer");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head");
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .expect("status");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, raw[split + 4..].to_vec())
+}
+
+/// Two JSON answers that are equal but for `nodes_read` (which follows the caches' state).
+fn same_answer(a: &[u8], b: &[u8]) -> bool {
+    let parse = |x: &[u8]| {
+        let mut v: serde_json::Value = serde_json::from_slice(x).expect("JSON");
+        v.as_object_mut().map(|o| o.remove("nodes_read"));
+        v
+    };
+    parse(a) == parse(b)
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn large_answers_are_gzipped_only_for_clients_that_accept_gzip_and_all_vary_on_it() {
+    use std::io::Read;
+    let s = start(build_index(Metric::Haversine, 2, &cities_like()));
+    let big = "/v1/within?bbox=2,48,3,49";
+    let (st, plain_h, plain) = raw_get(&s, big, "");
+    assert_eq!(st, 200);
+    assert!(plain.len() > 1024, "a large answer: {} bytes", plain.len());
+    assert_eq!(header(&plain_h, "content-encoding"), None);
+    assert_eq!(header(&plain_h, "vary"), Some("accept-encoding"));
+
+    for accept in ["gzip", "deflate, GZIP;q=0.8", "br;q=1.0, gzip"] {
+        let (st, h, body) = raw_get(&s, big, &format!("Accept-Encoding: {accept}\r\n"));
+        assert_eq!(st, 200);
+        assert_eq!(header(&h, "content-encoding"), Some("gzip"), "{accept}");
+        assert_eq!(header(&h, "vary"), Some("accept-encoding"), "{accept}");
+        // Chunked (the compressed length is not known up front): undo the framing, then gzip.
+        assert_eq!(header(&h, "transfer-encoding"), Some("chunked"), "{accept}");
+        let mut gz = Vec::new();
+        let mut rest = &body[..];
+        loop {
+            let eol = rest
+                .windows(2)
+                .position(|w| w == b"\r\n")
+                .expect("chunk size");
+            let n = usize::from_str_radix(std::str::from_utf8(&rest[..eol]).unwrap(), 16).unwrap();
+            if n == 0 {
+                break;
+            }
+            gz.extend_from_slice(&rest[eol + 2..eol + 2 + n]);
+            rest = &rest[eol + 2 + n + 2..];
+        }
+        let mut unzipped = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_end(&mut unzipped)
+            .expect("gzip");
+        assert!(
+            same_answer(&unzipped, &plain),
+            "{accept}: not the plain answer"
+        );
+    }
+
+    // gzip refused outright, and small answers, go out as they are.
+    let (_, h, body) = raw_get(&s, big, "Accept-Encoding: gzip;q=0\r\n");
+    assert_eq!(header(&h, "content-encoding"), None);
+    assert!(same_answer(&body, &plain), "not the plain answer");
+    let (st, h, body) = raw_get(
+        &s,
+        "/v1/nearest?lon=2.2&lat=48.75&k=1",
+        "Accept-Encoding: gzip\r\n",
+    );
+    assert_eq!(st, 200);
+    assert!(body.len() < 1024);
+    assert_eq!(header(&h, "content-encoding"), None);
+    assert_eq!(header(&h, "vary"), None, "a small answer never varies");
+}

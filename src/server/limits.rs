@@ -5,7 +5,8 @@
 //! JSON into `{"error": ...}`, keeping its status and using its text as the message.
 
 use axum::body::Body;
-use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::extract::Request;
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
@@ -30,23 +31,55 @@ pub fn refuse_long_uri(uri: &Uri) -> Option<Response> {
     })
 }
 
+/// Bounds a request's body to `max` bytes: a declared `Content-Length` above it is answered 413
+/// at once (before any of the body is read); a body that may still come (a length or chunked
+/// transfer) gets `max` as the limit of axum's body extractors, which answer 413 when a
+/// streamed body runs past it. A request without a body is left alone, which costs nothing.
+pub fn limit_body(req: &mut Request, max: usize) -> Option<Response> {
+    let headers = req.headers();
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Some(payload_too_large(max));
+    }
+    if declared.is_some_and(|n| n > 0) || headers.contains_key(TRANSFER_ENCODING) {
+        axum::extract::DefaultBodyLimit::max(max).apply(req);
+    }
+    None
+}
+
+fn payload_too_large(max: usize) -> Response {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("the request body is larger than the {max} bytes this server accepts"),
+    )
+    .into_response()
+}
+
+/// Whether `resp` is an error answer that is not JSON yet (one from axum or a layer, not from a
+/// handler), which [`json_errors`] rewrites.
+pub fn needs_json_error(resp: &Response) -> bool {
+    let status = resp.status();
+    (status.is_client_error() || status.is_server_error()) && !is_json(resp)
+}
+
 /// Turns a non-JSON error answer into `{"error": "..."}` with the same status.
 pub async fn json_errors(s: &AppState, resp: Response) -> Response {
-    let status = resp.status();
-    if !(status.is_client_error() || status.is_server_error()) || is_json(&resp) {
+    if !needs_json_error(&resp) {
         return resp;
+    }
+    let status = resp.status();
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        return payload_too_large(s.config.max_body_bytes);
     }
     let (mut parts, body) = resp.into_parts();
     let text = match axum::body::to_bytes(body, MAX_MESSAGE_BYTES).await {
         Ok(b) => String::from_utf8_lossy(&b).trim().to_string(),
         Err(_) => String::new(),
     };
-    let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-        format!(
-            "the request body is larger than the {} bytes this server accepts",
-            s.config.max_body_bytes
-        )
-    } else if text.is_empty() {
+    let message = if text.is_empty() {
         default_message(status)
     } else {
         text

@@ -1,6 +1,7 @@
 //! The HTTP service: routes by resource, JSON errors, metrics, graceful shutdown.
 
 mod auth;
+mod compress;
 mod cursor;
 mod error;
 mod limits;
@@ -11,6 +12,8 @@ mod params;
 mod process;
 mod routes;
 mod tile_cache;
+mod timeout;
+mod track;
 
 pub use error::{ApiError, ApiResult};
 pub use metrics::Metrics;
@@ -21,14 +24,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::{self, Next};
-use axum::response::Response;
 use axum::routing::MethodRouter;
 use axum::Router;
-use tower_http::compression::CompressionLayer;
-use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::timeout::TimeoutLayer;
 
 use crate::index::Index;
 use crate::replication::follower::{FollowStatus, Host};
@@ -322,46 +319,35 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
 }
 
 /// The application with all its layers.
+///
+/// Axum wraps every route in each layer separately and boxes each wrapping, so every layer costs
+/// each request an allocation and a virtual call: the stack is kept to what each request needs
+/// ([`track`] is one service for counting, the deadline, the body limit and JSON errors).
 pub fn router(state: AppState) -> Router {
     let mut r = Router::new();
     for (path, route) in routes() {
         r = r.route(path, route);
     }
-    let timeout = state.config.request_timeout;
-    let body = state.config.max_body_bytes;
-    // Innermost first. `track` sits outside the limits so their 413 and 408 become JSON too,
-    // and inside compression so it reads error bodies as written.
-    r.fallback(routes::not_found)
+    let cors = cors(state.config.cors_origin.as_deref());
+    // Innermost first. `track` sits inside compression so it reads error bodies as written.
+    let r = r
+        .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
-        .layer(axum::extract::DefaultBodyLimit::max(body))
-        .layer(RequestBodyLimitLayer::new(body))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            timeout,
-        ))
-        .layer(middleware::from_fn_with_state(state.clone(), track))
-        .layer(compression())
-        .layer(cors(state.config.cors_origin.as_deref()))
-        .with_state(state)
-}
-
-/// gzip for answers worth it: below 1 KiB the deflate state costs more time than the bytes
-/// saved (most one-place answers and every error are smaller).
-fn compression() -> CompressionLayer<impl tower_http::compression::Predicate> {
-    use tower_http::compression::predicate::{DefaultPredicate, Predicate, SizeAbove};
-    CompressionLayer::new().compress_when(DefaultPredicate::new().and(SizeAbove::new(1024)))
+        .layer(track::TrackLayer::new(state.clone()))
+        .layer(compress::CompressLayer);
+    match cors {
+        Some(cors) => r.layer(cors),
+        None => r,
+    }
+    .with_state(state)
 }
 
 /// CORS for browser pages on another origin: preflights are answered here, before routing.
-/// Without a configured origin the layer adds nothing.
-fn cors(
-    origin: Option<&str>,
-) -> tower::util::Either<tower_http::cors::CorsLayer, tower::layer::util::Identity> {
+/// Without a configured origin (or with an invalid one) there is no layer.
+fn cors(origin: Option<&str>) -> Option<tower_http::cors::CorsLayer> {
     use axum::http::{header, HeaderValue, Method};
     use tower_http::cors::{AllowOrigin, CorsLayer};
-    let Some(origin) = origin else {
-        return tower::util::Either::Right(tower::layer::util::Identity::new());
-    };
+    let origin = origin?;
     let allow = if origin == "*" {
         AllowOrigin::any()
     } else {
@@ -372,11 +358,11 @@ fn cors(
                     origin,
                     "the CORS origin is not a valid header value: CORS off"
                 );
-                return tower::util::Either::Right(tower::layer::util::Identity::new());
+                return None;
             }
         }
     };
-    tower::util::Either::Left(
+    Some(
         CorsLayer::new()
             .allow_origin(allow)
             .allow_methods([Method::GET, Method::PUT, Method::POST, Method::DELETE])
@@ -389,37 +375,6 @@ fn cors(
             .expose_headers([header::ETAG])
             .max_age(Duration::from_secs(3600)),
     )
-}
-
-/// Counts and logs every request, answers 503 for `/v1` while a replica loads, refuses overlong
-/// request targets, and makes every error answer JSON.
-///
-/// One middleware rather than four: each `from_fn` layer clones the state and boxes a future per
-/// request.
-async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route = req.extensions().get::<MatchedPath>().cloned();
-    let method = req.method().clone();
-    let uri = req.uri().clone();
-    let resp = if let Some(refused) = limits::refuse_long_uri(&uri) {
-        refused
-    } else if state.is_loading() && uri.path().starts_with("/v1/") {
-        let primary = state.config.follow.as_deref().unwrap_or("the primary");
-        axum::response::IntoResponse::into_response(ApiError::new(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            format!("this replica is loading its first snapshot from {primary}: retry shortly"),
-        ))
-    } else {
-        next.run(req).await
-    };
-    let resp = limits::json_errors(&state, resp).await;
-    let elapsed = started.elapsed();
-    let status = resp.status().as_u16();
-    state
-        .metrics
-        .request(route.as_ref().map(MatchedPath::as_str), status, elapsed);
-    tracing::debug!(%method, %uri, status, micros = elapsed.as_micros() as u64, "request");
-    resp
 }
 
 /// Runs a blocking index operation on the query pool, off the async reactor, so slow disk never

@@ -3,8 +3,6 @@
 //! Parameters are read from the raw query rather than through serde so that every problem (a
 //! missing value, a non-number, NaN, a value out of range) gets its own clear 400.
 
-use std::collections::HashMap;
-
 use super::error::{ApiError, ApiResult};
 use crate::geometry::metric::HALF_CIRCUMFERENCE_M;
 use crate::geometry::Metric;
@@ -17,39 +15,55 @@ pub const MAX_RESULTS: usize = 10_000;
 pub const DEFAULT_LIMIT: usize = 1000;
 
 /// A request's query parameters.
+///
+/// Every decoded key and value sits in one buffer, found through a short list of spans: a request
+/// carries a handful of parameters, so a linear scan beats hashing, and parsing costs two
+/// allocations rather than two per parameter (this runs on every query request).
 pub struct Params {
-    values: HashMap<String, String>,
-    /// Names given more than once, in order of first repeat.
-    repeated: Vec<String>,
+    /// The decoded keys and values, back to back.
+    text: String,
+    /// Each pair's key and value as byte ranges of `text`, in the order given.
+    pairs: Vec<[u32; 3]>,
 }
 
 impl Params {
     /// Parses a raw query string; a repeated parameter keeps its last value (and is refused
     /// by [`Params::only`]).
     pub fn parse(raw: Option<&str>) -> Params {
-        let mut values = HashMap::new();
-        let mut repeated = Vec::new();
-        for (k, v) in form_urlencoded_pairs(raw.unwrap_or("")) {
+        let raw = raw.unwrap_or("");
+        let mut text = String::with_capacity(raw.len());
+        let mut pairs = Vec::with_capacity(8);
+        for pair in raw.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             if k.is_empty() {
                 continue;
             }
-            if values.insert(k.clone(), v).is_some() && !repeated.contains(&k) {
-                repeated.push(k);
-            }
+            // Offsets fit in u32: the request target is capped far below 4 GiB
+            // (`limits::MAX_URI_BYTES`).
+            let start = text.len() as u32;
+            percent_decode_into(k, &mut text);
+            let mid = text.len() as u32;
+            percent_decode_into(v, &mut text);
+            pairs.push([start, mid, text.len() as u32]);
         }
-        Params { values, repeated }
+        Params { text, pairs }
+    }
+
+    fn key(&self, pair: &[u32; 3]) -> &str {
+        &self.text[pair[0] as usize..pair[1] as usize]
     }
 
     /// Refuses (400, naming them) parameters the route does not take and parameters given
     /// twice, so that a misspelt or unsupported option never answers as if it had worked.
     pub fn only(&self, allowed: &[&str]) -> ApiResult<()> {
         let mut unknown: Vec<&str> = self
-            .values
-            .keys()
-            .map(String::as_str)
+            .pairs
+            .iter()
+            .map(|p| self.key(p))
             .filter(|k| !allowed.contains(k))
             .collect();
         unknown.sort_unstable();
+        unknown.dedup();
         if let Some(first) = unknown.first() {
             return Err(ApiError::bad_param(
                 first,
@@ -64,15 +78,27 @@ impl Params {
                 ),
             ));
         }
-        if let Some(r) = self.repeated.first() {
-            return Err(ApiError::bad_param(r, "is given more than once"));
+        // Every key is one of `allowed` now, so counting per allowed name finds repeats in one
+        // pass; the first to reach two is the first repeat in the order given.
+        let mut seen = vec![false; allowed.len()];
+        for p in &self.pairs {
+            let k = self.key(p);
+            if let Some(i) = allowed.iter().position(|a| *a == k) {
+                if std::mem::replace(&mut seen[i], true) {
+                    return Err(ApiError::bad_param(k, "is given more than once"));
+                }
+            }
         }
         Ok(())
     }
 
     /// A parameter as text.
     pub fn str(&self, name: &str) -> Option<&str> {
-        self.values.get(name).map(String::as_str)
+        self.pairs
+            .iter()
+            .rev()
+            .find(|p| self.key(p) == name)
+            .map(|p| &self.text[p[1] as usize..p[2] as usize])
     }
 
     /// A required text parameter.
@@ -231,38 +257,36 @@ pub fn parse_list(name: &str, s: &str) -> ApiResult<Vec<f64>> {
     s.split(',').map(|x| parse_f64(name, x)).collect()
 }
 
-/// Splits `a=1&b=x%20y` into decoded pairs.
-fn form_urlencoded_pairs(q: &str) -> impl Iterator<Item = (String, String)> + '_ {
-    q.split('&').filter(|p| !p.is_empty()).map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (percent_decode(k), percent_decode(v))
-    })
-}
-
-fn percent_decode(s: &str) -> String {
+/// Appends `s` with `+` and `%XX` decoded (a malformed escape stays as written; bytes that do
+/// not decode to UTF-8 become U+FFFD).
+fn percent_decode_into(s: &str, out: &mut String) {
+    if !s.contains(['%', '+']) {
+        out.push_str(s);
+        return;
+    }
     let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
+    let mut buf = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'+' => out.push(b' '),
+            b'+' => buf.push(b' '),
             b'%' if i + 2 < bytes.len() => {
                 let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
                     .ok()
                     .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match hex {
                     Some(b) => {
-                        out.push(b);
+                        buf.push(b);
                         i += 2;
                     }
-                    None => out.push(b'%'),
+                    None => buf.push(b'%'),
                 }
             }
-            b => out.push(b),
+            b => buf.push(b),
         }
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out.push_str(&String::from_utf8_lossy(&buf));
 }
 
 #[cfg(test)]
@@ -287,5 +311,33 @@ mod tests {
         assert!(err.message.contains("nor d, e"), "{}", err.message);
         let twice = Params::parse(Some("a=1&a=2"));
         assert_eq!(twice.only(&["a"]).unwrap_err().param.as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn the_last_of_a_repeated_parameter_counts_and_the_first_repeat_is_named() {
+        let p = Params::parse(Some("b=1&a=1&a=2&b=3"));
+        assert_eq!(p.str("a"), Some("2"));
+        assert_eq!(p.str("b"), Some("3"));
+        let err = p.only(&["a", "b"]).unwrap_err();
+        assert_eq!(err.param.as_deref(), Some("a"), "a repeats before b does");
+    }
+
+    #[test]
+    fn unknown_names_are_listed_once_each_in_order() {
+        let p = Params::parse(Some("zz=1&yy=2&zz=3&a=1"));
+        let err = p.only(&["a"]).unwrap_err();
+        assert_eq!(err.param.as_deref(), Some("yy"));
+        assert!(err.message.contains("(nor zz) is not"), "{}", err.message);
+        assert!(!err.message.contains("zz, zz"), "{}", err.message);
+    }
+
+    #[test]
+    fn escapes_decode_into_keys_and_values_and_bad_bytes_become_replacement_characters() {
+        let p = Params::parse(Some("wh%65re=name%3AS%C3%A3o+Paulo&x=%FF&=ignored&&y"));
+        assert_eq!(p.str("where"), Some("name:São Paulo"));
+        assert_eq!(p.str("x"), Some("\u{FFFD}"));
+        assert_eq!(p.str("y"), Some(""));
+        assert_eq!(p.str(""), None);
+        assert!(p.only(&["where", "x", "y"]).is_ok());
     }
 }

@@ -8,7 +8,8 @@
 //! `KDSLED_LOAD_CONNECTIONS` (default 16) tune the run; `KDSLED_LOAD_LIMIT` sets the `limit`
 //! parameter, and `KDSLED_LOAD_PATH=/healthz` measures one fixed path instead (the server's
 //! floor without any query); `KDSLED_LOAD_WRITES=1` sends durable `PUT /v1/points/{id}` writes
-//! instead.
+//! instead. `KDSLED_LOAD_QUERIES` (default 4096) sets how many distinct query points are cycled,
+//! and with `KDSLED_LOAD_FLOOR=0`, `KDSLED_LOAD_RADII` (default `1200,25000`) the radii run.
 //!
 //! Every run also serves the same `/v1/near` paths from a floor server in this process: an axum
 //! 0.8 router on the same runtime settings that parses the same query string and answers a fixed
@@ -239,7 +240,7 @@ fn main() {
     let secs = env_or("KDSLED_LOAD_SECONDS", 10u64);
     let conns = env_or("KDSLED_LOAD_CONNECTIONS", 16usize);
     let points = cities();
-    let qs = queries(&points, 4096, 42);
+    let qs = queries(&points, env_or("KDSLED_LOAD_QUERIES", 4096usize).max(1), 42);
 
     let mut served: Option<Arc<Index>> = None;
     let (_server_rt, _dir, addr, label) = match std::env::var("KDSLED_LOAD_TARGET") {
@@ -358,7 +359,11 @@ fn main() {
         );
         row("25000", &measure(25_000.0), "kdsled");
     } else {
-        for r in [1_200.0, 25_000.0] {
+        let radii = std::env::var("KDSLED_LOAD_RADII").unwrap_or_else(|_| "1200,25000".into());
+        for r in radii
+            .split(',')
+            .filter_map(|r| r.trim().parse::<f64>().ok())
+        {
             row(&format!("{r}"), &measure(r), "");
         }
     }

@@ -78,15 +78,21 @@ impl Params {
                 ),
             ));
         }
-        // Every key is one of `allowed` now, so counting per allowed name finds repeats in one
-        // pass; the first to reach two is the first repeat in the order given.
-        let mut seen = vec![false; allowed.len()];
-        for p in &self.pairs {
+        // Every key is one of `allowed` now, so marking each allowed name as seen finds repeats
+        // in one pass; the first seen twice is the first repeat in the order given.
+        let mut seen = 0u128;
+        for (n, p) in self.pairs.iter().enumerate() {
             let k = self.key(p);
-            if let Some(i) = allowed.iter().position(|a| *a == k) {
-                if std::mem::replace(&mut seen[i], true) {
-                    return Err(ApiError::bad_param(k, "is given more than once"));
+            let repeat = match allowed.iter().position(|a| *a == k) {
+                Some(i) if i < 128 => {
+                    let before = seen;
+                    seen |= 1 << i;
+                    before & 1 << i != 0
                 }
+                _ => self.pairs[..n].iter().any(|q| self.key(q) == k),
+            };
+            if repeat {
+                return Err(ApiError::bad_param(k, "is given more than once"));
             }
         }
         Ok(())
@@ -260,7 +266,7 @@ pub fn parse_list(name: &str, s: &str) -> ApiResult<Vec<f64>> {
 /// Appends `s` with `+` and `%XX` decoded (a malformed escape stays as written; bytes that do
 /// not decode to UTF-8 become U+FFFD).
 fn percent_decode_into(s: &str, out: &mut String) {
-    if !s.contains(['%', '+']) {
+    if !s.bytes().any(|b| b == b'%' || b == b'+') {
         out.push_str(s);
         return;
     }

@@ -1,7 +1,8 @@
 //! The read queries: near, nearest, within and stats.
 
-use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
+use axum::extract::{FromRequestParts, RawQuery, State};
+use axum::http::request::Parts;
+use axum::http::Uri;
 use axum::response::Response;
 
 use super::{bytes_response, json_response, GEOJSON, JSON};
@@ -20,10 +21,29 @@ struct Output {
     properties: Option<Vec<String>>,
 }
 
+/// Whether the request's `Accept` names GeoJSON: read in place, where the `HeaderMap`
+/// extractor would copy every header of every query.
+pub struct AcceptsGeoJson(bool);
+
+impl<S: Send + Sync> FromRequestParts<S> for AcceptsGeoJson {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(AcceptsGeoJson(
+            parts
+                .headers
+                .get_all(axum::http::header::ACCEPT)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .any(|v| v.contains("application/geo+json")),
+        ))
+    }
+}
+
 impl Output {
     fn parse(
         p: &Params,
-        headers: &HeaderMap,
+        accept: &AcceptsGeoJson,
         meta: &crate::store::format::Meta,
     ) -> ApiResult<Output> {
         let properties = p.str("properties").map(|s| {
@@ -34,7 +54,7 @@ impl Output {
                 .collect()
         });
         Ok(Output {
-            geojson: wants_geojson(p, headers, meta)?,
+            geojson: wants_geojson(p, accept, meta)?,
             properties,
         })
     }
@@ -106,10 +126,10 @@ fn render(
 )]
 pub async fn near(
     State(s): State<AppState>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
+    uri: Uri,
+    accept: AcceptsGeoJson,
 ) -> ApiResult<Response> {
-    let p = Params::parse(q.as_deref());
+    let p = Params::parse(uri.query());
     p.only(&[
         "lon",
         "lat",
@@ -125,7 +145,7 @@ pub async fn near(
     let center = p.location(&meta)?;
     let radius = required(p.distance("radius", &meta, true)?, "radius")?;
     let limit = p.limit()?;
-    let out = Output::parse(&p, &headers, &meta)?;
+    let out = Output::parse(&p, &accept, &meta)?;
     let filter = p.filter()?;
     query(s.pool.clone(), move |inline| {
         let index = s.index();
@@ -153,10 +173,10 @@ pub async fn near(
 )]
 pub async fn nearest(
     State(s): State<AppState>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
+    uri: Uri,
+    accept: AcceptsGeoJson,
 ) -> ApiResult<Response> {
-    let p = Params::parse(q.as_deref());
+    let p = Params::parse(uri.query());
     p.only(&[
         "lon",
         "lat",
@@ -172,7 +192,7 @@ pub async fn nearest(
     let center = p.location(&meta)?;
     let k = required(p.count("k", 1, MAX_RESULTS)?, "k")?;
     let max = p.distance("max_distance", &meta, false)?;
-    let out = Output::parse(&p, &headers, &meta)?;
+    let out = Output::parse(&p, &accept, &meta)?;
     let filter = p.filter()?;
     query(s.pool.clone(), move |inline| {
         let index = s.index();
@@ -201,10 +221,10 @@ pub async fn nearest(
 )]
 pub async fn within(
     State(s): State<AppState>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
+    uri: Uri,
+    accept: AcceptsGeoJson,
 ) -> ApiResult<Response> {
-    let p = Params::parse(q.as_deref());
+    let p = Params::parse(uri.query());
     p.only(&["bbox", "limit", "format", "where", "properties", "after"])?;
     let meta = s.index().meta();
     let dims = meta.dims as usize;
@@ -222,7 +242,7 @@ pub async fn within(
     }
     let bbox = BBox::new(meta.metric, &v[..dims], &v[dims..])?;
     let limit = p.limit()?;
-    let out = Output::parse(&p, &headers, &meta)?;
+    let out = Output::parse(&p, &accept, &meta)?;
     let filter = p.filter()?;
     query(s.pool.clone(), move |inline| {
         let index = s.index();
@@ -271,16 +291,12 @@ pub async fn stats(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResul
 /// explicit `format=json` wins). RFC 7946 positions are lon/lat, so a euclidean index refuses.
 fn wants_geojson(
     p: &Params,
-    headers: &HeaderMap,
+    accept: &AcceptsGeoJson,
     meta: &crate::store::format::Meta,
 ) -> ApiResult<bool> {
     let asked = match p.str("format") {
         Some(_) => p.geojson()?,
-        None => headers
-            .get_all(axum::http::header::ACCEPT)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .any(|v| v.contains("application/geo+json")),
+        None => accept.0,
     };
     if asked && meta.metric != crate::geometry::Metric::Haversine {
         return Err(ApiError::bad_param(

@@ -4,6 +4,9 @@
 //! cities1000 and from the clustered synthetic set (`KDSLED_BENCH_POINTS`, default 1,000,000),
 //! and compares with a renderer that loops over every point for every pixel. The brute force is
 //! timed on 8 rows of the tile and scaled to 256 (its cost is the same for every row).
+//! `KDSLED_TILE_BRUTE=0` skips that comparison, `KDSLED_TILE_ZOOMS=0,1,2,3` picks the zooms of
+//! the every-radius table, and `KDSLED_TILE_DIR=DIR` keeps the built sets in `DIR` for the next
+//! run.
 
 mod support;
 
@@ -40,6 +43,10 @@ fn brute_seconds(points: &[[f64; 2]], t: TileId, p: &HeatmapParams) -> f64 {
 
 fn main() {
     let tmp = tempfile::tempdir().expect("tempdir");
+    // `KDSLED_TILE_DIR` keeps the built sets there and reuses them on later runs (building the
+    // synthetic million takes minutes here).
+    let keep = std::env::var_os("KDSLED_TILE_DIR").map(std::path::PathBuf::from);
+    let root = keep.clone().unwrap_or_else(|| tmp.path().to_path_buf());
     // The brute force against the tiles the splat renders exactly (radius 1.2 km).
     println!(
         "{:<11} {:>4} {:>11} {:>10} {:>12} {:>10}",
@@ -51,8 +58,10 @@ fn main() {
     ];
     let mut indexes = Vec::new();
     for (name, pts) in &sets {
-        let dir = tmp.path().join(name);
-        build_at(&dir, pts);
+        let dir = root.join(format!("{name}-{}", pts.len()));
+        if keep.is_none() || !dir.exists() {
+            build_at(&dir, pts);
+        }
         let index = Index::open(&dir, 512).expect("open");
         let p = HeatmapParams::default();
         let brute = std::env::var("KDSLED_TILE_BRUTE").map_or(true, |v| v != "0");
@@ -72,8 +81,16 @@ fn main() {
     // slowest tile of each set: the target is 50 ms for every one.
     println!();
     println!(
-        "{:<11} {:>4} {:>9} {:>11} {:>10} {:>8} {:>8} {:>13}",
-        "set", "zoom", "radius m", "candidates", "kdsled ms", "read ms", "mode", "bound km/pt"
+        "{:<11} {:>4} {:>9} {:>11} {:>10} {:>8} {:>8} {:>8} {:>13}",
+        "set",
+        "zoom",
+        "radius m",
+        "candidates",
+        "kdsled ms",
+        "read ms",
+        "cpu ms",
+        "mode",
+        "bound km/pt"
     );
     for (name, index) in &indexes {
         let mut worst = (0.0f64, 0u32, 0.0f64);
@@ -88,14 +105,14 @@ fn main() {
                     radius_m: r,
                     ..HeatmapParams::default()
                 };
-                let (ms, read_ms, tile) = time_parts(index, paris(z), &p);
+                let (ms, read_ms, cpu_ms, tile) = time_cpu(index, paris(z), &p);
                 let mode = if tile.error_km == 0.0 {
                     "exact"
                 } else {
                     "binned"
                 };
                 println!(
-                    "{name:<11} {z:>4} {r:>9.0} {:>11} {ms:>10.2} {read_ms:>8.2} {mode:>8} {:>13.4}",
+                    "{name:<11} {z:>4} {r:>9.0} {:>11} {ms:>10.2} {read_ms:>8.2} {cpu_ms:>8.1} {mode:>8} {:>13.4}",
                     tile.candidates, tile.error_km
                 );
                 if ms > worst.0 {
@@ -122,11 +139,30 @@ fn time_tile(index: &Index, t: TileId, p: &HeatmapParams) -> (f64, kdsled::tiles
     (ms, tile)
 }
 
+/// This process's CPU time so far (user and system, every thread), seconds.
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return 0.0;
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
 /// Mean render time of tile `t`, ms, the part of it spent reading candidates, and the tile.
 fn time_parts(index: &Index, t: TileId, p: &HeatmapParams) -> (f64, f64, kdsled::tiles::Tile) {
+    let (ms, read, _, tile) = time_cpu(index, t, p);
+    (ms, read, tile)
+}
+
+/// [`time_parts`] and the CPU time per render, ms (both cores together: steadier than the
+/// wall clock on a shared machine).
+fn time_cpu(index: &Index, t: TileId, p: &HeatmapParams) -> (f64, f64, f64, kdsled::tiles::Tile) {
     let mut tile = render(index, t, p).expect("warm");
     let reps = 5;
     let mut read = 0.0;
+    let cpu = cpu_seconds();
     let start = Instant::now();
     for _ in 0..reps {
         let r = Instant::now();
@@ -137,6 +173,7 @@ fn time_parts(index: &Index, t: TileId, p: &HeatmapParams) -> (f64, f64, kdsled:
     (
         start.elapsed().as_secs_f64() * 1e3 / reps as f64,
         read * 1e3 / reps as f64,
+        (cpu_seconds() - cpu) * 1e3 / reps as f64,
         tile,
     )
 }

@@ -24,7 +24,7 @@ use rayon::prelude::*;
 use super::mercator::{lat_of, metres_per_px, y_unclamped, TileId};
 use super::render::TILE_SIZE;
 use crate::geometry::metric::{
-    cos_lat, distance_of_haversine, haversine_of_distance, lon_half_span,
+    cos_lat, haversine_of_distance, lon_half_span, small_distance_of_haversine,
 };
 use crate::geometry::EARTH_RADIUS_M;
 
@@ -262,7 +262,7 @@ impl Grid {
                         if a > a_r {
                             break;
                         }
-                        let w = r_km - distance_of_haversine(a) / 1000.0;
+                        let w = r_km - small_distance_of_haversine(a) / 1000.0;
                         if w <= 0.0 {
                             break;
                         }

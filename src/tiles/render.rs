@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use super::mercator::{lat_of, lon_of, metres_per_px, x_of, y_of, TileId};
 use crate::error::{Error, Result};
 use crate::geometry::metric::{
-    cos_lat, distance_of_haversine, haversine, haversine_of_distance, lon_half_span,
+    cos_lat, haversine, haversine_of_distance, lon_half_span, small_distance_of_haversine,
 };
 use crate::geometry::{BBox, Metric, EARTH_RADIUS_M};
 use crate::index::Index;
@@ -18,6 +18,9 @@ pub const TILE_SIZE: usize = 256;
 
 /// Largest radius a tile may use, metres: beyond it one query would read too much of the index.
 pub const MAX_RADIUS_M: f64 = 50_000.0;
+
+// The renderers' kernels take distances without the arcsine, exact only that far.
+const _: () = assert!(MAX_RADIUS_M <= crate::geometry::metric::SMALL_DISTANCE_MAX_M);
 
 /// Most points one tile may read; lower zooms over dense data must be pre-rendered from higher
 /// ones or asked at a higher zoom.
@@ -186,8 +189,9 @@ pub fn render(index: &Index, t: TileId, p: &HeatmapParams) -> Result<Tile> {
     Ok(draw(t, &points, p))
 }
 
-/// Splat work (in pixel visits, each about 13 ns on one of two cores: one great-circle term)
-/// up to which a tile is splatted exactly whatever binning would cost: about 35 ms.
+/// Splat work (in pixel visits, each about 4–11 ns on one of two cores: one great-circle term,
+/// cheapest in large discs) up to which a tile is splatted exactly whatever binning would cost:
+/// about 20–30 ms.
 const SPLAT_BUDGET: f64 = 2.7e6;
 
 /// What a point costs the splat beyond its pixels, in pixel visits: finding its box
@@ -197,9 +201,11 @@ const SPLAT_POINT_COST: f64 = 1.5;
 /// What a point whose box holds a pixel costs beyond that: the row and column terms set up for it.
 const SPLAT_SETUP_COST: f64 = 3.0;
 
-/// What binning costs per point, in the same units (projection, sort, merge): measured at
-/// 90–120 ns per point on two cores for a million points.
-const BINNED_POINT_COST: f64 = 7.7;
+/// What binning costs per point, in the same units (projection, sort, merge, kernel): binned
+/// tiles of 350–475 thousand points took 130–150 ns per point on two cores (`cargo bench --bench
+/// tiles`), where the splat took 58 ms at 16 pixel visits per point (binned: 70 ms) and 92 ms at
+/// 53 (binned: 69 ms). The crossover is near 25–30.
+const BINNED_POINT_COST: f64 = 25.0;
 
 /// Draws tile `t` from its candidates: splatted exactly when that is cheap (or cheaper than
 /// binning them), else from a binned density grid ([`super::binned`]) with a bounded error.
@@ -300,7 +306,14 @@ pub fn candidates(index: &Index, t: TileId, p: &HeatmapParams) -> Result<Vec<[f6
     }
     let (lo, hi) = grown_extent(t, p.radius_m);
     let bbox = BBox::new(Metric::Haversine, &lo, &hi)?;
-    let mut points = Vec::new();
+    // Room for every point up front when the tile may take most of the index (small zooms):
+    // growing a vector of a million points by doubling copied it and faulted in twice its pages.
+    // The reservation is address space only until points are written.
+    let mut points = Vec::with_capacity(if t.z <= 3 {
+        (snap.meta().count as usize).min(MAX_CANDIDATES)
+    } else {
+        0
+    });
     let found =
         snap.for_each_within(&bbox, MAX_CANDIDATES as u64, |c| points.push([c[0], c[1]]))?;
     if found > MAX_CANDIDATES as u64 {
@@ -326,9 +339,8 @@ pub fn pixel_center(t: TileId, px: usize, py: usize) -> (f64, f64) {
 
 /// What [`disc_rows`] needs of a tile and a radius, computed once per tile.
 struct DiscBounds<'a> {
-    /// The radius in degrees of latitude, and the sine of it as an angle.
+    /// The radius in degrees of latitude.
     dlat: f64,
-    sin_ang: f64,
     /// Pixel centres' latitudes, top row first (decreasing).
     lats: &'a [f64],
     /// Rows by latitude: `rows[b]` is the first row at or south of `lats[0] − b·step`, so a
@@ -338,16 +350,40 @@ struct DiscBounds<'a> {
     /// The longitude of the first column's centres, and degrees of longitude per column.
     lon0: f64,
     deg_per_px: f64,
-    /// [`sec_table`].
-    sec: &'static [f64],
+    /// The columns' half-width of a disc (`None`: every column) by [`sec_table`] step of
+    /// |φ| + radius: worked out once per tile instead of once per point.
+    half_cols: Vec<Option<f64>>,
 }
 
 /// Latitude steps of [`sec_above`]'s table, per degree.
 const SEC_STEPS: f64 = 10.0;
 
-/// sec φ at the next table step at or above |φ| degrees: an upper bound of sec φ without a cosine.
-fn sec_above(table: &[f64], phi: f64) -> Option<f64> {
-    table.get((phi * SEC_STEPS).ceil() as usize).copied()
+/// The [`sec_table`] step at or above |φ| degrees (`phi` ≥ 0): its secant bounds sec φ above.
+fn sec_step(phi: f64) -> usize {
+    ceil_px(phi * SEC_STEPS) as usize
+}
+
+/// `x.floor()` for pixel-sized values (well inside i64), inlined: without SSE4.1 in the target
+/// `f64::floor` is a libm call, and the splat calls it for every point.
+#[inline]
+fn floor_px(x: f64) -> f64 {
+    let t = x as i64 as f64;
+    if t > x {
+        t - 1.0
+    } else {
+        t
+    }
+}
+
+/// `x.ceil()` for pixel-sized values, like [`floor_px`].
+#[inline]
+fn ceil_px(x: f64) -> f64 {
+    let t = x as i64 as f64;
+    if t < x {
+        t + 1.0
+    } else {
+        t
+    }
 }
 
 /// The table behind [`sec_above`], up to 89°.
@@ -371,22 +407,34 @@ impl<'a> DiscBounds<'a> {
         let rows = (0..=buckets)
             .map(|b| lats.partition_point(|&l| l > lats[0] - b as f64 * step))
             .collect();
+        let deg_per_px = 360.0 / (TILE_SIZE as f64 * t.n());
+        let sin_ang = ang.sin();
+        // A disc reaching a pole, or wide in longitude, may cover every column.
+        let half_cols = sec_table()
+            .iter()
+            .map(|sec| {
+                let sn = sin_ang * sec;
+                (sn < 0.9).then(|| {
+                    let dlon = (sn / (1.0 - sn * sn).sqrt()).to_degrees() * (1.0 + 1e-9) + 1e-12;
+                    dlon / deg_per_px
+                })
+            })
+            .collect();
         DiscBounds {
             dlat: ang.to_degrees(),
-            sin_ang: ang.sin(),
             lats,
             rows,
             step,
             lon0: lons[0],
-            deg_per_px: 360.0 / (TILE_SIZE as f64 * t.n()),
-            sec: sec_table(),
+            deg_per_px,
+            half_cols,
         }
     }
 
     /// The first row whose centre latitude `l` fails `north(l, x)` (`lats.partition_point`).
     fn first_row(&self, x: f64, north: impl Fn(f64, f64) -> bool) -> usize {
         // One bucket short of the one holding x, so that rounding cannot start past the answer.
-        let b = ((self.lats[0] - x) / self.step).floor() - 1.0;
+        let b = floor_px((self.lats[0] - x) / self.step) - 1.0;
         let mut y = if b <= 0.0 {
             0
         } else {
@@ -416,13 +464,12 @@ fn disc_rows(b: &DiscBounds, lat: f64) -> Option<(usize, usize, Option<f64>)> {
     if y0 >= y1 {
         return None;
     }
-    let sec = sec_above(b.sec, lat.abs() + b.dlat);
-    let sn = sec.map_or(f64::INFINITY, |sec| b.sin_ang * sec);
-    // A disc reaching a pole, or wide in longitude, may cover every column.
-    let half = (sn < 0.9).then(|| {
-        let dlon = (sn / (1.0 - sn * sn).sqrt()).to_degrees() * (1.0 + 1e-9) + 1e-12;
-        dlon / b.deg_per_px
-    });
+    // Past the table's 89° the disc may reach a pole: every column.
+    let half = b
+        .half_cols
+        .get(sec_step(lat.abs() + b.dlat))
+        .copied()
+        .flatten();
     Some((y0, y1 - 1, half))
 }
 
@@ -433,7 +480,7 @@ fn disc_columns(b: &DiscBounds, lon: f64, half: Option<f64>) -> Option<(usize, u
         return Some((0, last));
     };
     let u = (lon - b.lon0) / b.deg_per_px;
-    let (gx0, gx1) = ((u - w).ceil(), (u + w).floor());
+    let (gx0, gx1) = (ceil_px(u - w), floor_px(u + w));
     if gx1 < 0.0 || gx0 > last as f64 || gx0 > gx1 {
         return None;
     }
@@ -509,7 +556,7 @@ fn splat(t: TileId, points: &[[f64; 2]], p: &HeatmapParams) -> Vec<f64> {
                             for (v, s2) in row.iter_mut().zip(&s2) {
                                 let a = s1 + cc * s2;
                                 if a <= a_r {
-                                    let d = distance_of_haversine(a);
+                                    let d = small_distance_of_haversine(a);
                                     if d <= r {
                                         *v += r_km - d / 1000.0;
                                     }

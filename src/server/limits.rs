@@ -6,7 +6,7 @@
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
@@ -32,19 +32,20 @@ pub fn refuse_long_uri(uri: &Uri) -> Option<Response> {
 }
 
 /// Bounds a request's body to `max` bytes: a declared `Content-Length` above it is answered 413
-/// at once (before any of the body is read); a body that may still come (a length or chunked
-/// transfer) gets `max` as the limit of axum's body extractors, which answer 413 when a
-/// streamed body runs past it. A request without a body is left alone, which costs nothing.
+/// at once (before any of the body is read); a body that may still come (a length, chunked
+/// transfer, or HTTP/2 data frames) gets `max` as the limit of axum's body extractors, which
+/// answer 413 when a streamed body runs past it. A request known to have no body is left alone,
+/// which costs it nothing.
 pub fn limit_body(req: &mut Request, max: usize) -> Option<Response> {
-    let headers = req.headers();
-    let declared = headers
+    let declared = req
+        .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > max as u64) {
         return Some(payload_too_large(max));
     }
-    if declared.is_some_and(|n| n > 0) || headers.contains_key(TRANSFER_ENCODING) {
+    if !axum::body::HttpBody::is_end_stream(req.body()) {
         axum::extract::DefaultBodyLimit::max(max).apply(req);
     }
     None

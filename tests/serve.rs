@@ -65,16 +65,6 @@ fn first_start_builds_then_later_starts_reuse_and_sigterm_stops_cleanly() {
     assert!(!log.iter().any(|l| l.contains("first start")), "{log:?}");
 }
 
-/// Runs `kdsled args`, expecting failure; returns its stderr.
-fn kdsled_fails(args: &[&str]) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kdsled"))
-        .args(args)
-        .output()
-        .expect("run kdsled");
-    assert!(!out.status.success(), "kdsled {args:?} should fail");
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 /// Every file under `dir`, by path relative to it, with its bytes.
 fn files(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     let mut out = std::collections::BTreeMap::new();
@@ -119,18 +109,18 @@ fn a_served_index_is_inspected_through_its_server_as_from_its_directory() {
     let ok = |args: &[&str]| common::proc::kdsled_ok(args, "");
 
     // The directory is held: the refusal names the server to ask instead.
-    let err = kdsled_fails(&["info", "--db", db]);
+    let err = common::proc::kdsled_fails(&["info", "--db", db]);
     assert!(err.contains(&format!("--server {base}")), "{err}");
 
     let info = ok(&["info", "--server", &base]);
     assert!(info.contains(&format!("server          {base}")), "{info}");
     assert!(info.contains("points          400"), "{info}");
     // A full walk needs the write token the server was given.
-    let err = kdsled_fails(&["verify", "--server", &base]);
+    let err = common::proc::kdsled_fails(&["verify", "--server", &base]);
     assert!(err.contains("401") && err.contains("bearer token"), "{err}");
     let v = common::proc::kdsled_status(&["verify", "--server", &base, "--token", "s3cret"], "");
     assert!(v.starts_with("ok: 400 points"), "{v}");
-    let err = kdsled_fails(&[
+    let err = common::proc::kdsled_fails(&[
         "near", "--server", &base, "--lon", "200", "--lat", "0", "--radius", "1",
     ]);
     assert!(err.contains("400") && err.contains("lon"), "{err}");

@@ -17,6 +17,16 @@ pub fn kdsled_status(args: &[&str], input: &str) -> String {
     String::from_utf8(run_ok(args, input).stderr).expect("utf-8 output")
 }
 
+/// Runs `kdsled args`, expecting it to fail; returns what it wrote on stderr.
+pub fn kdsled_fails(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_kdsled"))
+        .args(args)
+        .output()
+        .expect("run kdsled");
+    assert!(!out.status.success(), "kdsled {args:?} should fail");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 fn run_ok(args: &[&str], input: &str) -> std::process::Output {
     use std::io::Write;
     let mut child = Command::new(env!("CARGO_BIN_EXE_kdsled"))

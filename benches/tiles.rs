@@ -43,8 +43,9 @@ fn brute_seconds(points: &[[f64; 2]], t: TileId, p: &HeatmapParams) -> f64 {
 
 fn main() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    // `KDSLED_TILE_DIR` keeps the built sets there and reuses them on later runs (building the
-    // synthetic million takes minutes here).
+    // `KDSLED_TILE_DIR` keeps the built sets there and reuses them on later runs, for repeated
+    // runs that change only the renderer (a directory is reused as it is, so a build cut short
+    // must be deleted by hand).
     let keep = std::env::var_os("KDSLED_TILE_DIR").map(std::path::PathBuf::from);
     let root = keep.clone().unwrap_or_else(|| tmp.path().to_path_buf());
     // The brute force against the tiles the splat renders exactly (radius 1.2 km).
@@ -105,7 +106,7 @@ fn main() {
                     radius_m: r,
                     ..HeatmapParams::default()
                 };
-                let (ms, read_ms, cpu_ms, tile) = time_cpu(index, paris(z), &p);
+                let (ms, read_ms, cpu_ms, tile) = time_parts(index, paris(z), &p);
                 let mode = if tile.error_km == 0.0 {
                     "exact"
                 } else {
@@ -135,7 +136,7 @@ fn paris(z: u32) -> TileId {
 
 /// Mean render time of tile `t` (after one warm-up render), ms, and the tile.
 fn time_tile(index: &Index, t: TileId, p: &HeatmapParams) -> (f64, kdsled::tiles::Tile) {
-    let (ms, _, tile) = time_parts(index, t, p);
+    let (ms, _, _, tile) = time_parts(index, t, p);
     (ms, tile)
 }
 
@@ -150,15 +151,10 @@ fn cpu_seconds() -> f64 {
     tv(u.ru_utime) + tv(u.ru_stime)
 }
 
-/// Mean render time of tile `t`, ms, the part of it spent reading candidates, and the tile.
-fn time_parts(index: &Index, t: TileId, p: &HeatmapParams) -> (f64, f64, kdsled::tiles::Tile) {
-    let (ms, read, _, tile) = time_cpu(index, t, p);
-    (ms, read, tile)
-}
-
-/// [`time_parts`] and the CPU time per render, ms (both cores together: steadier than the
-/// wall clock on a shared machine).
-fn time_cpu(index: &Index, t: TileId, p: &HeatmapParams) -> (f64, f64, f64, kdsled::tiles::Tile) {
+/// Mean render time of tile `t`, ms, the part of it spent reading candidates, the CPU time per
+/// render (ms, both cores together: steadier than the wall clock on a shared machine), and the
+/// tile.
+fn time_parts(index: &Index, t: TileId, p: &HeatmapParams) -> (f64, f64, f64, kdsled::tiles::Tile) {
     let mut tile = render(index, t, p).expect("warm");
     let reps = 5;
     let mut read = 0.0;

@@ -355,7 +355,7 @@ struct DiscBounds<'a> {
     half_cols: Vec<Option<f64>>,
 }
 
-/// Latitude steps of [`sec_above`]'s table, per degree.
+/// Latitude steps of [`sec_table`], per degree.
 const SEC_STEPS: f64 = 10.0;
 
 /// The [`sec_table`] step at or above |φ| degrees (`phi` ≥ 0): its secant bounds sec φ above.
@@ -386,7 +386,7 @@ fn ceil_px(x: f64) -> f64 {
     }
 }
 
-/// The table behind [`sec_above`], up to 89°.
+/// sec φ at every [`SEC_STEPS`]-th of a degree up to 89°, behind [`DiscBounds::half_cols`].
 fn sec_table() -> &'static [f64] {
     static TABLE: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
     TABLE.get_or_init(|| {

@@ -85,6 +85,15 @@ impl BBox {
             .any(|b| (0..self.dims).all(|i| b.lo[i] <= region.hi[i] && b.hi[i] >= region.lo[i]))
     }
 
+    /// Whether every point of `region` lies in the box (edges inclusive): a walk can then take
+    /// a subtree whole, with no test per point.
+    #[inline]
+    pub fn covers(&self, region: &Region) -> bool {
+        self.parts
+            .iter()
+            .any(|b| (0..self.dims).all(|i| b.lo[i] <= region.lo[i] && region.hi[i] <= b.hi[i]))
+    }
+
     /// The parts of the box, one or two regions.
     pub fn parts(&self) -> &[Region] {
         &self.parts

@@ -42,15 +42,26 @@ pub fn visit(w: Walk<'_>, bbox: &BBox, mut f: impl FnMut(PointRef, &[f64])) -> R
     // Leaves are sorted on `sorted_on`: only the run inside the box's range there is looked at.
     let sorted_on = sort_axis(w.metric).min(w.dims.saturating_sub(1));
     let (key_lo, key_hi) = bbox.axis_range(sorted_on);
+    // Each entry: a subtree, its region, its depth, and whether the box covers that region (then
+    // so it does every region below, and no point needs testing: most of a large box's points).
     let mut stack = Vec::with_capacity(64);
     if let Some(root) = w.root {
-        stack.push((root, w.metric.root_region(w.dims), 1u32));
+        stack.push((root, w.metric.root_region(w.dims), 1u32, false));
     }
-    while let Some((id, region, depth)) = stack.pop() {
-        if !bbox.intersects(&region) {
+    while let Some((id, region, depth, inside)) = stack.pop() {
+        let inside = inside || bbox.covers(&region);
+        if !inside && !bbox.intersects(&region) {
             continue;
         }
         match reader.node_at(id, depth)? {
+            NodeRef::Leaf(coords) if inside => {
+                let mut payloads = LeafPayloads::new(w.store, id);
+                for (slot, c) in coords.chunks_exact(w.dims).enumerate() {
+                    if w.passes(&mut payloads, slot)? {
+                        f(PointRef::new(id, slot), c);
+                    }
+                }
+            }
             NodeRef::Leaf(coords) => {
                 let mut payloads = LeafPayloads::new(w.store, id);
                 let from = first_at_or_above(&coords, w.dims, sorted_on, key_lo);
@@ -66,10 +77,10 @@ pub fn visit(w: Walk<'_>, bbox: &BBox, mut f: impl FnMut(PointRef, &[f64])) -> R
             NodeRef::Inner(inner) => {
                 let (axis, split) = (inner.axis as usize, inner.split);
                 if let Some(c) = inner.below {
-                    stack.push((c, region.below(axis, split), depth + 1));
+                    stack.push((c, region.below(axis, split), depth + 1, inside));
                 }
                 if let Some(c) = inner.above {
-                    stack.push((c, region.above(axis, split), depth + 1));
+                    stack.push((c, region.above(axis, split), depth + 1, inside));
                 }
             }
         }

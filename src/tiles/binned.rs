@@ -21,8 +21,9 @@
 
 use rayon::prelude::*;
 
+use super::lat_rows::LatRows;
 use super::mercator::{lat_of, metres_per_px, y_unclamped, TileId};
-use super::render::TILE_SIZE;
+use super::render::{floor_px, TILE_SIZE};
 use crate::geometry::metric::{
     cos_lat, haversine_of_distance, lon_half_span, small_distance_of_haversine,
 };
@@ -33,11 +34,11 @@ use crate::geometry::EARTH_RADIUS_M;
 /// bound 10x tighter; tiles keep to their time budget first).
 const WORK_BUDGET: f64 = 4.0e7;
 
-/// Points in tile pixel coordinates (`u` right, `v` down, the tile is `[0, 256)²`) with their
-/// latitude, for binning.
+/// Points by their tile pixel column (`u` right, the tile is `[0, 256)`) and their latitude, for
+/// binning (rows are found by latitude: see [`LatRows`]).
 pub struct Projected {
-    /// (u, v, latitude) of each point.
-    pub points: Vec<(f64, f64, f64)>,
+    /// (u, latitude) of each point.
+    pub points: Vec<(f64, f64)>,
 }
 
 /// A rendered binned tile: pixel sums in km before saturation, and its error bound.
@@ -75,9 +76,12 @@ pub fn render(t: TileId, points: &Projected, r: f64) -> Binned {
     // The smallest |latitude| among the points has the largest pixels; the largest |latitude|
     // the smallest pixels (largest discs in pixels).
     let (mut lo_abs, mut hi_abs) = (90.0f64, 0.0f64);
-    for &(_, _, lat) in &points.points {
+    let (mut south, mut north) = (90.0f64, -90.0f64);
+    for &(_, lat) in &points.points {
         lo_abs = lo_abs.min(lat.abs());
         hi_abs = hi_abs.max(lat.abs());
+        south = south.min(lat);
+        north = north.max(lat);
     }
     // The tile's own rows matter too (lattice points are there).
     for v in [0.0, TILE_SIZE as f64] {
@@ -90,7 +94,7 @@ pub fn render(t: TileId, points: &Projected, r: f64) -> Binned {
     // The finest spacings whose work fits the budget; the coarsest if none does.
     let pick = |cells: f64| {
         let (s_l, k) = spacings(r_px_min, cells);
-        let grid = Grid::bin(points, s_l, k);
+        let grid = Grid::bin(points, t, (south, north), s_l, k);
         // Each occupied bin adds to the lattice points within r of it: a square of `reach`
         // lattice spacings a side, larger where pixels are smaller (towards the poles).
         let work: f64 = (0..grid.rows())
@@ -147,14 +151,34 @@ struct Grid {
 
 impl Grid {
     /// Bins whose centres are at `0.5 + i·s_b` pixels, so every `k`-th one sits on a lattice
-    /// point.
-    fn bin(points: &Projected, s_l: f64, k: usize) -> Grid {
+    /// point; `lats` is the points' (southmost, northmost) latitude.
+    fn bin(points: &Projected, t: TileId, lats: (f64, f64), s_l: f64, k: usize) -> Grid {
         let s_b = s_l / k as f64;
-        let cell = |u: f64| ((u - 0.5) / s_b).round() as i64;
+        let n = t.n();
+        // Nearest bin centre, rounded without a libm call (`f64::round` is one per coordinate).
+        let per_bin = 1.0 / s_b;
+        let cell = |u: f64| floor_px((u - 0.5) * per_bin + 0.5) as i64;
+        // Bin row i holds v in [0.5 + (i − ½)·s_b, 0.5 + (i + ½)·s_b): a point is placed by
+        // its latitude among the latitudes of those edges (a sine and a logarithm per point
+        // was most of the binning), a row of margin each side for rounding.
+        let v_of = |lat: f64| (y_unclamped(lat, n) - t.y as f64) * TILE_SIZE as f64;
+        let (south, north) = lats;
+        let first = cell(v_of(north)) - 1;
+        let rows = (cell(v_of(south)) + 1 - first + 1).max(1) as usize;
+        let edges: Vec<f64> = (0..=rows)
+            .map(|m| {
+                let v = 0.5 + ((first + m as i64) as f64 - 0.5) * s_b;
+                lat_of(t.y as f64 + v / TILE_SIZE as f64, n)
+            })
+            .collect();
+        let by_lat = LatRows::new(&edges);
         let cells: Vec<(i64, i64)> = points
             .points
             .par_iter()
-            .map(|&(u, v, _)| (cell(v), cell(u)))
+            .map(|&(u, lat)| {
+                let m = by_lat.first_south_of(lat).clamp(1, rows) - 1;
+                (first + m as i64, cell(u))
+            })
             .collect();
         // A counting sort by row (rows are few beside points), then each row's columns sorted
         // and merged into counts: a comparison sort of every point cost a dense tile as much as
@@ -176,11 +200,21 @@ impl Grid {
             cols[*slot] = col;
             *slot += 1;
         }
+        // Rows sorted in parallel (the sort is most of the binning), then merged in order.
+        let mut row_slices: Vec<&mut [i64]> = Vec::with_capacity(rows);
+        let mut rest = cols.as_mut_slice();
+        for i in 0..rows {
+            let (row, tail) = rest.split_at_mut(at[i + 1] - at[i]);
+            row_slices.push(row);
+            rest = tail;
+        }
+        row_slices
+            .par_iter_mut()
+            .for_each(|row| row.sort_unstable());
         let mut bins: Vec<(i64, f64)> = Vec::new();
         let mut merged = vec![0usize; rows + 1];
         for i in 0..rows {
-            let row = &mut cols[at[i]..at[i + 1]];
-            row.sort_unstable();
+            let row = &cols[at[i]..at[i + 1]];
             let before = bins.len();
             for &col in row.iter() {
                 let fresh = bins.len() == before;

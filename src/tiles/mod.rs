@@ -7,6 +7,7 @@
 //! within its radius only (a splat), in parallel over candidates.
 
 pub mod binned;
+mod lat_rows;
 pub mod mercator;
 pub mod render;
 

@@ -4,10 +4,12 @@ use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
-use super::mercator::{lat_of, lon_of, metres_per_px, x_of, y_of, TileId};
+use super::lat_rows::LatRows;
+use super::mercator::{lat_of, lon_of, metres_per_px, x_of, TileId};
 use crate::error::{Error, Result};
 use crate::geometry::metric::{
-    cos_lat, haversine, haversine_of_distance, lon_half_span, small_distance_of_haversine,
+    cos_lat, haversine, haversine_of_distance, lon_half_span, small_cos,
+    small_distance_of_haversine, small_sin, SMALL_ANGLE_MAX,
 };
 use crate::geometry::{BBox, Metric, EARTH_RADIUS_M};
 use crate::index::Index;
@@ -256,19 +258,22 @@ pub fn draw_binned(t: TileId, points: &[[f64; 2]], p: &HeatmapParams) -> Tile {
         .copied()
         .collect();
     let center = lon_of(t.x as f64 + 0.5, n);
+    let project = |c: &[f64; 2]| {
+        let lon = nearest_copy(c[0], center);
+        ((x_of(lon, n) - t.x as f64) * TILE_SIZE as f64, c[1])
+    };
+    // Mapped straight into place when every point has a row (the rule): a filtered parallel
+    // collect gathers per-thread lists and copies them, which cost as much as the projection.
     let projected = super::binned::Projected {
-        points: points
-            .par_iter()
-            .filter(|c| c[1].abs() <= MAP_LAT)
-            .map(|c| {
-                let lon = nearest_copy(c[0], center);
-                (
-                    (x_of(lon, n) - t.x as f64) * TILE_SIZE as f64,
-                    (y_of(c[1], n) - t.y as f64) * TILE_SIZE as f64,
-                    c[1],
-                )
-            })
-            .collect(),
+        points: if beyond.is_empty() {
+            points.par_iter().map(project).collect()
+        } else {
+            points
+                .par_iter()
+                .filter(|c| c[1].abs() <= MAP_LAT)
+                .map(project)
+                .collect()
+        },
     };
     let b = super::binned::render(t, &projected, p.radius_m);
     let mut sums = b.sums;
@@ -338,18 +343,14 @@ pub fn pixel_center(t: TileId, px: usize, py: usize) -> (f64, f64) {
 }
 
 /// What [`disc_rows`] needs of a tile and a radius, computed once per tile.
-struct DiscBounds<'a> {
+struct DiscBounds {
     /// The radius in degrees of latitude.
     dlat: f64,
-    /// Pixel centres' latitudes, top row first (decreasing).
-    lats: &'a [f64],
-    /// Rows by latitude: `rows[b]` is the first row at or south of `lats[0] − b·step`, so a
-    /// search starts at most a row or two short of its answer.
-    rows: Vec<usize>,
-    step: f64,
-    /// The longitude of the first column's centres, and degrees of longitude per column.
+    /// The rows by their pixel centres' latitudes.
+    rows: LatRows,
+    /// The longitude of the first column's centres, and columns per degree of longitude.
     lon0: f64,
-    deg_per_px: f64,
+    px_per_deg: f64,
     /// The columns' half-width of a disc (`None`: every column) by [`sec_table`] step of
     /// |φ| + radius: worked out once per tile instead of once per point.
     half_cols: Vec<Option<f64>>,
@@ -366,7 +367,7 @@ fn sec_step(phi: f64) -> usize {
 /// `x.floor()` for pixel-sized values (well inside i64), inlined: without SSE4.1 in the target
 /// `f64::floor` is a libm call, and the splat calls it for every point.
 #[inline]
-fn floor_px(x: f64) -> f64 {
+pub(super) fn floor_px(x: f64) -> f64 {
     let t = x as i64 as f64;
     if t > x {
         t - 1.0
@@ -396,17 +397,9 @@ fn sec_table() -> &'static [f64] {
     })
 }
 
-impl<'a> DiscBounds<'a> {
-    fn new(t: TileId, r: f64, lats: &'a [f64], lons: &[f64]) -> DiscBounds<'a> {
+impl DiscBounds {
+    fn new(t: TileId, r: f64, lats: &[f64], lons: &[f64]) -> DiscBounds {
         let ang = r / EARTH_RADIUS_M;
-        // Finer than the narrowest row (at the top or bottom of the tile).
-        let narrowest = (lats[0] - lats[1]).min(lats[TILE_SIZE - 2] - lats[TILE_SIZE - 1]);
-        let span = lats[0] - lats[TILE_SIZE - 1];
-        let buckets = ((span / narrowest.max(1e-12)) * 2.0).clamp(256.0, 65536.0) as usize;
-        let step = span / buckets as f64;
-        let rows = (0..=buckets)
-            .map(|b| lats.partition_point(|&l| l > lats[0] - b as f64 * step))
-            .collect();
         let deg_per_px = 360.0 / (TILE_SIZE as f64 * t.n());
         let sin_ang = ang.sin();
         // A disc reaching a pole, or wide in longitude, may cover every column.
@@ -422,28 +415,11 @@ impl<'a> DiscBounds<'a> {
             .collect();
         DiscBounds {
             dlat: ang.to_degrees(),
-            lats,
-            rows,
-            step,
+            rows: LatRows::new(lats),
             lon0: lons[0],
-            deg_per_px,
+            px_per_deg: 1.0 / deg_per_px,
             half_cols,
         }
-    }
-
-    /// The first row whose centre latitude `l` fails `north(l, x)` (`lats.partition_point`).
-    fn first_row(&self, x: f64, north: impl Fn(f64, f64) -> bool) -> usize {
-        // One bucket short of the one holding x, so that rounding cannot start past the answer.
-        let b = floor_px((self.lats[0] - x) / self.step) - 1.0;
-        let mut y = if b <= 0.0 {
-            0
-        } else {
-            self.rows[(b as usize).min(self.rows.len() - 1)]
-        };
-        while y < TILE_SIZE && north(self.lats[y], x) {
-            y += 1;
-        }
-        y
     }
 }
 
@@ -459,8 +435,8 @@ impl<'a> DiscBounds<'a> {
 /// no pixel centre at all, a point costs two table look-ups and no transcendental function.
 fn disc_rows(b: &DiscBounds, lat: f64) -> Option<(usize, usize, Option<f64>)> {
     let (top, bottom) = (lat + b.dlat, lat - b.dlat);
-    let y0 = b.first_row(top, |l, x| l > x);
-    let y1 = b.first_row(bottom, |l, x| l >= x);
+    let y0 = b.rows.first_at_or_south(top);
+    let y1 = b.rows.first_south_of(bottom);
     if y0 >= y1 {
         return None;
     }
@@ -479,7 +455,7 @@ fn disc_columns(b: &DiscBounds, lon: f64, half: Option<f64>) -> Option<(usize, u
     let Some(w) = half else {
         return Some((0, last));
     };
-    let u = (lon - b.lon0) / b.deg_per_px;
+    let u = (lon - b.lon0) * b.px_per_deg;
     let (gx0, gx1) = (ceil_px(u - w), floor_px(u + w));
     if gx1 < 0.0 || gx0 > last as f64 || gx0 > gx1 {
         return None;
@@ -497,12 +473,15 @@ fn splat(t: TileId, points: &[[f64; 2]], p: &HeatmapParams) -> Vec<f64> {
     let lons: Vec<f64> = (0..TILE_SIZE).map(|px| pixel_center(t, px, 0).0).collect();
     let lats: Vec<f64> = (0..TILE_SIZE).map(|py| pixel_center(t, 0, py).1).collect();
     let lat_cos: Vec<f64> = lats.iter().map(|l| cos_lat(*l)).collect();
-    // Sine and cosine of half of each centre's longitude and latitude: with those of the point,
-    // sin(Δ/2) = sin(a/2)cos(b/2) − cos(a/2)sin(b/2) costs no sine per row or column (and,
-    // unlike 1 − cos Δ, loses no precision for small Δ).
-    let half_sin_cos = |deg: &f64| (deg.to_radians() * 0.5).sin_cos();
-    let lon_half: Vec<(f64, f64)> = lons.iter().map(half_sin_cos).collect();
-    let lat_half: Vec<(f64, f64)> = lats.iter().map(half_sin_cos).collect();
+    let lat_sin: Vec<f64> = lats.iter().map(|l| l.to_radians().sin()).collect();
+    // Centres in radians: a point's differences from them are small angles (within the radius),
+    // whose sines a short series gives exactly, with no libm call per point.
+    let lon_rad: Vec<f64> = lons.iter().map(|l| l.to_radians()).collect();
+    let lat_rad: Vec<f64> = lats.iter().map(|l| l.to_radians()).collect();
+    // Columns of a disc are within this half-angle of its centre (radians) for the series to
+    // serve; wider discs (at the poles) take the sine.
+    let deg_per_px = 360.0 / (TILE_SIZE as f64 * n);
+    let small_cols = SMALL_ANGLE_MAX / (0.5 * deg_per_px.to_radians());
     // The haversine of the radius: pixels whose haversine exceeds it (by more than rounding)
     // are outside, and cost no arcsine.
     let a_r = haversine_of_distance(r) * (1.0 + 1e-9);
@@ -528,29 +507,38 @@ fn splat(t: TileId, points: &[[f64; 2]], p: &HeatmapParams) -> Vec<f64> {
                     // The world tile (zoom 0) spans every longitude: a disc over the
                     // antimeridian reaches the far edge too, through the copy 360° away (a box
                     // of every column holds its pixels already).
+                    let far_lon = near_lon - 360f64.copysign(near_lon);
                     let far = (world && half.is_some())
-                        .then(|| disc_columns(&bounds, near_lon - 360f64.copysign(near_lon), half))
+                        .then(|| disc_columns(&bounds, far_lon, half))
                         .flatten();
                     let near = disc_columns(&bounds, near_lon, half);
                     if near.is_none() && far.is_none() {
                         continue;
                     }
                     // The haversine formula split into its row and column terms, each computed
-                    // once per box: sin²(Δφ/2) + cos φ₁ cos φ₂ sin²(Δλ/2), with cos φ₁ from the
-                    // half-angle terms.
-                    let (sf, cf) = (lat.to_radians() * 0.5).sin_cos();
-                    let (sl, cl) = (lon.to_radians() * 0.5).sin_cos();
-                    let c1 = (cf * cf - sf * sf).max(0.0);
-                    for (x0, x1) in [near, far].into_iter().flatten() {
+                    // once per box: sin²(Δφ/2) + cos φ₁ cos φ₂ sin²(Δλ/2). Row y0 is within the
+                    // radius's latitude span of the point, so cos φ₁ = cos(φ_y0 + δ) takes only
+                    // the small δ's series.
+                    let phi = lat.to_radians();
+                    let delta = phi - lat_rad[y0];
+                    let c1 =
+                        (lat_cos[y0] * small_cos(delta) - lat_sin[y0] * small_sin(delta)).max(0.0);
+                    let wide = half.is_none_or(|w| w > small_cols);
+                    for ((x0, x1), copy) in [(near, near_lon), (far, far_lon)]
+                        .into_iter()
+                        .filter_map(|(cols, lon)| Some((cols?, lon.to_radians())))
+                    {
                         s2.clear();
-                        s2.extend(
-                            lon_half[x0..=x1]
-                                .iter()
-                                .map(|(sp, cp)| (sp * cl - cp * sl).powi(2)),
-                        );
+                        s2.extend(lon_rad[x0..=x1].iter().map(|l| {
+                            let h = (l - copy) * 0.5;
+                            if wide {
+                                h.sin().powi(2)
+                            } else {
+                                small_sin(h).powi(2)
+                            }
+                        }));
                         for py in y0..=y1 {
-                            let (sp, cp) = lat_half[py];
-                            let s1 = (sp * cf - cp * sf).powi(2);
+                            let s1 = small_sin((lat_rad[py] - phi) * 0.5).powi(2);
                             let cc = c1 * lat_cos[py];
                             let row = &mut acc[py * TILE_SIZE + x0..=py * TILE_SIZE + x1];
                             for (v, s2) in row.iter_mut().zip(&s2) {

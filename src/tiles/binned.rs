@@ -172,36 +172,36 @@ impl Grid {
             })
             .collect();
         let by_lat = LatRows::new(&edges);
-        let cells: Vec<(i64, i64)> = points
+        // (row from `first`, column) of each point, as 32-bit numbers: half the memory to fault
+        // in per tile (columns of the grown extent are far inside i32 in bins of these sizes).
+        let cells: Vec<(u32, i32)> = points
             .points
             .par_iter()
             .map(|&(u, lat)| {
                 let m = by_lat.first_south_of(lat).clamp(1, rows) - 1;
-                (first + m as i64, cell(u))
+                (m as u32, cell(u) as i32)
             })
             .collect();
         // A counting sort by row (rows are few beside points), then each row's columns sorted
         // and merged into counts: a comparison sort of every point cost a dense tile as much as
         // the rest of its rendering.
-        let first = cells.iter().map(|c| c.0).min().unwrap_or(0);
-        let last = cells.iter().map(|c| c.0).max().unwrap_or(-1);
-        let rows = (last - first + 1).max(0) as usize;
         let mut at = vec![0usize; rows + 1];
         for &(row, _) in &cells {
-            at[(row - first) as usize + 1] += 1;
+            at[row as usize + 1] += 1;
         }
         for i in 0..rows {
             at[i + 1] += at[i];
         }
-        let mut cols = vec![0i64; cells.len()];
+        let mut cols = vec![0i32; cells.len()];
         let mut next = at.clone();
         for &(row, col) in &cells {
-            let slot = &mut next[(row - first) as usize];
+            let slot = &mut next[row as usize];
             cols[*slot] = col;
             *slot += 1;
         }
+        drop(cells);
         // Rows sorted in parallel (the sort is most of the binning), then merged in order.
-        let mut row_slices: Vec<&mut [i64]> = Vec::with_capacity(rows);
+        let mut row_slices: Vec<&mut [i32]> = Vec::with_capacity(rows);
         let mut rest = cols.as_mut_slice();
         for i in 0..rows {
             let (row, tail) = rest.split_at_mut(at[i + 1] - at[i]);
@@ -211,12 +211,15 @@ impl Grid {
         row_slices
             .par_iter_mut()
             .for_each(|row| row.sort_unstable());
-        let mut bins: Vec<(i64, f64)> = Vec::new();
+        // Room for a bin per point up front: growing by doubling copied the bins and faulted
+        // in fresh pages each time (reserved pages cost nothing until written).
+        let mut bins: Vec<(i64, f64)> = Vec::with_capacity(cols.len());
         let mut merged = vec![0usize; rows + 1];
         for i in 0..rows {
             let row = &cols[at[i]..at[i + 1]];
             let before = bins.len();
             for &col in row.iter() {
+                let col = i64::from(col);
                 let fresh = bins.len() == before;
                 match bins.last_mut() {
                     Some((c, n)) if !fresh && *c == col => *n += 1.0,
@@ -266,10 +269,12 @@ impl Grid {
                     .powi(2)
             })
             .collect();
-        let rows: Vec<Vec<f64>> = (0..side)
-            .into_par_iter()
-            .map(|j| {
-                let mut out = vec![0.0f64; side];
+        // One buffer, each lattice row written in place by whichever thread takes it.
+        let mut values = vec![0.0f64; side * side];
+        values
+            .par_chunks_mut(side)
+            .enumerate()
+            .for_each(|(j, out)| {
                 let v = 0.5 + j as f64 * s_l;
                 let lat = lat_at(v);
                 let (phi, cos_phi) = (lat.to_radians(), cos_lat(lat));
@@ -319,13 +324,8 @@ impl Grid {
                         }
                     }
                 }
-                out
-            })
-            .collect();
-        Lattice {
-            side,
-            values: rows.into_iter().flatten().collect(),
-        }
+            });
+        Lattice { side, values }
     }
 
     /// The bin row holding latitude `lat` (rounded to the nearest centre).

@@ -11,6 +11,8 @@ pub(super) struct LatRows {
     starts: Vec<usize>,
     /// 1 / step, per degree.
     per_step: f64,
+    /// The last bucket, as a float to clamp with.
+    last_bucket: f64,
 }
 
 impl LatRows {
@@ -33,6 +35,7 @@ impl LatRows {
             lats: lats.iter().copied().chain([f64::NEG_INFINITY]).collect(),
             starts,
             per_step: 1.0 / step,
+            last_bucket: buckets as f64,
         }
     }
 
@@ -54,8 +57,9 @@ impl LatRows {
     fn first(&self, x: f64, north: impl Fn(f64, f64) -> bool) -> usize {
         // One bucket short of the one holding x, so that rounding cannot start past the answer
         // (clamped to the table; a NaN starts at row 0).
-        let b =
-            ((self.lats[0] - x) * self.per_step - 1.0).clamp(0.0, (self.starts.len() - 1) as f64);
+        let b = ((self.lats[0] - x) * self.per_step - 1.0)
+            .max(0.0)
+            .min(self.last_bucket);
         let mut y = self.starts[b as usize];
         // Two steps without a branch (the answer is usually there: mispredicted loop exits were
         // much of a splat's cost at small zooms), then a loop for what rounding or the table's

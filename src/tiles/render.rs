@@ -8,8 +8,8 @@ use super::lat_rows::LatRows;
 use super::mercator::{lat_of, lon_of, metres_per_px, x_of, TileId};
 use crate::error::{Error, Result};
 use crate::geometry::metric::{
-    cos_lat, haversine, haversine_of_distance, lon_half_span, small_cos,
-    small_distance_of_haversine, small_sin, SMALL_ANGLE_MAX,
+    cos_lat, haversine, lon_half_span, small_cos, small_distance_of_haversine, small_sin,
+    SMALL_ANGLE_MAX,
 };
 use crate::geometry::{BBox, Metric, EARTH_RADIUS_M};
 use crate::index::Index;
@@ -359,29 +359,19 @@ struct DiscBounds {
 /// Latitude steps of [`sec_table`], per degree.
 const SEC_STEPS: f64 = 10.0;
 
-/// The [`sec_table`] step at or above |φ| degrees (`phi` ≥ 0): its secant bounds sec φ above.
+/// A [`sec_table`] step above |φ| degrees (`phi` ≥ 0), the next one up when φ is on a step:
+/// its secant bounds sec φ above.
 fn sec_step(phi: f64) -> usize {
-    ceil_px(phi * SEC_STEPS) as usize
+    (phi * SEC_STEPS) as usize + 1
 }
 
 /// `x.floor()` for pixel-sized values (well inside i64), inlined: without SSE4.1 in the target
-/// `f64::floor` is a libm call, and the splat calls it for every point.
+/// `f64::floor` is a libm call, and binning calls it for every coordinate.
 #[inline]
 pub(super) fn floor_px(x: f64) -> f64 {
     let t = x as i64 as f64;
     if t > x {
         t - 1.0
-    } else {
-        t
-    }
-}
-
-/// `x.ceil()` for pixel-sized values, like [`floor_px`].
-#[inline]
-fn ceil_px(x: f64) -> f64 {
-    let t = x as i64 as f64;
-    if t < x {
-        t + 1.0
     } else {
         t
     }
@@ -456,11 +446,15 @@ fn disc_columns(b: &DiscBounds, lon: f64, half: Option<f64>) -> Option<(usize, u
         return Some((0, last));
     };
     let u = (lon - b.lon0) * b.px_per_deg;
-    let (gx0, gx1) = (ceil_px(u - w), floor_px(u + w));
-    if gx1 < 0.0 || gx0 > last as f64 || gx0 > gx1 {
+    // Clamped to the tile first: both ends are then small and non-negative, where truncation
+    // is the floor (the splat's cost at small zooms is such bookkeeping per point).
+    let (lo, hi) = ((u - w).max(0.0), (u + w).min(last as f64));
+    if !(lo <= hi) {
         return None;
     }
-    Some((gx0.max(0.0) as usize, gx1.min(last as f64) as usize))
+    let (t, x1) = (lo as usize, hi as usize);
+    let x0 = t + usize::from((t as f64) < lo);
+    (x0 <= x1).then_some((x0, x1))
 }
 
 /// Adds each point's contribution to the pixels within its radius: the exact sums, km.
@@ -482,9 +476,6 @@ fn splat(t: TileId, points: &[[f64; 2]], p: &HeatmapParams) -> Vec<f64> {
     // serve; wider discs (at the poles) take the sine.
     let deg_per_px = 360.0 / (TILE_SIZE as f64 * n);
     let small_cols = SMALL_ANGLE_MAX / (0.5 * deg_per_px.to_radians());
-    // The haversine of the radius: pixels whose haversine exceeds it (by more than rounding)
-    // are outside, and cost no arcsine.
-    let a_r = haversine_of_distance(r) * (1.0 + 1e-9);
     let bounds = DiscBounds::new(t, r, &lats, &lons);
     let world = n == 1.0;
     // Enough chunks for every thread even when there are few points.
@@ -492,8 +483,13 @@ fn splat(t: TileId, points: &[[f64; 2]], p: &HeatmapParams) -> Vec<f64> {
         .len()
         .div_ceil(4 * rayon::current_num_threads())
         .clamp(1, 256);
+    // Each split rayon makes gets its own 512 KB accumulator, zeroed (faulted in) and added
+    // up at the end: a few per thread keep the balance without dozens of them.
+    let chunks = points.len().div_ceil(chunk);
+    let per_split = chunks.div_ceil(4 * rayon::current_num_threads()).max(1);
     let sums = points
         .par_chunks(chunk)
+        .with_min_len(per_split)
         .fold(
             || vec![0.0f64; TILE_SIZE * TILE_SIZE],
             |mut acc, chunk| {
@@ -524,8 +520,10 @@ fn splat(t: TileId, points: &[[f64; 2]], p: &HeatmapParams) -> Vec<f64> {
                     let c1 =
                         (lat_cos[y0] * small_cos(delta) - lat_sin[y0] * small_sin(delta)).max(0.0);
                     let wide = half.is_none_or(|w| w > small_cols);
-                    for ((x0, x1), copy) in [(near, near_lon), (far, far_lon)]
+                    let boxes = [(near, near_lon), (far, far_lon)];
+                    for ((x0, x1), copy) in boxes
                         .into_iter()
+                        .take(if far.is_some() { 2 } else { 1 })
                         .filter_map(|(cols, lon)| Some((cols?, lon.to_radians())))
                     {
                         s2.clear();
@@ -541,14 +539,13 @@ fn splat(t: TileId, points: &[[f64; 2]], p: &HeatmapParams) -> Vec<f64> {
                             let s1 = small_sin((lat_rad[py] - phi) * 0.5).powi(2);
                             let cc = c1 * lat_cos[py];
                             let row = &mut acc[py * TILE_SIZE + x0..=py * TILE_SIZE + x1];
+                            // No branch per pixel, so the loop vectorises: beyond the radius
+                            // the series (increasing in `a`) gives more than r, which adds 0,
+                            // exactly as skipping the pixel would. Half a box's pixels are
+                            // outside its disc, which made a branch here a coin toss.
                             for (v, s2) in row.iter_mut().zip(&s2) {
-                                let a = s1 + cc * s2;
-                                if a <= a_r {
-                                    let d = small_distance_of_haversine(a);
-                                    if d <= r {
-                                        *v += r_km - d / 1000.0;
-                                    }
-                                }
+                                let d = small_distance_of_haversine(s1 + cc * s2);
+                                *v += (r_km - d / 1000.0).max(0.0);
                             }
                         }
                     }

@@ -449,7 +449,8 @@ fn disc_columns(b: &DiscBounds, lon: f64, half: Option<f64>) -> Option<(usize, u
     // Clamped to the tile first: both ends are then small and non-negative, where truncation
     // is the floor (the splat's cost at small zooms is such bookkeeping per point).
     let (lo, hi) = ((u - w).max(0.0), (u + w).min(last as f64));
-    if !(lo <= hi) {
+    // (`max` and `min` drop a NaN, so both are numbers.)
+    if lo > hi {
         return None;
     }
     let (t, x1) = (lo as usize, hi as usize);

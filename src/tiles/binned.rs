@@ -91,31 +91,22 @@ pub fn render(t: TileId, points: &Projected, r: f64) -> Binned {
     }
     let m_max = metres_per_px(lo_abs);
     let r_px_min = r / m_max;
-    // The finest spacings whose work fits the budget; the coarsest if none does.
-    let pick = |cells: f64| {
-        let (s_l, k) = spacings(r_px_min, cells);
-        let grid = Grid::bin(points, t, (south, north), s_l, k);
-        // Each occupied bin adds to the lattice points within r of it: a square of `reach`
-        // lattice spacings a side, larger where pixels are smaller (towards the poles).
-        let work: f64 = (0..grid.rows())
-            .map(|i| (i, grid.row(i)))
-            .filter(|(_, bins)| !bins.is_empty())
-            .map(|(i, bins)| {
-                let v = 0.5 + (grid.row0 + i as i64) as f64 * grid.s_b;
-                let lat = lat_of(t.y as f64 + v / TILE_SIZE as f64, n);
-                let reach = r / (metres_per_px(lat.abs().min(hi_abs)) * s_l) * 2.0 + 1.0;
-                bins.len() as f64 * reach * reach
-            })
-            .sum();
-        (work <= WORK_BUDGET, s_l, k, grid)
+    // The finest spacings whose work fits the budget; the coarsest if none does. The points are
+    // binned at the finest; coarser grids' work is estimated from those bins, and the points
+    // binned again only at the spacings chosen (binning is most of a dense tile's cost).
+    let finest = spacings(r_px_min, 32.0);
+    let fine = Grid::bin(points, t, (south, north), finest.0, finest.1);
+    let ((s_l, k), grid) = if fine.work(t, r, hi_abs, finest.0, finest.1) <= WORK_BUDGET {
+        (finest, fine)
+    } else {
+        let medium = spacings(r_px_min, 16.0);
+        let (s_l, k) = if fine.work(t, r, hi_abs, medium.0, medium.1) <= WORK_BUDGET {
+            medium
+        } else {
+            spacings(r_px_min, 8.0)
+        };
+        ((s_l, k), Grid::bin(points, t, (south, north), s_l, k))
     };
-    let (mut fits, mut s_l, mut k, mut grid) = pick(32.0);
-    if !fits {
-        (fits, s_l, k, grid) = pick(16.0);
-    }
-    if !fits {
-        (_, s_l, k, grid) = pick(8.0);
-    }
     let s_b = s_l / k as f64;
     let lattice = grid.evaluate(t, r, s_l, k, hi_abs);
     let sums = if lattice.side == TILE_SIZE {
@@ -137,16 +128,27 @@ pub fn render(t: TileId, points: &Projected, r: f64) -> Binned {
     }
 }
 
+/// An occupied bin: its column `q·k + rho` (`k` bins per lattice spacing, so that it sits
+/// `rho` bins past lattice column `q`), and its count of points.
+#[derive(Clone, Copy)]
+struct Bin {
+    q: i32,
+    rho: u32,
+    count: f64,
+}
+
 /// Point counts per bin, row by row.
 struct Grid {
     /// Bin size, pixels.
     s_b: f64,
-    /// Occupied bins as (column, count), row after row, each row's sorted by column.
-    bins: Vec<(i64, f64)>,
+    /// Occupied bins, row after row, each row's sorted by column.
+    bins: Vec<Bin>,
     /// Where each row's bins start in `bins` (one more entry than rows).
     starts: Vec<usize>,
     /// The index of the first row.
     row0: i64,
+    /// Bins per lattice spacing.
+    k: usize,
 }
 
 impl Grid {
@@ -213,17 +215,24 @@ impl Grid {
             .for_each(|row| row.sort_unstable());
         // Room for a bin per point up front: growing by doubling copied the bins and faulted
         // in fresh pages each time (reserved pages cost nothing until written).
-        let mut bins: Vec<(i64, f64)> = Vec::with_capacity(cols.len());
+        let mut bins: Vec<Bin> = Vec::with_capacity(cols.len());
         let mut merged = vec![0usize; rows + 1];
+        let k = k as i32;
         for i in 0..rows {
             let row = &cols[at[i]..at[i + 1]];
-            let before = bins.len();
+            let mut last = None;
             for &col in row.iter() {
-                let col = i64::from(col);
-                let fresh = bins.len() == before;
-                match bins.last_mut() {
-                    Some((c, n)) if !fresh && *c == col => *n += 1.0,
-                    _ => bins.push((col, 1.0)),
+                if last == Some(col) {
+                    if let Some(b) = bins.last_mut() {
+                        b.count += 1.0;
+                    }
+                } else {
+                    bins.push(Bin {
+                        q: col.div_euclid(k),
+                        rho: col.rem_euclid(k) as u32,
+                        count: 1.0,
+                    });
+                    last = Some(col);
                 }
             }
             merged[i + 1] = bins.len();
@@ -233,7 +242,67 @@ impl Grid {
             bins,
             starts: merged,
             row0: first,
+            k: k as usize,
         }
+    }
+
+    /// Kernel applications (bin × lattice point) of evaluating a grid of spacings `s_l` and
+    /// `k` (see [`spacings`]): each occupied bin adds to the lattice points within r of it, a
+    /// square of `reach` lattice spacings a side, larger where pixels are smaller (towards the
+    /// poles). Exact for this grid's own spacings; for coarser ones an estimate that counts
+    /// the coarser bins this grid's bin centres fall in, which is all the choice of spacings
+    /// needs.
+    fn work(&self, t: TileId, r: f64, hi_abs: f64, s_l: f64, k: usize) -> f64 {
+        let n = t.n();
+        let s_b = s_l / k as f64;
+        let v_of_row = |i: usize| 0.5 + (self.row0 + i as i64) as f64 * self.s_b;
+        let reach_sq = |v: f64| {
+            let lat = lat_of(t.y as f64 + v / TILE_SIZE as f64, n);
+            let reach = r / (metres_per_px(lat.abs().min(hi_abs), n) * s_l) * 2.0 + 1.0;
+            reach * reach
+        };
+        let occupied = (0..self.rows()).filter(|&i| !self.row(i).is_empty());
+        if s_b == self.s_b {
+            return occupied
+                .map(|i| self.row(i).len() as f64 * reach_sq(v_of_row(i)))
+                .sum();
+        }
+        let per_bin = 1.0 / s_b;
+        let cell = |x: f64| floor_px((x - 0.5) * per_bin + 0.5) as i64;
+        let k_self = self.k as i64;
+        let col_of = |b: &Bin| {
+            let col = i64::from(b.q) * k_self + i64::from(b.rho);
+            cell(0.5 + col as f64 * self.s_b)
+        };
+        let Some(lo) = self.bins.iter().map(col_of).min() else {
+            return 0.0;
+        };
+        let hi = self.bins.iter().map(col_of).max().unwrap_or(lo);
+        // One row of the coarser grid at a time: this grid's rows fall in them in order, so a
+        // row's worth of flags, cleared after it, tells new coarser bins from seen ones.
+        let mut seen = vec![false; (hi - lo + 1) as usize];
+        let mut set: Vec<usize> = Vec::new();
+        let (mut work, mut row, mut row_reach) = (0.0, None, 0.0);
+        for i in occupied {
+            let v = v_of_row(i);
+            if row != Some(cell(v)) {
+                for &c in &set {
+                    seen[c] = false;
+                }
+                set.clear();
+                row = Some(cell(v));
+                row_reach = reach_sq(v);
+            }
+            for b in self.row(i) {
+                let c = (col_of(b) - lo) as usize;
+                if !seen[c] {
+                    seen[c] = true;
+                    set.push(c);
+                    work += row_reach;
+                }
+            }
+        }
+        work
     }
 
     /// Rows of bins, empty ones included.
@@ -242,7 +311,7 @@ impl Grid {
     }
 
     /// The occupied bins of row `i` (0 being `row0`).
-    fn row(&self, i: usize) -> &[(i64, f64)] {
+    fn row(&self, i: usize) -> &[Bin] {
         &self.bins[self.starts[i]..self.starts[i + 1]]
     }
 
@@ -285,6 +354,7 @@ impl Grid {
                     .row_of_lat(t, bottom)
                     .min(self.row0 + self.rows() as i64 - 1);
                 let mut kernel: Vec<f64> = Vec::new();
+                let mut by_rho: Vec<f64> = Vec::new();
                 for row in first..=last {
                     let bins = self.row((row - self.row0) as usize);
                     if bins.is_empty() {
@@ -310,17 +380,34 @@ impl Grid {
                     let Some(half) = kernel.len().checked_sub(1) else {
                         continue;
                     };
-                    let half = half as i64;
-                    let k = k as i64;
-                    for &(col, count) in bins {
-                        // Lattice columns jc with |jc·k − col| ≤ half.
-                        let lo =
-                            (col - half).div_euclid(k) + i64::from((col - half).rem_euclid(k) != 0);
-                        let hi = (col + half).div_euclid(k);
-                        let (lo, hi) = (lo.max(0), hi.min(side as i64 - 1));
-                        for jc in lo..=hi {
-                            let off = (jc * k - col).unsigned_abs() as usize;
-                            out[jc as usize] += count * kernel[off];
+                    // A bin `rho` bins past lattice column q is |Δ·k − rho| bins from lattice
+                    // column q + Δ: per residue rho, the kernel by Δ in −h..=h (0 beyond
+                    // `half`), so that each bin adds one contiguous, vectorisable run.
+                    let h = (half + k) / k;
+                    let width = 2 * h + 1;
+                    by_rho.clear();
+                    by_rho.extend((0..k).flat_map(|rho| {
+                        let kernel = &kernel;
+                        (0..width).map(move |i| {
+                            let off = (i as i64 - h as i64) * k as i64 - rho as i64;
+                            kernel
+                                .get(off.unsigned_abs() as usize)
+                                .copied()
+                                .unwrap_or(0.0)
+                        })
+                    }));
+                    let (h, last_col) = (h as i64, side as i64 - 1);
+                    for b in bins {
+                        let start = i64::from(b.q) - h;
+                        let (lo, hi) = (start.max(0), (i64::from(b.q) + h).min(last_col));
+                        if lo > hi {
+                            continue;
+                        }
+                        let row = &by_rho[b.rho as usize * width..][..width];
+                        let weights = &row[(lo - start) as usize..=(hi - start) as usize];
+                        let cols = &mut out[lo as usize..=hi as usize];
+                        for (o, w) in cols.iter_mut().zip(weights) {
+                            *o += b.count * w;
                         }
                     }
                 }
@@ -361,5 +448,61 @@ impl Lattice {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tiles::mercator::{lon_of, x_of};
+
+    /// Points clustered around the tile's centre (a few hundred metres to tens of km).
+    fn clustered(t: TileId, count: usize) -> Projected {
+        let n = t.n();
+        let (lon, lat) = (lon_of(t.x as f64 + 0.5, n), lat_of(t.y as f64 + 0.5, n));
+        let mut seed = 7u64;
+        let mut next = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let points = (0..count)
+            .map(|_| {
+                let spread = if next() < 0.5 { 0.05 } else { 2.0 };
+                let (dx, dy) = ((next() - 0.5) * spread, (next() - 0.5) * spread);
+                let p_lon = lon + dx;
+                ((x_of(p_lon, n) - t.x as f64) * TILE_SIZE as f64, lat + dy)
+            })
+            .collect();
+        Projected { points }
+    }
+
+    #[test]
+    fn coarser_work_is_estimated_from_the_fine_bins() {
+        let t = TileId::new(4, 8, 5).expect("tile");
+        let pts = clustered(t, 50_000);
+        let (south, north) = pts
+            .points
+            .iter()
+            .fold((90.0f64, -90.0f64), |(s, n), p| (s.min(p.1), n.max(p.1)));
+        let (r, hi_abs) = (50_000.0, 60.0);
+        let r_px = 7.5;
+        let finest = spacings(r_px, 32.0);
+        let fine = Grid::bin(&pts, t, (south, north), finest.0, finest.1);
+        assert_eq!(
+            fine.bins.iter().map(|b| b.count).sum::<f64>(),
+            pts.points.len() as f64,
+            "every point is in a bin"
+        );
+        for cells in [16.0, 8.0] {
+            let (s_l, k) = spacings(r_px, cells);
+            let coarse = Grid::bin(&pts, t, (south, north), s_l, k);
+            let exact = coarse.work(t, r, hi_abs, s_l, k);
+            let estimate = fine.work(t, r, hi_abs, s_l, k);
+            assert!(coarse.bins.len() < fine.bins.len());
+            assert!(
+                (estimate / exact - 1.0).abs() < 0.1,
+                "{cells} cells a radius: estimated {estimate:e}, binned {exact:e}"
+            );
+        }
     }
 }

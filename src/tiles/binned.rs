@@ -202,7 +202,8 @@ impl Grid {
             *slot += 1;
         }
         drop(cells);
-        // Rows sorted in parallel (the sort is most of the binning), then merged in order.
+        // Rows sorted and their distinct columns counted in parallel (the sort is most of the
+        // binning), then each row's bins written in place, in parallel too.
         let mut row_slices: Vec<&mut [i32]> = Vec::with_capacity(rows);
         let mut rest = cols.as_mut_slice();
         for i in 0..rows {
@@ -210,33 +211,41 @@ impl Grid {
             row_slices.push(row);
             rest = tail;
         }
-        row_slices
+        let distinct: Vec<usize> = row_slices
             .par_iter_mut()
-            .for_each(|row| row.sort_unstable());
-        // Room for a bin per point up front: growing by doubling copied the bins and faulted
-        // in fresh pages each time (reserved pages cost nothing until written).
-        let mut bins: Vec<Bin> = Vec::with_capacity(cols.len());
+            .map(|row| {
+                row.sort_unstable();
+                row.chunk_by(|a, b| a == b).count()
+            })
+            .collect();
         let mut merged = vec![0usize; rows + 1];
-        let k = k as i32;
         for i in 0..rows {
-            let row = &cols[at[i]..at[i + 1]];
-            let mut last = None;
-            for &col in row.iter() {
-                if last == Some(col) {
-                    if let Some(b) = bins.last_mut() {
-                        b.count += 1.0;
-                    }
-                } else {
-                    bins.push(Bin {
-                        q: col.div_euclid(k),
-                        rho: col.rem_euclid(k) as u32,
-                        count: 1.0,
-                    });
-                    last = Some(col);
-                }
-            }
-            merged[i + 1] = bins.len();
+            merged[i + 1] = merged[i] + distinct[i];
         }
+        let empty = Bin {
+            q: 0,
+            rho: 0,
+            count: 0.0,
+        };
+        let mut bins = vec![empty; merged[rows]];
+        let mut outs: Vec<&mut [Bin]> = Vec::with_capacity(rows);
+        let mut rest = bins.as_mut_slice();
+        for &d in &distinct {
+            let (out, tail) = rest.split_at_mut(d);
+            outs.push(out);
+            rest = tail;
+        }
+        let k = k as i32;
+        outs.par_iter_mut().enumerate().for_each(|(i, out)| {
+            let runs = cols[at[i]..at[i + 1]].chunk_by(|a, b| a == b);
+            for (slot, run) in out.iter_mut().zip(runs) {
+                *slot = Bin {
+                    q: run[0].div_euclid(k),
+                    rho: run[0].rem_euclid(k) as u32,
+                    count: run.len() as f64,
+                };
+            }
+        });
         Grid {
             s_b,
             bins,
@@ -462,7 +471,9 @@ mod tests {
         let (lon, lat) = (lon_of(t.x as f64 + 0.5, n), lat_of(t.y as f64 + 0.5, n));
         let mut seed = 7u64;
         let mut next = || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (seed >> 11) as f64 / (1u64 << 53) as f64
         };
         let points = (0..count)

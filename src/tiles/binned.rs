@@ -194,13 +194,35 @@ impl Grid {
         for i in 0..rows {
             at[i + 1] += at[i];
         }
+        // Placed by bands of rows in parallel: each band owns its rows' stretch of `cols` and
+        // scans every cell for its own (a scan is cheap beside the scattered writes).
         let mut cols = vec![0i32; cells.len()];
-        let mut next = at.clone();
-        for &(row, col) in &cells {
-            let slot = &mut next[row as usize];
-            cols[*slot] = col;
-            *slot += 1;
+        let bands = rayon::current_num_threads().clamp(1, rows.max(1));
+        let per_band = rows.div_ceil(bands).max(1);
+        let mut stretches: Vec<(usize, &mut [i32])> = Vec::with_capacity(bands);
+        let mut rest = cols.as_mut_slice();
+        for band in 0..bands {
+            let (r0, r1) = (
+                (band * per_band).min(rows),
+                ((band + 1) * per_band).min(rows),
+            );
+            let (stretch, tail) = rest.split_at_mut(at[r1] - at[r0]);
+            stretches.push((r0, stretch));
+            rest = tail;
         }
+        stretches.par_iter_mut().for_each(|(r0, stretch)| {
+            let (r0, r1) = (*r0, (*r0 + per_band).min(rows));
+            let base = at[r0];
+            let mut next: Vec<usize> = at[r0..r1].iter().map(|a| a - base).collect();
+            for &(row, col) in &cells {
+                let row = row as usize;
+                if (r0..r1).contains(&row) {
+                    let slot = &mut next[row - r0];
+                    stretch[*slot] = col;
+                    *slot += 1;
+                }
+            }
+        });
         drop(cells);
         // Rows sorted and their distinct columns counted in parallel (the sort is most of the
         // binning), then each row's bins written in place, in parallel too.

@@ -114,6 +114,28 @@ mod tests {
     }
 
     #[test]
+    fn covers_only_regions_wholly_inside() {
+        let region = |lo: [f64; 2], hi: [f64; 2]| {
+            let mut r = Region::unbounded(2);
+            r.lo[..2].copy_from_slice(&lo);
+            r.hi[..2].copy_from_slice(&hi);
+            r
+        };
+        let b = BBox::new(Metric::Haversine, &[170.0, -10.0], &[-170.0, 10.0]).unwrap();
+        // Inside one part, edges included; across both parts (the gap between is outside).
+        assert!(b.covers(&region([170.0, -10.0], [180.0, 10.0])));
+        assert!(b.covers(&region([-180.0, 0.0], [-175.0, 5.0])));
+        assert!(!b.covers(&region([175.0, 0.0], [185.0, 5.0])));
+        assert!(!b.covers(&region([-175.0, 0.0], [175.0, 5.0])));
+        assert!(!b.covers(&region([171.0, -11.0], [172.0, 0.0])));
+        // An unbounded side is never covered, though it intersects.
+        let e = BBox::new(Metric::Euclidean, &[0.0, 0.0], &[1.0, 1.0]).unwrap();
+        let open = region([0.5, f64::NEG_INFINITY], [0.6, 0.7]);
+        assert!(e.intersects(&open) && !e.covers(&open));
+        assert!(e.covers(&region([0.0, 0.0], [1.0, 1.0])));
+    }
+
+    #[test]
     fn rejects_bad_corners() {
         assert!(BBox::new(Metric::Haversine, &[0.0, 10.0], &[1.0, 5.0]).is_err());
         assert!(BBox::new(Metric::Haversine, &[0.0, 0.0], &[1.0, 95.0]).is_err());

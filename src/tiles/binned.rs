@@ -23,7 +23,7 @@ use rayon::prelude::*;
 
 use super::lat_rows::LatRows;
 use super::mercator::{lat_of, metres_per_px, y_unclamped, TileId};
-use super::render::{floor_px, TILE_SIZE};
+use super::render::TILE_SIZE;
 use crate::geometry::metric::{
     cos_lat, haversine_of_distance, lon_half_span, small_distance_of_haversine,
 };
@@ -128,6 +128,31 @@ pub fn render(t: TileId, points: &Projected, r: f64) -> Binned {
     }
 }
 
+/// `slice` cut into consecutive pieces of the given lengths (which must not add up to more
+/// than its length), for threads to fill side by side.
+fn split_lengths<T>(slice: &mut [T], lengths: impl Iterator<Item = usize>) -> Vec<&mut [T]> {
+    let mut pieces = Vec::with_capacity(lengths.size_hint().0);
+    let mut rest = slice;
+    for len in lengths {
+        let (piece, tail) = rest.split_at_mut(len);
+        pieces.push(piece);
+        rest = tail;
+    }
+    pieces
+}
+
+/// `x.floor()` for pixel-sized values (well inside i64), inlined: without SSE4.1 in the target
+/// `f64::floor` is a libm call, and binning calls it for every coordinate.
+#[inline]
+fn floor_px(x: f64) -> f64 {
+    let t = x as i64 as f64;
+    if t > x {
+        t - 1.0
+    } else {
+        t
+    }
+}
+
 /// An occupied bin: its column `q·k + rho` (`k` bins per lattice spacing, so that it sits
 /// `rho` bins past lattice column `q`), and its count of points.
 #[derive(Clone, Copy)]
@@ -199,40 +224,39 @@ impl Grid {
         let mut cols = vec![0i32; cells.len()];
         let bands = rayon::current_num_threads().clamp(1, rows.max(1));
         let per_band = rows.div_ceil(bands).max(1);
-        let mut stretches: Vec<(usize, &mut [i32])> = Vec::with_capacity(bands);
-        let mut rest = cols.as_mut_slice();
-        for band in 0..bands {
-            let (r0, r1) = (
+        let band_rows = |band: usize| {
+            (
                 (band * per_band).min(rows),
                 ((band + 1) * per_band).min(rows),
-            );
-            let (stretch, tail) = rest.split_at_mut(at[r1] - at[r0]);
-            stretches.push((r0, stretch));
-            rest = tail;
-        }
-        stretches.par_iter_mut().for_each(|(r0, stretch)| {
-            let (r0, r1) = (*r0, (*r0 + per_band).min(rows));
-            let base = at[r0];
-            let mut next: Vec<usize> = at[r0..r1].iter().map(|a| a - base).collect();
-            for &(row, col) in &cells {
-                let row = row as usize;
-                if (r0..r1).contains(&row) {
-                    let slot = &mut next[row - r0];
-                    stretch[*slot] = col;
-                    *slot += 1;
+            )
+        };
+        let mut stretches = split_lengths(
+            &mut cols,
+            (0..bands).map(|band| {
+                let (r0, r1) = band_rows(band);
+                at[r1] - at[r0]
+            }),
+        );
+        stretches
+            .par_iter_mut()
+            .enumerate()
+            .for_each(|(band, stretch)| {
+                let (r0, r1) = band_rows(band);
+                let base = at[r0];
+                let mut next: Vec<usize> = at[r0..r1].iter().map(|a| a - base).collect();
+                for &(row, col) in &cells {
+                    let row = row as usize;
+                    if (r0..r1).contains(&row) {
+                        let slot = &mut next[row - r0];
+                        stretch[*slot] = col;
+                        *slot += 1;
+                    }
                 }
-            }
-        });
+            });
         drop(cells);
         // Rows sorted and their distinct columns counted in parallel (the sort is most of the
         // binning), then each row's bins written in place, in parallel too.
-        let mut row_slices: Vec<&mut [i32]> = Vec::with_capacity(rows);
-        let mut rest = cols.as_mut_slice();
-        for i in 0..rows {
-            let (row, tail) = rest.split_at_mut(at[i + 1] - at[i]);
-            row_slices.push(row);
-            rest = tail;
-        }
+        let mut row_slices = split_lengths(&mut cols, at.windows(2).map(|w| w[1] - w[0]));
         let distinct: Vec<usize> = row_slices
             .par_iter_mut()
             .map(|row| {
@@ -250,13 +274,7 @@ impl Grid {
             count: 0.0,
         };
         let mut bins = vec![empty; merged[rows]];
-        let mut outs: Vec<&mut [Bin]> = Vec::with_capacity(rows);
-        let mut rest = bins.as_mut_slice();
-        for &d in &distinct {
-            let (out, tail) = rest.split_at_mut(d);
-            outs.push(out);
-            rest = tail;
-        }
+        let mut outs = split_lengths(&mut bins, distinct.iter().copied());
         let k = k as i32;
         outs.par_iter_mut().enumerate().for_each(|(i, out)| {
             let runs = cols[at[i]..at[i + 1]].chunk_by(|a, b| a == b);

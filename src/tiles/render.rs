@@ -367,18 +367,6 @@ fn sec_step(phi: f64) -> usize {
     (phi * SEC_STEPS) as usize + 1
 }
 
-/// `x.floor()` for pixel-sized values (well inside i64), inlined: without SSE4.1 in the target
-/// `f64::floor` is a libm call, and binning calls it for every coordinate.
-#[inline]
-pub(super) fn floor_px(x: f64) -> f64 {
-    let t = x as i64 as f64;
-    if t > x {
-        t - 1.0
-    } else {
-        t
-    }
-}
-
 /// sec φ at every [`SEC_STEPS`]-th of a degree up to 89°, behind [`DiscBounds::half_cols`].
 fn sec_table() -> &'static [f64] {
     static TABLE: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
@@ -523,10 +511,8 @@ fn splat(t: TileId, points: &[[f64; 2]], p: &HeatmapParams) -> Vec<f64> {
                     let c1 =
                         (lat_cos[y0] * small_cos(delta) - lat_sin[y0] * small_sin(delta)).max(0.0);
                     let wide = half.is_none_or(|w| w > small_cols);
-                    let boxes = [(near, near_lon), (far, far_lon)];
-                    for ((x0, x1), copy) in boxes
+                    for ((x0, x1), copy) in [(near, near_lon), (far, far_lon)]
                         .into_iter()
-                        .take(if far.is_some() { 2 } else { 1 })
                         .filter_map(|(cols, lon)| Some((cols?, lon.to_radians())))
                     {
                         s2.clear();

@@ -148,22 +148,30 @@ impl Serialize for FeatureView<'_> {
     }
 }
 
-/// `answer`'s hits, each with what `load` reads for it (all read at once), ordered by distance,
-/// then by user id: node ids differ between a primary and its replicas, user ids do not, so
-/// equal-distance points come out in the same order everywhere.
+/// The handles of `answer`'s hits, in its order.
+fn points_of(answer: &Answer) -> Vec<PointRef> {
+    answer.hits.iter().map(|h| h.point).collect()
+}
+
+/// `answer`'s hits, each with what was loaded for it (`loaded`, in the hits' order), ordered
+/// by distance, then by user id (`by_id` compares two rows' ids): node ids differ between a
+/// primary and its replicas, user ids do not, so equal-distance points come out in the same
+/// order everywhere.
 fn ranked<T>(
     answer: &Answer,
-    load: impl FnOnce(&[PointRef]) -> Result<Vec<T>>,
-    id: impl Fn(&T) -> Option<&PointId>,
-) -> Result<Vec<(&Hit, T)>> {
-    let points: Vec<_> = answer.hits.iter().map(|h| h.point).collect();
-    let mut rows: Vec<_> = answer.hits.iter().zip(load(&points)?).collect();
-    rows.sort_by(|a, b| {
-        a.0.distance
-            .total_cmp(&b.0.distance)
-            .then_with(|| id(&a.1).cmp(&id(&b.1)))
-    });
-    Ok(rows)
+    loaded: Vec<T>,
+    by_id: impl Fn(&T, &T) -> std::cmp::Ordering,
+) -> Vec<(&Hit, T)> {
+    let mut rows: Vec<_> = answer.hits.iter().zip(loaded).collect();
+    // Hits come nearest first: only equal distances can need reordering.
+    if rows.windows(2).any(|w| w[0].0.distance == w[1].0.distance) {
+        rows.sort_by(|a, b| {
+            a.0.distance
+                .total_cmp(&b.0.distance)
+                .then_with(|| by_id(&a.1, &b.1))
+        });
+    }
+    rows
 }
 
 /// An answer with its payloads loaded, ready to serialize in either [`Shape`].
@@ -200,7 +208,8 @@ impl<'a> AnswerView<'a> {
         with_distance: bool,
         shape: Shape,
     ) -> Result<Self> {
-        let rows = ranked(answer, |points| snap.payloads(points), |p| Some(&p.id))?;
+        let payloads = snap.payloads(&points_of(answer))?;
+        let rows = ranked(answer, payloads, |a, b| a.id.cmp(&b.id));
         let (hits, payloads) = rows.into_iter().unzip();
         Ok(AnswerView {
             hits,
@@ -284,7 +293,9 @@ impl Serialize for AnswerView<'_> {
 /// ([`crate::index::leaf_json`]) and spliced in: byte for byte what [`AnswerView`] writes, without
 /// decoding a payload or serializing its attributes again.
 pub struct SplicedAnswer<'a> {
-    rows: Vec<(&'a Hit, (Arc<LeafJson>, usize))>,
+    /// Per hit: its leaf's place in `leaves`, and its slot there.
+    rows: Vec<(&'a Hit, (usize, usize))>,
+    leaves: Vec<Arc<LeafJson>>,
     answer: &'a Answer,
     metric: Metric,
     with_distance: bool,
@@ -301,13 +312,13 @@ impl<'a> SplicedAnswer<'a> {
         with_distance: bool,
         shape: Shape,
     ) -> Result<Self> {
-        let rows = ranked(
-            answer,
-            |points| snap.payload_json(points),
-            |(json, slot)| json.id(*slot),
-        )?;
+        let (leaves, slots) = snap.payload_json(&points_of(answer))?;
+        let rows = ranked(answer, slots, |a, b| {
+            leaves[a.0].id(a.1).cmp(&leaves[b.0].id(b.1))
+        });
         Ok(SplicedAnswer {
             rows,
+            leaves,
             answer,
             metric: snap.meta().metric,
             with_distance,
@@ -328,7 +339,9 @@ impl<'a> SplicedAnswer<'a> {
             128 + self
                 .rows
                 .iter()
-                .map(|(_, (j, s))| 96 + j.properties_json(*s).map_or(0, <[u8]>::len))
+                .map(|(_, (at, s))| {
+                    96 + self.leaves[*at].properties_json(*s).map_or(0, <[u8]>::len)
+                })
                 .sum::<usize>(),
         );
         out.push(b'{');
@@ -350,10 +363,11 @@ impl<'a> SplicedAnswer<'a> {
             Shape::GeoJson => br#","features":["#,
         });
         let key = distance_key(self.metric);
-        for (n, (hit, (json, slot))) in self.rows.iter().enumerate() {
+        for (n, (hit, (at, slot))) in self.rows.iter().enumerate() {
             if n > 0 {
                 out.push(b',');
             }
+            let json = &self.leaves[*at];
             let id = json.id_json(*slot).unwrap_or(b"null");
             let props = json.properties_json(*slot).unwrap_or(b"{}");
             let distance = shown_distance(self.metric, hit.distance);

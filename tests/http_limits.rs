@@ -152,6 +152,70 @@ fn an_unfinished_request_head_is_closed_after_the_head_timeout() {
     assert_eq!(st, 200);
 }
 
+/// Reads one `/healthz` answer (its head and its body, by `Content-Length`) from `conn`.
+fn read_answer(conn: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    let mut byte = [0u8; 1];
+    while !got.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            conn.read(&mut byte).expect("answer head"),
+            1,
+            "closed early"
+        );
+        got.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&got).to_string();
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    conn.read_exact(&mut body).expect("answer body");
+    head
+}
+
+#[test]
+fn the_head_timeout_counts_from_each_request_on_a_kept_alive_connection() {
+    // Every head's deadline runs from when the server starts waiting for it: a client pausing
+    // less than the timeout between requests is served on and on, and one that stalls in a
+    // head is closed, however long the connection has been open.
+    let (s, _t) = server(ServerConfig {
+        conn_limits: ConnLimits {
+            header_read_timeout: Duration::from_secs(1),
+            ..ConnLimits::default()
+        },
+        ..ServerConfig::default()
+    });
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut conn = TcpStream::connect(&addr).expect("connect");
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let started = Instant::now();
+    for _ in 0..4 {
+        conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .expect("request");
+        let head = read_answer(&mut conn);
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        std::thread::sleep(Duration::from_millis(600));
+    }
+    // Longer than one timeout in all: no deadline may count from an earlier request.
+    assert!(started.elapsed() > Duration::from_millis(2000));
+    conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .expect("partial head");
+    let stalled = Instant::now();
+    let mut rest = Vec::new();
+    let _ = conn.read_to_end(&mut rest);
+    let waited = stalled.elapsed();
+    assert!(
+        waited < Duration::from_secs(15),
+        "the stalled connection stayed open {waited:?}"
+    );
+}
+
 #[test]
 fn follower_names_cannot_grow_the_metrics_without_bound() {
     let (s, _t) = server(ServerConfig::default());

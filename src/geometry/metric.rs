@@ -87,17 +87,31 @@ impl Metric {
         }
     }
 
-    /// Distance between two points.
+    /// Distance from `a` to `b`: [`Origin::distance`] from `a`, so a walk that measures from
+    /// one [`Metric::origin`] and an oracle that calls this agree to the last bit.
     #[inline]
     pub fn distance(self, a: &[f64], b: &[f64]) -> f64 {
-        match self {
-            Metric::Haversine => haversine(a[0], a[1], b[0], b[1]),
-            Metric::Euclidean => a
-                .iter()
-                .zip(b)
-                .map(|(x, y)| (x - y) * (x - y))
-                .sum::<f64>()
-                .sqrt(),
+        self.origin(a).distance(b)
+    }
+
+    /// `p` as the point many distances are measured from (a query's centre).
+    #[inline]
+    pub fn origin(self, p: &[f64]) -> Origin<'_> {
+        let (phi, cos_lat, sin_phi, cos_phi) = match self {
+            Metric::Haversine => {
+                let phi = p[1].to_radians();
+                let (s, c) = phi.sin_cos();
+                (phi, cos_lat(p[1]), s, c)
+            }
+            Metric::Euclidean => (0.0, 0.0, 0.0, 0.0),
+        };
+        Origin {
+            metric: self,
+            p,
+            phi,
+            cos_lat,
+            sin_phi,
+            cos_phi,
         }
     }
 
@@ -161,7 +175,81 @@ impl Metric {
     }
 }
 
-/// Great-circle distance in metres between two lon/lat points given in degrees.
+/// A point distances are measured from, with the trigonometry of its latitude done once.
+///
+/// A radius walk measures every candidate from one centre; with libm's `sin`, `cos` and `asin`
+/// per candidate those calls were a tenth of a 25 km query's server time. Here the sines of the
+/// half differences and the cosine of the candidate's latitude (by the angle-addition formula
+/// from the centre's) come from the small-angle series whenever the differences are small, and
+/// the arcsine from its series for distances up to [`SMALL_DISTANCE_MAX_M`]; far pairs take the
+/// libm path. Agrees with [`haversine`] within 1e-12 relative (tested over 400k pairs near and
+/// far, at the poles and across the antimeridian; the worst seen is 6e-16), far below the
+/// millimetre answers show and the walk's pruning [`Metric::slack`].
+#[derive(Clone, Copy)]
+pub struct Origin<'a> {
+    metric: Metric,
+    p: &'a [f64],
+    phi: f64,
+    /// [`cos_lat`] of the origin: exactly 0 at a pole.
+    cos_lat: f64,
+    sin_phi: f64,
+    cos_phi: f64,
+}
+
+/// Haversine terms of distances up to [`SMALL_DISTANCE_MAX_M`] (a little under
+/// `haversine_of_distance(SMALL_DISTANCE_MAX_M)`, tested): the arcsine's series is exact below.
+const SMALL_DISTANCE_MAX_A: f64 = 6.159e-5;
+
+/// `sin(x / 2)`.
+#[inline]
+fn sin_half(x: f64) -> f64 {
+    let h = x * 0.5;
+    if h.abs() <= SMALL_ANGLE_MAX {
+        small_sin(h)
+    } else {
+        h.sin()
+    }
+}
+
+impl Origin<'_> {
+    /// Distance from the origin to `q`.
+    #[inline]
+    pub fn distance(&self, q: &[f64]) -> f64 {
+        match self.metric {
+            Metric::Haversine => {
+                let phi2 = q[1].to_radians();
+                let dphi = phi2 - self.phi;
+                let s1 = sin_half(dphi);
+                let s2 = sin_half((q[0] - self.p[0]).to_radians());
+                // cos(φ₁ + Δφ) from the origin's sine and cosine; exactly 0 at a pole, as
+                // `cos_lat` gives, so points at one pole are 0 apart whatever their longitude.
+                let cos2 = if q[1].abs() == 90.0 {
+                    0.0
+                } else if dphi.abs() <= SMALL_ANGLE_MAX {
+                    self.cos_phi * small_cos(dphi) - self.sin_phi * small_sin(dphi)
+                } else {
+                    phi2.cos()
+                };
+                let a = s1 * s1 + self.cos_lat * cos2 * s2 * s2;
+                if a <= SMALL_DISTANCE_MAX_A {
+                    small_distance_of_haversine(a)
+                } else {
+                    distance_of_haversine(a)
+                }
+            }
+            Metric::Euclidean => self
+                .p
+                .iter()
+                .zip(q)
+                .map(|(x, y)| (x - y) * (x - y))
+                .sum::<f64>()
+                .sqrt(),
+        }
+    }
+}
+
+/// Great-circle distance in metres between two lon/lat points given in degrees, with libm's
+/// trigonometry throughout: the reference [`Origin::distance`] is tested against.
 #[inline]
 pub fn haversine(lon1: f64, lat1: f64, lon2: f64, lat2: f64) -> f64 {
     let phi1 = lat1.to_radians();
@@ -349,6 +437,64 @@ mod tests {
             worst = worst.max((small_cos(x) - c).abs() / c);
         }
         assert!(worst < 4.0 * f64::EPSILON, "relative error {worst:e}");
+    }
+
+    #[test]
+    fn distances_from_an_origin_match_the_libm_formula() {
+        assert!(SMALL_DISTANCE_MAX_A <= haversine_of_distance(SMALL_DISTANCE_MAX_M));
+        // A fixed xorshift sequence: pairs near and far, around the poles and the antimeridian.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut unit = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut worst = 0.0f64;
+        for i in 0..400_000 {
+            let lat1 = match i % 4 {
+                0 => unit() * 180.0 - 90.0,
+                1 => 90.0 - unit().powi(4) * 2.0,
+                2 => -90.0 + unit().powi(4) * 2.0,
+                _ => unit() * 10.0 - 5.0,
+            };
+            let lon1 = if i % 3 == 0 {
+                180.0 - unit() * 0.01
+            } else {
+                unit() * 360.0 - 180.0
+            };
+            let spread = [1e-7, 1e-4, 0.01, 0.5, 3.0, 180.0][i % 6];
+            let lat2 = (lat1 + (unit() - 0.5) * spread).clamp(-90.0, 90.0);
+            let mut lon2 = lon1 + (unit() - 0.5) * spread;
+            if lon2 > 180.0 {
+                lon2 -= 360.0;
+            }
+            let a = [lon1, lat1];
+            let b = [lon2, lat2];
+            let fast = Metric::Haversine.distance(&a, &b);
+            let exact = haversine(lon1, lat1, lon2, lat2);
+            let err = (fast - exact).abs();
+            assert!(
+                err <= 1e-12 * exact + 1e-9,
+                "{a:?} {b:?}: {fast} vs {exact}"
+            );
+            if exact > 1e-3 {
+                worst = worst.max(err / exact);
+            }
+        }
+        // The poles and a point with itself, exactly.
+        for (a, b) in [
+            ([10.0, 90.0], [-170.0, 90.0]),
+            ([0.0, -90.0], [123.0, -90.0]),
+            ([179.9, 12.0], [179.9, 12.0]),
+        ] {
+            assert_eq!(Metric::Haversine.distance(&a, &b), 0.0);
+        }
+        assert!(
+            (Metric::Haversine.distance(&[0.0, -90.0], &[0.0, 90.0]) - HALF_CIRCUMFERENCE_M).abs()
+                < 1e-6
+        );
+        assert!(worst < 1e-14, "worst relative difference {worst:e}");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! rewrites that leaf's payloads.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasherDefault;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -15,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::point::PointId;
 use crate::store::codec::{self, IdRef, ValueRef};
 use crate::store::Store;
+use crate::tree::cache::IdHasher;
 use crate::tree::points::for_each_payload_chunk;
 
 /// The JSON of one leaf's payloads: per slot, the user id and the `properties` object.
@@ -169,8 +171,10 @@ pub struct LeafJsonCache {
 
 #[derive(Default)]
 struct CacheState {
-    /// Leaf id to (its JSON, the stamp it was put in with, used since last considered).
-    map: HashMap<u64, (Arc<LeafJson>, u64, bool)>,
+    /// Leaf id to (its JSON, the stamp it was put in with, used since last considered);
+    /// hashed like the node cache's ids (node ids are not attacker-chosen; SipHash cost more
+    /// than the rest of a lookup).
+    map: HashMap<u64, (Arc<LeafJson>, u64, bool), BuildHasherDefault<IdHasher>>,
     /// Eviction order: (leaf, stamp); entries whose stamp no longer matches the map are stale.
     order: VecDeque<(u64, u64)>,
     bytes: usize,

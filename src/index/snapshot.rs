@@ -15,6 +15,10 @@ use crate::store::{codec, Space};
 use crate::tree::points::{self, StoredPoint};
 use crate::tree::{Node, PointRef, TreeReader};
 
+/// The payload JSON of an answer's points ([`Snapshot::payload_json`]): the encodings of the
+/// leaves they lie in, and per point its leaf's place among those and its slot.
+pub type PointsJson = (Vec<Arc<LeafJson>>, Vec<(usize, usize)>);
+
 /// One committed write from the changes log: its sequence number and operations.
 pub type Change = (u64, Vec<WriteOp>);
 
@@ -31,7 +35,8 @@ fn by_leaf<L, T>(
     mut take: impl FnMut(&mut L, PointRef) -> Result<T>,
 ) -> Result<Vec<T>> {
     let mut order: Vec<usize> = (0..points.len()).collect();
-    order.sort_by_key(|&i| points[i]);
+    // Handles are unique within an answer: an unstable sort orders them the same.
+    order.sort_unstable_by_key(|&i| points[i]);
     let mut out: Vec<Option<T>> = (0..points.len()).map(|_| None).collect();
     let mut leaf: Option<(u64, L)> = None;
     for i in order {
@@ -268,14 +273,24 @@ impl Snapshot<'_> {
         )
     }
 
-    /// The JSON of the payloads of `points` (from answers of this snapshot), in their order, as
-    /// (the leaf's encoding, slot): each leaf is read and encoded once, and kept in the index's
-    /// cache for later answers.
-    pub fn payload_json(&self, points: &[PointRef]) -> Result<Vec<(Arc<LeafJson>, usize)>> {
-        by_leaf(
+    /// The JSON of the payloads of `points` (from answers of this snapshot): the leaves they lie
+    /// in, encoded, and per point in their order (its leaf's place among those, slot). Each
+    /// leaf is read and encoded once, and kept in the index's cache for later answers; a leaf's
+    /// encoding is shared by one reference however many points it holds, so an answer does not
+    /// bump a shared counter per place.
+    pub fn payload_json(
+        &self,
+        points: &[PointRef],
+    ) -> Result<PointsJson> {
+        let mut leaves = Vec::new();
+        let rows = by_leaf(
             points,
-            |leaf| self.leaf_json(leaf),
-            |json, p| {
+            |leaf| {
+                let json = self.leaf_json(leaf)?;
+                leaves.push(json.clone());
+                Ok((leaves.len() - 1, json))
+            },
+            |(at, json), p| {
                 if p.slot() >= json.len() {
                     return Err(Error::Corrupt(format!(
                         "leaf {} has no payload for slot {}",
@@ -283,9 +298,10 @@ impl Snapshot<'_> {
                         p.slot()
                     )));
                 }
-                Ok((json.clone(), p.slot()))
+                Ok((*at, p.slot()))
             },
-        )
+        )?;
+        Ok((leaves, rows))
     }
 
     fn leaf_json(&self, leaf: u64) -> Result<Arc<LeafJson>> {

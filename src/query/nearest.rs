@@ -46,6 +46,7 @@ pub fn nearest(w: Walk<'_>, center: &[f64], k: usize, max_distance: Option<f64>)
     let limit = max_distance.unwrap_or(f64::INFINITY);
     let reach = |d: f64| d + w.metric.slack(d);
     let mut best = Best::new(k);
+    let origin = w.metric.origin(center);
     let mut frontier = BinaryHeap::new();
     if let (Some(root), true) = (w.root, k > 0) {
         let region = w.metric.root_region(w.dims);
@@ -69,7 +70,7 @@ pub fn nearest(w: Walk<'_>, center: &[f64], k: usize, max_distance: Option<f64>)
             NodeRef::Leaf(coords) => {
                 let mut payloads = LeafPayloads::new(w.store, p.id);
                 for (slot, c) in coords.chunks_exact(w.dims).enumerate() {
-                    let d = w.metric.distance(center, c);
+                    let d = origin.distance(c);
                     let point = PointRef::new(p.id, slot);
                     if d > limit || !w.after_cursor(d, point) {
                         continue;

@@ -61,6 +61,7 @@ fn walk_with<const DEEP: bool>(
     let dims = w.dims;
     let reach_m = radius + w.metric.slack(radius);
     let reach = ReachBox::new(w.metric, center, reach_m);
+    let origin = w.metric.origin(center);
     let sorted_on = sort_axis(w.metric).min(dims.saturating_sub(1));
     let (key_lo, key_hi) = reach.bounds(sorted_on);
     let mut stack: Vec<Pending> = Vec::with_capacity(64);
@@ -106,7 +107,7 @@ fn walk_with<const DEEP: bool>(
                     if !reach.contains(c) {
                         continue;
                     }
-                    let d = w.metric.distance(center, c);
+                    let d = origin.distance(c);
                     if d <= radius && w.passes(&mut payloads, slot)? {
                         visit(PointRef::new(p.id, slot), c, d, &mut payloads)?;
                     }

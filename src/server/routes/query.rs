@@ -141,14 +141,15 @@ pub async fn near(
         "properties",
         "after",
     ])?;
-    let meta = s.index().meta();
+    // One index for parsing and the query: a replica may swap it in between.
+    let index = s.index();
+    let meta = index.meta();
     let center = p.location(&meta)?;
     let radius = required(p.distance("radius", &meta, true)?, "radius")?;
     let limit = p.limit()?;
     let out = Output::parse(&p, &accept, &meta)?;
     let filter = p.filter()?;
     query(s.pool.clone(), move |inline| {
-        let index = s.index();
         let snap = snapshot(&index, inline)?.filtered(filter.clone());
         let after = cursor(&p, snap.meta())?;
         let snap = snap.after(after);
@@ -188,14 +189,15 @@ pub async fn nearest(
         "properties",
         "after",
     ])?;
-    let meta = s.index().meta();
+    // One index for parsing and the query: a replica may swap it in between.
+    let index = s.index();
+    let meta = index.meta();
     let center = p.location(&meta)?;
     let k = required(p.count("k", 1, MAX_RESULTS)?, "k")?;
     let max = p.distance("max_distance", &meta, false)?;
     let out = Output::parse(&p, &accept, &meta)?;
     let filter = p.filter()?;
     query(s.pool.clone(), move |inline| {
-        let index = s.index();
         let snap = snapshot(&index, inline)?.filtered(filter.clone());
         let after = cursor(&p, snap.meta())?;
         let snap = snap.after(after);
@@ -226,7 +228,9 @@ pub async fn within(
 ) -> ApiResult<Response> {
     let p = Params::parse(uri.query());
     p.only(&["bbox", "limit", "format", "where", "properties", "after"])?;
-    let meta = s.index().meta();
+    // One index for parsing and the query: a replica may swap it in between.
+    let index = s.index();
+    let meta = index.meta();
     let dims = meta.dims as usize;
     let raw = p.required_str("bbox")?;
     let v = parse_list("bbox", raw)?;
@@ -245,7 +249,6 @@ pub async fn within(
     let out = Output::parse(&p, &accept, &meta)?;
     let filter = p.filter()?;
     query(s.pool.clone(), move |inline| {
-        let index = s.index();
         let snap = snapshot(&index, inline)?.filtered(filter.clone());
         let after = cursor(&p, snap.meta())?;
         let snap = snap.after(after);
@@ -268,14 +271,15 @@ pub async fn within(
 pub async fn stats(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref());
     p.only(&["lon", "lat", "point", "radius", "group_by", "sum", "where"])?;
-    let meta = s.index().meta();
+    // One index for parsing and the query: a replica may swap it in between.
+    let index = s.index();
+    let meta = index.meta();
     let center = p.location(&meta)?;
     let radius = required(p.distance("radius", &meta, true)?, "radius")?;
     let group_by = p.required_str("group_by")?.to_string();
     let sum = p.str("sum").filter(|x| !x.is_empty()).map(str::to_string);
     let filter = p.filter()?;
     blocking(s.pool.clone(), move || {
-        let index = s.index();
         let a =
             index
                 .snapshot()

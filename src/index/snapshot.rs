@@ -27,20 +27,52 @@ thread_local! {
     static HELD: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Leaves an answer's points are matched against by a scan before [`by_leaf`] sorts them
+/// instead.
+const SCANNED_LEAVES: usize = 16;
+
 /// `take(leaf's reader, point)` for each of `points`, in their order, opening each leaf once
 /// (`open(leaf)`) however many of the points it holds.
+///
+/// Most answers lie in a few leaves: each point's is found among those opened so far by a
+/// short scan, in the points' order, with no sort. Past [`SCANNED_LEAVES`] distinct leaves the
+/// points are sorted by leaf and the leaves opened afresh.
 fn by_leaf<L, T>(
     points: &[PointRef],
     mut open: impl FnMut(u64) -> Result<L>,
     mut take: impl FnMut(&mut L, PointRef) -> Result<T>,
 ) -> Result<Vec<T>> {
-    let mut order: Vec<usize> = (0..points.len()).collect();
+    let mut opened: Vec<(u64, L)> = Vec::new();
+    let mut out = Vec::with_capacity(points.len());
+    for &p in points {
+        let at = match opened.iter().position(|(l, _)| *l == p.leaf()) {
+            Some(at) => at,
+            None if opened.len() < SCANNED_LEAVES => {
+                opened.push((p.leaf(), open(p.leaf())?));
+                opened.len() - 1
+            }
+            None => {
+                drop((opened, out));
+                return by_leaf_sorted(points, open, take);
+            }
+        };
+        out.push(take(&mut opened[at].1, p)?);
+    }
+    Ok(out)
+}
+
+/// [`by_leaf`] for points in many leaves.
+fn by_leaf_sorted<L, T>(
+    points: &[PointRef],
+    mut open: impl FnMut(u64) -> Result<L>,
+    mut take: impl FnMut(&mut L, PointRef) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut order: Vec<(PointRef, usize)> = points.iter().copied().zip(0..).collect();
     // Handles are unique within an answer: an unstable sort orders them the same.
-    order.sort_unstable_by_key(|&i| points[i]);
+    order.sort_unstable();
     let mut out: Vec<Option<T>> = (0..points.len()).map(|_| None).collect();
     let mut leaf: Option<(u64, L)> = None;
-    for i in order {
-        let p = points[i];
+    for (p, i) in order {
         let reader = match &mut leaf {
             Some((l, r)) if *l == p.leaf() => r,
             _ => &mut leaf.insert((p.leaf(), open(p.leaf())?)).1,
@@ -278,10 +310,7 @@ impl Snapshot<'_> {
     /// leaf is read and encoded once, and kept in the index's cache for later answers; a leaf's
     /// encoding is shared by one reference however many points it holds, so an answer does not
     /// bump a shared counter per place.
-    pub fn payload_json(
-        &self,
-        points: &[PointRef],
-    ) -> Result<PointsJson> {
+    pub fn payload_json(&self, points: &[PointRef]) -> Result<PointsJson> {
         let mut leaves = Vec::new();
         let rows = by_leaf(
             points,
@@ -365,5 +394,42 @@ impl Snapshot<'_> {
     /// The point with the user's id `id`, if there is one.
     pub fn get(&self, id: &PointId) -> Result<Option<StoredPoint>> {
         points::find(self.index.store.as_ref(), &self.meta, id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn by_leaf_keeps_the_points_order_and_opens_each_leaf_once() {
+        for leaves in [1u64, 3, 16, 17, 40] {
+            // Scrambled over the leaves, several points in each.
+            let points: Vec<PointRef> = (0..200u64)
+                .map(|i| PointRef::new(100 + (i * 7) % leaves, (i % 11) as usize))
+                .collect();
+            let mut opens = Vec::new();
+            let got = by_leaf(
+                &points,
+                |leaf| {
+                    opens.push(leaf);
+                    Ok(leaf)
+                },
+                |leaf, p| {
+                    assert_eq!(*leaf, p.leaf());
+                    Ok((p.leaf(), p.slot()))
+                },
+            )
+            .expect("by_leaf");
+            let want: Vec<(u64, usize)> = points.iter().map(|p| (p.leaf(), p.slot())).collect();
+            assert_eq!(got, want, "{leaves} leaves");
+            // A leaf is opened once, or (past the scan) once more in the sorted pass.
+            let distinct = leaves.min(200) as usize;
+            if distinct <= SCANNED_LEAVES {
+                assert_eq!(opens.len(), distinct);
+            } else {
+                assert_eq!(opens.len(), SCANNED_LEAVES + distinct);
+            }
+        }
     }
 }

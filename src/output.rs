@@ -296,6 +296,8 @@ pub struct SplicedAnswer<'a> {
     /// Per hit: its leaf's place in `leaves`, and its slot there.
     rows: Vec<(&'a Hit, (usize, usize))>,
     leaves: Vec<Arc<LeafJson>>,
+    /// The attributes kept (`properties=`), as the JSON of their names; all when `None`.
+    keep: Option<Vec<Vec<u8>>>,
     answer: &'a Answer,
     metric: Metric,
     with_distance: bool,
@@ -319,6 +321,7 @@ impl<'a> SplicedAnswer<'a> {
         Ok(SplicedAnswer {
             rows,
             leaves,
+            keep: None,
             answer,
             metric: snap.meta().metric,
             with_distance,
@@ -333,8 +336,27 @@ impl<'a> SplicedAnswer<'a> {
         self
     }
 
+    /// Keeps only the attributes named in `keep` (all of them when `None`), in their stored
+    /// order, as [`AnswerView::only_properties`] does: picked out of the spliced JSON rather than
+    /// decoded (decoding a leaf's payloads for each answer made `properties=` answers two orders
+    /// of magnitude slower than whole ones).
+    pub fn only_properties(mut self, keep: Option<&[String]>) -> Self {
+        self.keep = keep.map(|names| {
+            names
+                .iter()
+                .map(|n| {
+                    let mut key = Vec::with_capacity(n.len() + 2);
+                    put(&mut key, n.as_str());
+                    key
+                })
+                .collect()
+        });
+        self
+    }
+
     /// The answer as compact JSON bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
+        let mut picked = Vec::new();
         let mut out = Vec::with_capacity(
             128 + self
                 .rows
@@ -369,7 +391,11 @@ impl<'a> SplicedAnswer<'a> {
             }
             let json = &self.leaves[*at];
             let id = json.id_json(*slot).unwrap_or(b"null");
-            let props = json.properties_json(*slot).unwrap_or(b"{}");
+            let mut props = json.properties_json(*slot).unwrap_or(b"{}");
+            if let Some(keep) = &self.keep {
+                pick_members(props, keep, &mut picked);
+                props = &picked;
+            }
             let distance = shown_distance(self.metric, hit.distance);
             match self.shape {
                 Shape::Json => {
@@ -426,6 +452,68 @@ impl<'a> SplicedAnswer<'a> {
     }
 }
 
+/// Writes to `out` the JSON object `object` with only the members whose key (as JSON) is one of
+/// `keep`, in their order.
+///
+/// `object` is a payload's attributes as [`crate::index::leaf_json`] encodes them: flat (values
+/// are strings, numbers, booleans or null), compact, keys and strings escaped by serde_json. On
+/// anything else it stops at the first byte it cannot follow, keeping what it had, and never
+/// panics.
+fn pick_members(object: &[u8], keep: &[Vec<u8>], out: &mut Vec<u8>) {
+    /// The end (one past the closing quote) of the string opening at `at`.
+    fn string_end(b: &[u8], at: usize) -> usize {
+        let mut i = at + 1;
+        // Long strings (alternate names run to kilobytes): find the next quote or escape a
+        // vector at a time.
+        while let Some(n) = b
+            .get(i..)
+            .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+        {
+            i += n;
+            match b[i] {
+                b'"' => return i + 1,
+                _ => i += 2,
+            }
+        }
+        b.len()
+    }
+    out.clear();
+    out.push(b'{');
+    let mut i = 1;
+    let mut first = true;
+    while object.get(i) == Some(&b'"') {
+        let key_end = string_end(object, i);
+        if object.get(key_end) != Some(&b':') {
+            break;
+        }
+        let value_end = match object.get(key_end + 1) {
+            Some(b'"') => string_end(object, key_end + 1),
+            Some(_) => object[key_end + 1..]
+                .iter()
+                .position(|c| matches!(c, b',' | b'}'))
+                .map_or(object.len(), |n| key_end + 1 + n),
+            None => break,
+        };
+        // A member must be followed by `,` or `}`; a truncated one is left out.
+        if value_end >= object.len() {
+            break;
+        }
+        let key = &object[i..key_end];
+        if keep.iter().any(|k| k.as_slice() == key) {
+            if !first {
+                out.push(b',');
+            }
+            out.extend_from_slice(&object[i..value_end]);
+            first = false;
+        }
+        i = value_end;
+        if object.get(i) == Some(&b',') {
+            i += 1;
+        }
+    }
+    out.push(b'}');
+}
+
 /// One stored point (no distance) as a JSON object.
 pub fn point_json(metric: Metric, hit: &Hit, payload: &Payload) -> Vec<u8> {
     let view = PointView {
@@ -459,4 +547,39 @@ pub fn stats_json(a: &StatsAnswer, group_by: &str, sum: Option<&str>) -> Json {
         "nodes_read": a.nodes_read,
         "groups": groups,
     })
+}
+
+#[cfg(test)]
+mod pick_tests {
+    use super::pick_members;
+
+    #[test]
+    fn picking_members_keeps_order_and_survives_any_bytes() {
+        let keep = vec![br#""b""#.to_vec(), br#""a\"""#.to_vec()];
+        let mut out = Vec::new();
+        pick_members(
+            br#"{"a\"":"x,}\"y","b":-1.5e3,"c":null,"b":true}"#,
+            &keep,
+            &mut out,
+        );
+        assert_eq!(out, br#"{"a\"":"x,}\"y","b":-1.5e3,"b":true}"#);
+        // Truncated or foreign bytes: complete members kept, a closed object, no panic.
+        for bad in [
+            &b""[..],
+            b"{",
+            b"{\"b",
+            b"{\"b\":",
+            b"{\"b\":\"x",
+            b"{\"b\":1,\"a\\\"\"",
+            b"{\"b\":1,x}",
+            b"[1,2]",
+            b"{\"b\":\"\\",
+        ] {
+            pick_members(bad, &keep, &mut out);
+            serde_json::from_slice::<serde_json::Value>(&out)
+                .unwrap_or_else(|e| panic!("{bad:?} gave {out:?}: {e}"));
+        }
+        pick_members(b"{\"b\":1,x}", &keep, &mut out);
+        assert_eq!(out, b"{\"b\":1}");
+    }
 }

@@ -95,22 +95,34 @@ fn check_same(index: &Index, center: &[f64], radius: f64) {
         Metric::Euclidean => &[Shape::Json],
     };
     for (answer, with_distance) in [(&near, true), (&nearest, true), (&within, false)] {
+        // `properties=`: none, one, several (names JSON escapes, asked out of order), unknown.
+        let keeps: [Option<Vec<String>>; 5] = [
+            None,
+            Some(vec![]),
+            Some(vec!["a".into()]),
+            Some(vec!["c".into(), "a\"".into(), "b".into()]),
+            Some(vec!["zz".into()]),
+        ];
         for &shape in shapes {
             for next in [None, Some("tok\"en".to_string())] {
-                let want = AnswerView::load(&snap, answer, with_distance, shape)
-                    .expect("view")
-                    .with_next(next.clone())
-                    .to_bytes();
-                let got = SplicedAnswer::load(&snap, answer, with_distance, shape)
-                    .expect("spliced")
-                    .with_next(next)
-                    .to_bytes();
-                assert_eq!(
-                    String::from_utf8_lossy(&got),
-                    String::from_utf8_lossy(&want),
-                    "{shape:?} with_distance={with_distance}"
-                );
-                serde_json::from_slice::<serde_json::Value>(&got).expect("valid JSON");
+                for keep in &keeps {
+                    let want = AnswerView::load(&snap, answer, with_distance, shape)
+                        .expect("view")
+                        .only_properties(keep.as_deref())
+                        .with_next(next.clone())
+                        .to_bytes();
+                    let got = SplicedAnswer::load(&snap, answer, with_distance, shape)
+                        .expect("spliced")
+                        .only_properties(keep.as_deref())
+                        .with_next(next.clone())
+                        .to_bytes();
+                    assert_eq!(
+                        String::from_utf8_lossy(&got),
+                        String::from_utf8_lossy(&want),
+                        "{shape:?} with_distance={with_distance} keep={keep:?}"
+                    );
+                    serde_json::from_slice::<serde_json::Value>(&got).expect("valid JSON");
+                }
             }
         }
     }

@@ -8,7 +8,7 @@ use axum::response::Response;
 use super::{bytes_response, json_response, GEOJSON, JSON};
 use crate::geometry::BBox;
 use crate::index::Snapshot;
-use crate::output::{stats_json, AnswerView, Shape, SplicedAnswer};
+use crate::output::{stats_json, Shape, SplicedAnswer};
 use crate::query::Answer;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::params::{parse_list, Params, MAX_RESULTS};
@@ -96,17 +96,12 @@ fn render(
     } else {
         (Shape::Json, JSON)
     };
-    // Whole payloads are spliced from their JSON encoded once per leaf; a subset of attributes
-    // is picked from decoded payloads.
-    let body = match out.properties.as_deref() {
-        None => SplicedAnswer::load(snap, a, with_distance, shape)?
-            .with_next(next)
-            .to_bytes(),
-        Some(keep) => AnswerView::load(snap, a, with_distance, shape)?
-            .only_properties(Some(keep))
-            .with_next(next)
-            .to_bytes(),
-    };
+    // Payloads are spliced from their JSON encoded once per leaf, whole or with only the
+    // attributes asked for.
+    let body = SplicedAnswer::load(snap, a, with_distance, shape)?
+        .only_properties(out.properties.as_deref())
+        .with_next(next)
+        .to_bytes();
     // Counted once the answer is made: a query that gave way is counted where it ran again.
     s.metrics.nodes_read(a.nodes_read);
     Ok(bytes_response(body, content_type))

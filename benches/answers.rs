@@ -69,14 +69,7 @@ fn best_ns(passes: usize, qs: &[[f64; 2]], mut f: impl FnMut(&[f64; 2]) -> usize
 fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("idx");
-    kdsled::index::build(
-        &path,
-        kdsled::input::open(&cities_path(), &kdsled::input::InputSpec::geonames())
-            .expect("open cities"),
-        &options(),
-        &kdsled::index::NoProgress,
-    )
-    .expect("build");
+    build_cities(&path);
     let index = Index::open(&path, 256).expect("open");
     let qs = queries(&cities(), 4096, 42);
 

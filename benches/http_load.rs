@@ -253,14 +253,7 @@ fn main() {
         Err(_) => {
             let dir = tempfile::tempdir().expect("tempdir");
             let path = dir.path().join("idx");
-            kdsled::index::build(
-                &path,
-                kdsled::input::open(&cities_path(), &kdsled::input::InputSpec::geonames())
-                    .expect("open cities"),
-                &support::options(),
-                &kdsled::index::NoProgress,
-            )
-            .expect("build");
+            support::build_cities(&path);
             let index = Arc::new(Index::open(&path, 256).expect("open"));
             served = Some(index.clone());
             let server = inproc::serve(index, ServerConfig::default());

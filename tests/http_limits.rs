@@ -123,9 +123,9 @@ fn error_answers_from_every_layer_are_json() {
     error_of(st, &v);
 }
 
-#[test]
-fn an_unfinished_request_head_is_closed_after_the_head_timeout() {
-    let (s, _t) = server(ServerConfig {
+/// A server whose request heads must arrive within a second, and a connection to it.
+fn one_second_head_timeout() -> (common::inproc::InProc, common::TestIndex, TcpStream) {
+    let (s, t) = server(ServerConfig {
         conn_limits: ConnLimits {
             header_read_timeout: Duration::from_secs(1),
             ..ConnLimits::default()
@@ -133,7 +133,13 @@ fn an_unfinished_request_head_is_closed_after_the_head_timeout() {
         ..ServerConfig::default()
     });
     let addr = s.base.trim_start_matches("http://").to_string();
-    let mut conn = TcpStream::connect(&addr).expect("connect");
+    let conn = TcpStream::connect(&addr).expect("connect");
+    (s, t, conn)
+}
+
+#[test]
+fn an_unfinished_request_head_is_closed_after_the_head_timeout() {
+    let (s, _t, mut conn) = one_second_head_timeout();
     conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
         .expect("partial head");
     conn.set_read_timeout(Some(Duration::from_secs(20)))
@@ -183,15 +189,7 @@ fn the_head_timeout_counts_from_each_request_on_a_kept_alive_connection() {
     // Every head's deadline runs from when the server starts waiting for it: a client pausing
     // less than the timeout between requests is served on and on, and one that stalls in a
     // head is closed, however long the connection has been open.
-    let (s, _t) = server(ServerConfig {
-        conn_limits: ConnLimits {
-            header_read_timeout: Duration::from_secs(1),
-            ..ConnLimits::default()
-        },
-        ..ServerConfig::default()
-    });
-    let addr = s.base.trim_start_matches("http://").to_string();
-    let mut conn = TcpStream::connect(&addr).expect("connect");
+    let (_s, _t, mut conn) = one_second_head_timeout();
     conn.set_read_timeout(Some(Duration::from_secs(20)))
         .expect("timeout");
     let started = Instant::now();

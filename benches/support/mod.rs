@@ -7,6 +7,17 @@ use kdsled::index::{build, BuildOptions, NoProgress};
 use kdsled::input::{self, InputSpec, Record};
 use kdsled::{Metric, PointId};
 
+/// cities1000 with all its GeoNames attributes, built at `path`.
+pub fn build_cities(path: &Path) {
+    build(
+        path,
+        input::open(&cities_path(), &InputSpec::geonames()).expect("open cities"),
+        &options(),
+        &NoProgress,
+    )
+    .expect("build");
+}
+
 /// The bundled cities1000 file.
 pub fn cities_path() -> PathBuf {
     PathBuf::from(concat!(

@@ -163,8 +163,8 @@ fn ranked<T>(
     by_id: impl Fn(&T, &T) -> std::cmp::Ordering,
 ) -> Vec<(&Hit, T)> {
     let mut rows: Vec<_> = answer.hits.iter().zip(loaded).collect();
-    // Hits come nearest first: only equal distances can need reordering.
-    if rows.windows(2).any(|w| w[0].0.distance == w[1].0.distance) {
+    // Walks give hits nearest first: sorted unless distances tie (or come out of order).
+    if rows.windows(2).any(|w| w[0].0.distance >= w[1].0.distance) {
         rows.sort_by(|a, b| {
             a.0.distance
                 .total_cmp(&b.0.distance)

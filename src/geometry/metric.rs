@@ -101,7 +101,8 @@ impl Metric {
             Metric::Haversine => {
                 let phi = p[1].to_radians();
                 let (s, c) = phi.sin_cos();
-                (phi, cos_lat(p[1]), s, c)
+                // `cos_lat` from the cosine just taken: the same value, 0 at a pole.
+                (phi, if p[1].abs() == 90.0 { 0.0 } else { c }, s, c)
             }
             Metric::Euclidean => (0.0, 0.0, 0.0, 0.0),
         };

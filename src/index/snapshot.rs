@@ -36,7 +36,7 @@ const SCANNED_LEAVES: usize = 16;
 ///
 /// Most answers lie in a few leaves: each point's is found among those opened so far by a
 /// short scan, in the points' order, with no sort. Past [`SCANNED_LEAVES`] distinct leaves the
-/// points are sorted by leaf and the leaves opened afresh.
+/// rest of the points are sorted by leaf, reusing the leaves already opened.
 fn by_leaf<L, T>(
     points: &[PointRef],
     mut open: impl FnMut(u64) -> Result<L>,
@@ -44,7 +44,7 @@ fn by_leaf<L, T>(
 ) -> Result<Vec<T>> {
     let mut opened: Vec<(u64, L)> = Vec::new();
     let mut out = Vec::with_capacity(points.len());
-    for &p in points {
+    for (n, &p) in points.iter().enumerate() {
         let at = match opened.iter().position(|(l, _)| *l == p.leaf()) {
             Some(at) => at,
             None if opened.len() < SCANNED_LEAVES => {
@@ -52,8 +52,8 @@ fn by_leaf<L, T>(
                 opened.len() - 1
             }
             None => {
-                drop((opened, out));
-                return by_leaf_sorted(points, open, take);
+                out.extend(by_leaf_sorted(&points[n..], opened, open, take)?);
+                return Ok(out);
             }
         };
         out.push(take(&mut opened[at].1, p)?);
@@ -61,9 +61,10 @@ fn by_leaf<L, T>(
     Ok(out)
 }
 
-/// [`by_leaf`] for points in many leaves.
+/// [`by_leaf`] for points in many leaves, given the leaves already `opened`.
 fn by_leaf_sorted<L, T>(
     points: &[PointRef],
+    mut opened: Vec<(u64, L)>,
     mut open: impl FnMut(u64) -> Result<L>,
     mut take: impl FnMut(&mut L, PointRef) -> Result<T>,
 ) -> Result<Vec<T>> {
@@ -75,7 +76,13 @@ fn by_leaf_sorted<L, T>(
     for (p, i) in order {
         let reader = match &mut leaf {
             Some((l, r)) if *l == p.leaf() => r,
-            _ => &mut leaf.insert((p.leaf(), open(p.leaf())?)).1,
+            _ => {
+                let reader = match opened.iter().position(|(l, _)| *l == p.leaf()) {
+                    Some(at) => opened.swap_remove(at).1,
+                    None => open(p.leaf())?,
+                };
+                &mut leaf.insert((p.leaf(), reader)).1
+            }
         };
         out[i] = Some(take(reader, p)?);
     }
@@ -423,13 +430,12 @@ mod tests {
             .expect("by_leaf");
             let want: Vec<(u64, usize)> = points.iter().map(|p| (p.leaf(), p.slot())).collect();
             assert_eq!(got, want, "{leaves} leaves");
-            // A leaf is opened once, or (past the scan) once more in the sorted pass.
-            let distinct = leaves.min(200) as usize;
-            if distinct <= SCANNED_LEAVES {
-                assert_eq!(opens.len(), distinct);
-            } else {
-                assert_eq!(opens.len(), SCANNED_LEAVES + distinct);
-            }
+            // Each leaf opened once, past the scan too.
+            let mut distinct = opens.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            assert_eq!(distinct.len(), leaves.min(200) as usize, "{leaves} leaves");
+            assert_eq!(opens.len(), distinct.len(), "{leaves} leaves");
         }
     }
 }

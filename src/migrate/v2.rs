@@ -114,6 +114,7 @@ impl V2Index {
         let dims = self.meta.dims as usize;
         let metric = self.meta.metric;
         let reach = ReachBox::new(metric, center, radius + metric.slack(radius));
+        let origin = metric.origin(center);
         let (mut count, mut reads) = (0u64, 0u64);
         let mut stack: Vec<u64> = self.meta.root.into_iter().collect();
         while let Some(id) = stack.pop() {
@@ -123,7 +124,7 @@ impl V2Index {
                 .ok_or_else(|| Error::Corrupt(format!("node {id} has no record")))?;
             reads += 1;
             let n = codec::decode_legacy_node(NodeFormat::V2, id, &bytes, dims)?;
-            if reach.contains(&n.coords) && metric.distance(center, &n.coords) <= radius {
+            if reach.contains(&n.coords) && origin.distance(&n.coords) <= radius {
                 count += 1;
             }
             let (axis, split) = (n.axis as usize, n.coords[n.axis as usize]);

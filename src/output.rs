@@ -362,7 +362,9 @@ impl<'a> SplicedAnswer<'a> {
                 .rows
                 .iter()
                 .map(|(_, (at, s))| {
-                    96 + self.leaves[*at].properties_json(*s).map_or(0, <[u8]>::len)
+                    let json = &self.leaves[*at];
+                    json.prefetch(*s);
+                    96 + json.properties_json(*s).map_or(0, <[u8]>::len)
                 })
                 .sum::<usize>(),
         );

@@ -15,8 +15,11 @@
 //! 0.8 router on the same runtime settings that parses the same query string and answers a fixed
 //! small JSON without any index. The floor and kdsled at 1.2 km take turns for
 //! `KDSLED_LOAD_ROUNDS` (default 3) rounds with the same load generator, and the median round's
-//! ratio is printed (`KDSLED_LOAD_FLOOR=0` skips the floor). Each kdsled measurement follows a
-//! `KDSLED_LOAD_WARMUP`-second (default 2) pass over the same queries, so caches are warm.
+//! ratio is printed (`KDSLED_LOAD_FLOOR=0` skips the floor). `KDSLED_LOAD_SERVE_FLOOR=ADDR`
+//! only serves the floor on `ADDR` until killed, for an outside load generator
+//! (`benches/http_wrk.sh` drives it and `kdsled serve` with wrk). Each kdsled measurement
+//! follows a `KDSLED_LOAD_WARMUP`-second (default 2) pass over the same queries, so caches are
+//! warm.
 
 #[path = "../tests/common/inproc.rs"]
 mod inproc;
@@ -208,7 +211,7 @@ struct FloorQuery {
 
 /// Serves `/v1/near` with a fixed small JSON answer after parsing the query: what axum itself
 /// costs per request on this machine.
-fn floor_server() -> (tokio::runtime::Runtime, String) {
+fn floor_server(addr: &str) -> (tokio::runtime::Runtime, String) {
     use axum::extract::Query;
     use axum::routing::get;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -216,7 +219,7 @@ fn floor_server() -> (tokio::runtime::Runtime, String) {
         .build()
         .expect("floor runtime");
     let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .block_on(tokio::net::TcpListener::bind(addr))
         .expect("bind");
     let addr = listener.local_addr().expect("addr").to_string();
     let app = axum::Router::new().route(
@@ -237,6 +240,14 @@ fn floor_server() -> (tokio::runtime::Runtime, String) {
 }
 
 fn main() {
+    if let Ok(addr) = std::env::var("KDSLED_LOAD_SERVE_FLOOR") {
+        // Only the floor, until killed: for an outside load generator (benches/http_wrk.sh).
+        let (_rt, addr) = floor_server(&addr);
+        println!("floor serving on {addr}");
+        loop {
+            std::thread::park();
+        }
+    }
     let secs = env_or("KDSLED_LOAD_SECONDS", 10u64);
     let conns = env_or("KDSLED_LOAD_CONNECTIONS", 16usize);
     let points = cities();
@@ -319,7 +330,7 @@ fn main() {
     if env_or("KDSLED_LOAD_FLOOR", 1u8) != 0 {
         // The floor and kdsled at 1.2 km take turns, so a noisy neighbour on the machine hits
         // both alike; the ratio reported is the median round's.
-        let (_floor_rt, floor_addr) = floor_server();
+        let (_floor_rt, floor_addr) = floor_server("127.0.0.1:0");
         let rounds = env_or("KDSLED_LOAD_ROUNDS", 3usize).max(1);
         let (mut ratios, mut cpu_ratios, mut floors) = (Vec::new(), Vec::new(), Vec::new());
         for round in 1..=rounds {

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The issue's own measurement: wrk -t2 -c16 on the same 2 cores against `kdsled serve` (the
+# shipped binary, bundled cities1000) and the axum floor server (parses the same query, answers a
+# fixed JSON; `KDSLED_LOAD_SERVE_FLOOR` of benches/http_load.rs), taking turns at 1.2 km, then
+# kdsled at 25 km; prints each round and the median ratios against the floor.
+#
+#   bash benches/http_wrk.sh        # ROUNDS=5 SECONDS_PER_RUN=5 by default
+#
+# Installs wrk from Debian's packages if it is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null || sudo apt-get install -y wrk >/dev/null; }
+rounds=${ROUNDS:-5}
+secs=${SECONDS_PER_RUN:-5}
+
+cargo build --release --bin kdsled
+bench=$(cargo bench --no-run --bench http_load 2>&1 | grep -o 'target/release/deps/http_load-[0-9a-f]*' | head -n 1)
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null; rm -rf "$work"' EXIT
+
+./target/release/kdsled build --quiet --db "$work/cities" --input data/cities1000.txt.gz >/dev/null
+./target/release/kdsled serve --quiet --db "$work/cities" --addr 127.0.0.1:18611 2>"$work/kdsled.log" &
+KDSLED_LOAD_SERVE_FLOOR=127.0.0.1:18612 "$bench" >"$work/floor.log" 2>&1 &
+for port in 18611 18612; do
+  for _ in $(seq 1 120); do
+    curl -sf "http://127.0.0.1:$port/v1/near?lon=0&lat=0&radius=1" >/dev/null && break
+    sleep 0.5
+  done
+done
+
+# Every 33rd place of the bundled data as a query centre (about 4,200), as http_load picks
+# random places.
+zcat data/cities1000.txt.gz | awk -F'\t' 'NR % 33 == 0 { print $6, $5 }' >"$work/centres"
+paths() { awk -v r="$1" '{ printf "/v1/near?lon=%s&lat=%s&radius=%s&limit=1000\n", $1, $2, r }' "$work/centres" >"$work/paths-$1"; }
+paths 1200
+paths 25000
+
+# Requests/s of a wrk run against port $1 on the paths at radius $2.
+rps() { wrk -t2 -c16 -d"${3:-$secs}s" -s benches/wrk_paths.lua "http://127.0.0.1:$1" -- "$work/paths-$2" | awk '/^Requests\/sec/ { print $2 }'; }
+
+# Warm kdsled's caches over every query first.
+rps 18611 1200 3 >/dev/null
+rps 18611 25000 3 >/dev/null
+ratios=()
+floors=()
+for round in $(seq 1 "$rounds"); do
+  f=$(rps 18612 1200)
+  k=$(rps 18611 1200)
+  ratio=$(awk -v k="$k" -v f="$f" 'BEGIN { printf "%.2f", k / f }')
+  echo "round $round: floor $f req/s, kdsled 1.2 km $k req/s: ${ratio}x"
+  ratios+=("$ratio")
+  floors+=("$f")
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+floor=$(median "${floors[@]}")
+echo "kdsled at 1.2 km / axum floor: $(median "${ratios[@]}")x (median of $rounds rounds)"
+wide=$(rps 18611 25000)
+echo "kdsled at 25 km: $wide req/s, $(awk -v k="$wide" -v f="$floor" 'BEGIN { printf "%.2f", k / f }')x the floor's median (the issue's: 9,156-11,453 against 50,416, 0.18-0.23x)"

@@ -25,6 +25,7 @@ pub mod interchange;
 pub mod migrate;
 pub mod output;
 pub mod point;
+mod prefetch;
 pub mod progress;
 pub mod query;
 pub mod replication;

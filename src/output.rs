@@ -348,6 +348,9 @@ impl<'a> SplicedAnswer<'a> {
         shape: Shape,
     ) -> Result<Self> {
         let (leaves, slots) = snap.payload_json(&points_of(answer))?;
+        for &(at, slot) in &slots {
+            leaves[at].prefetch_bounds(slot);
+        }
         let rows = ranked(answer, slots, |a, b| {
             leaves[a.0].id(a.1).cmp(&leaves[b.0].id(b.1))
         });

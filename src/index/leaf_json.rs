@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::point::PointId;
+use crate::prefetch;
 use crate::store::codec::{self, IdRef, ValueRef};
 use crate::store::Store;
 use crate::tree::cache::IdHasher;
@@ -120,14 +121,24 @@ impl LeafJson {
     pub fn prefetch(&self, slot: usize) {
         /// Lines asked for per slot: most payloads fit, long ones stream behind the first.
         const LINES: usize = 16;
+        // Where the slot starts and ends: reading them is itself a miss unless
+        // [`LeafJson::prefetch_bounds`] asked for them earlier.
         let Some(&(_, end)) = self.ends.get(slot) else {
             return;
         };
-        let Some(bytes) = self.buf.get(self.start(slot)..end as usize) else {
-            return;
-        };
-        for line in bytes.chunks(64).take(LINES) {
-            prefetch_line(line);
+        if let Some(bytes) = self.buf.get(self.start(slot)..end as usize) {
+            prefetch::lines(bytes, LINES);
+        }
+    }
+
+    /// Asks the CPU to start loading where slot `slot`'s JSON starts and ends, which
+    /// [`LeafJson::prefetch`] reads: a pass over every hit's bounds first, then one over their
+    /// bytes, keeps both kinds of misses overlapping.
+    pub fn prefetch_bounds(&self, slot: usize) {
+        for s in [slot.saturating_sub(1), slot] {
+            if let Some(e) = self.ends.get(s) {
+                prefetch::at(e);
+            }
         }
     }
 
@@ -145,20 +156,6 @@ impl LeafJson {
                 })
                 .sum::<usize>()
     }
-}
-
-/// A hint to load the cache line holding `bytes[0]`; nothing on targets without one.
-#[inline]
-fn prefetch_line(bytes: &[u8]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        // SAFETY: SSE is part of the x86_64 baseline, and a prefetch is only a hint: it never
-        // faults and has no effect a program can observe but timing.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(bytes.as_ptr().cast()) };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = bytes;
 }
 
 /// An id borrowed as the JSON it serializes to.

@@ -34,39 +34,6 @@ fn shown_distance(metric: Metric, d: f64) -> f64 {
     }
 }
 
-/// Appends distance `d` exactly as serde_json writes [`shown_distance`]'s value, without the
-/// general float formatter where it can: a great-circle distance is a whole number of
-/// millimetres, and the shortest digits that read back as `mm / 1000` are those millimetres'
-/// (the double's spacing is far below a millimetre at any distance on Earth). Three such
-/// numbers per hit were a tenth of a 25 km answer's time.
-fn put_distance(out: &mut Vec<u8>, metric: Metric, d: f64) {
-    /// Past 2^40 mm (about 1.1e9 m, far beyond any distance on Earth) the general formatter
-    /// takes over, well before doubles' spacing nears a millimetre.
-    const FAST_BELOW_MM: f64 = (1u64 << 40) as f64;
-    let mm = (d * 1e3).round();
-    if metric != Metric::Haversine || !(mm.is_sign_positive() && mm < FAST_BELOW_MM) {
-        return put(out, &shown_distance(metric, d));
-    }
-    let mm = mm as u64;
-    out.extend_from_slice(itoa::Buffer::new().format(mm / 1000).as_bytes());
-    let frac = mm % 1000;
-    let digit = |d: u64| b'0' + d as u8;
-    let digits = [
-        b'.',
-        digit(frac / 100),
-        digit(frac / 10 % 10),
-        digit(frac % 10),
-    ];
-    // serde_json writes a whole number as `N.0`, and otherwise no trailing zero.
-    let len = match frac {
-        0 => 2,
-        f if f % 100 == 0 => 2,
-        f if f % 10 == 0 => 3,
-        _ => 4,
-    };
-    out.extend_from_slice(&digits[..len]);
-}
-
 fn distance_key(metric: Metric) -> &'static str {
     match metric {
         Metric::Haversine => "distance_m",
@@ -434,6 +401,7 @@ impl<'a> SplicedAnswer<'a> {
                 pick_members(props, keep, &mut picked);
                 props = &picked;
             }
+            let distance = shown_distance(self.metric, hit.distance);
             match self.shape {
                 Shape::Json => {
                     out.extend_from_slice(br#"{"id":"#);
@@ -454,7 +422,7 @@ impl<'a> SplicedAnswer<'a> {
                         out.extend_from_slice(b",");
                         put(&mut out, key);
                         out.push(b':');
-                        put_distance(&mut out, self.metric, hit.distance);
+                        put(&mut out, &distance);
                     }
                     out.extend_from_slice(br#","properties":"#);
                     out.extend_from_slice(props);
@@ -475,7 +443,7 @@ impl<'a> SplicedAnswer<'a> {
                         }
                         put(&mut out, key);
                         out.push(b':');
-                        put_distance(&mut out, self.metric, hit.distance);
+                        put(&mut out, &distance);
                         out.push(b'}');
                     } else {
                         out.extend_from_slice(props);
@@ -584,63 +552,6 @@ pub fn stats_json(a: &StatsAnswer, group_by: &str, sum: Option<&str>) -> Json {
         "nodes_read": a.nodes_read,
         "groups": groups,
     })
-}
-
-#[cfg(test)]
-mod distance_tests {
-    use super::{put, put_distance, shown_distance};
-    use crate::geometry::Metric;
-
-    fn both(d: f64) {
-        let (mut fast, mut general) = (Vec::new(), Vec::new());
-        put_distance(&mut fast, Metric::Haversine, d);
-        put(&mut general, &shown_distance(Metric::Haversine, d));
-        assert_eq!(
-            String::from_utf8_lossy(&fast),
-            String::from_utf8_lossy(&general),
-            "distance {d:?}"
-        );
-    }
-
-    #[test]
-    fn distances_are_written_as_serde_json_writes_them() {
-        // Every millimetre up to 1 km, and around each of them.
-        for mm in 0..1_000_000u64 {
-            let d = mm as f64 / 1e3;
-            both(d);
-            both(d + 0.000_499);
-            both(d + 0.0005);
-        }
-        // Across the Earth and past it, with a fixed-seed LCG: no flaky inputs.
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        for _ in 0..500_000 {
-            x = x
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            let unit = (x >> 11) as f64 / (1u64 << 53) as f64;
-            both(unit * 2.1e7);
-            both((unit * 2e12).round() / 1e3);
-        }
-        for d in [
-            -0.0,
-            -1.0,
-            1e-9,
-            0.0004999,
-            1e6,
-            1e7,
-            20_037_508.342,
-            1_099_511_627.775,
-            1_099_511_627.776,
-            1e12,
-            1e300,
-            f64::MAX,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-            f64::NAN,
-        ] {
-            both(d);
-        }
-    }
 }
 
 #[cfg(test)]

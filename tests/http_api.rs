@@ -248,6 +248,22 @@ fn where_filters_during_the_walk_and_properties_choose_the_attributes() {
         "",
     );
     assert_eq!(v["count"], 17, "{v}");
+    // Summing a text attribute is refused, naming a point that has text there.
+    let (st, v) = call(
+        "GET",
+        &format!(
+            "{}/v1/stats?lon=2.02&lat=48&radius=100000&group_by=cat&sum=cat",
+            s.base
+        ),
+        None,
+        "",
+    );
+    assert_eq!((st, v["param"].as_str()), (400, Some("sum")), "{v}");
+    let message = v["error"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("\"cat\" is not numeric (point ") && message.contains("has \"c"),
+        "{v}"
+    );
     let (st, v) = call("GET", &format!("{base}&where=nocolon"), None, "");
     assert_eq!((st, v["param"].as_str()), (400, Some("where")));
 }

@@ -11,10 +11,11 @@ pub mod stats;
 
 use crate::error::{Error, Result};
 use crate::geometry::Metric;
-use crate::point::Payload;
+use crate::point::{Payload, Value};
+use crate::store::codec;
 use crate::store::Store;
 use crate::tree::cache::NodeCache;
-use crate::tree::points::read_leaf_payloads;
+use crate::tree::points::{for_each_payload_chunk, read_leaf_payloads};
 use crate::tree::{PointRef, TreeReader};
 
 pub use stats::{GroupStats, StatsAnswer};
@@ -68,7 +69,17 @@ impl Filter {
 
     /// Whether `payload` has the attribute with the value.
     pub fn matches(&self, payload: &crate::point::Payload) -> bool {
-        payload.get(&self.field).map(|v| v.group_key()).as_deref() == Some(self.value.as_str())
+        self.matches_value(payload.get(&self.field))
+    }
+
+    /// Whether an attribute's value (`None`: the point has no such attribute) is the value.
+    pub fn matches_value(&self, value: Option<&Value>) -> bool {
+        match value {
+            // The common case, compared without printing the value.
+            Some(Value::Str(s)) => *s == self.value,
+            Some(v) => v.group_key() == self.value,
+            None => false,
+        }
     }
 }
 
@@ -90,7 +101,7 @@ impl Walk<'_> {
             None => Ok(true),
             // Payloads are storage reads.
             Some(_) if self.cached_only.is_some() => Err(Error::NotCached),
-            Some(f) => Ok(f.matches(payloads.get(slot)?)),
+            Some(f) => Ok(f.matches_value(payloads.value(slot, &f.field)?)),
         }
     }
 }
@@ -106,11 +117,13 @@ impl<'a> Walk<'a> {
     }
 }
 
-/// The payloads of one leaf, read from their one record the first time a slot is asked for.
+/// The payloads of one leaf, read from storage the first time a slot is asked for.
 pub struct LeafPayloads<'s> {
     store: &'s dyn Store,
     leaf: u64,
     loaded: Option<Vec<Payload>>,
+    /// Attributes asked for by name ([`LeafPayloads::value`]): each one's value in every slot.
+    columns: Vec<(String, Vec<Option<Value>>)>,
 }
 
 impl<'s> LeafPayloads<'s> {
@@ -120,7 +133,71 @@ impl<'s> LeafPayloads<'s> {
             store,
             leaf,
             loaded: None,
+            columns: Vec::new(),
         }
+    }
+
+    /// The value of attribute `field` in slot `slot`, `None` where the point has none.
+    ///
+    /// Filters and stats read one or two attributes of every point they look at: the first
+    /// time a field is asked for, the leaf's records are read in place and only that
+    /// attribute is copied out, for every slot (decoding whole payloads, long strings of
+    /// alternate names and all, was most of such a query's time).
+    pub fn value(&mut self, slot: usize, field: &str) -> Result<Option<&Value>> {
+        self.load_columns(&[field])?;
+        let leaf = self.leaf;
+        self.columns
+            .iter()
+            .find(|(f, _)| f == field)
+            .and_then(|(_, column)| column.get(slot))
+            .map(Option::as_ref)
+            .ok_or_else(|| Error::Corrupt(format!("leaf {leaf} has no payload for slot {slot}")))
+    }
+
+    /// Copies out the attributes of `fields` not copied yet, in one pass over the leaf's
+    /// records: a query that reads several attributes per point calls this with all of them
+    /// before its first [`LeafPayloads::value`].
+    pub fn load_columns(&mut self, fields: &[&str]) -> Result<()> {
+        let mut missing: Vec<&str> = Vec::new();
+        for f in fields {
+            if !missing.contains(f) && !self.columns.iter().any(|(c, _)| c == f) {
+                missing.push(f);
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let leaf = self.leaf;
+        let mut columns: Vec<Vec<Option<Value>>> = vec![Vec::new(); missing.len()];
+        for_each_payload_chunk(self.store, leaf, |bytes| {
+            let record = codec::decode_leaf_payloads_ref(leaf, bytes)?;
+            for i in 0..record.len() {
+                let Some((_, props)) = record.point(i) else {
+                    break;
+                };
+                for column in columns.iter_mut() {
+                    column.push(None);
+                }
+                let mut left = missing.len();
+                for (k, v) in props {
+                    let Some(at) = missing.iter().position(|f| *f == k) else {
+                        continue;
+                    };
+                    // The first of repeated names wins, as in [`Payload::get`].
+                    if let Some(slot @ None) = columns[at].last_mut() {
+                        *slot = Some(v.to_value());
+                        left -= 1;
+                        if left == 0 {
+                            break;
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        self.columns
+            .extend(missing.into_iter().map(str::to_string).zip(columns));
+        Ok(())
     }
 
     /// The payload of slot `slot`.

@@ -40,27 +40,33 @@ pub fn stats(
     let mut answer = StatsAnswer::default();
     let mut grouped = false;
     let (reads, visits) = radius::walk(w, center, r, |point, _, _, payloads| {
-        let payload = payloads.get(point.slot())?;
-        let value = payload.get(group_by);
+        match sum {
+            Some(field) => payloads.load_columns(&[group_by, field])?,
+            None => payloads.load_columns(&[group_by])?,
+        }
+        let value = payloads.value(point.slot(), group_by)?;
         grouped |= value.is_some();
         let key = value.map(|v| v.group_key()).unwrap_or_default();
         let g = answer.groups.entry(key).or_default();
         g.count += 1;
-        if let Some((field, v)) = sum.and_then(|f| payload.get(f).map(|v| (f, v))) {
-            match v.as_f64() {
-                Some(x) => g.sum += x,
-                None if v.group_key().is_empty() => {}
-                // Summing text would answer 0 as if it had worked.
-                None => {
-                    return Err(Error::invalid(
-                        "sum",
-                        format!(
-                            "attribute {field:?} is not numeric (point {} has {:?})",
-                            payload.id,
-                            v.group_key()
-                        ),
-                    ))
-                }
+        if let Some(field) = sum {
+            let text = match payloads.value(point.slot(), field)? {
+                None => None,
+                Some(v) => match v.as_f64() {
+                    Some(x) => {
+                        g.sum += x;
+                        None
+                    }
+                    None => Some(v.group_key()).filter(|t| !t.is_empty()),
+                },
+            };
+            // Summing text would answer 0 as if it had worked.
+            if let Some(text) = text {
+                let id = &payloads.get(point.slot())?.id;
+                return Err(Error::invalid(
+                    "sum",
+                    format!("attribute {field:?} is not numeric (point {id} has {text:?})"),
+                ));
             }
         }
         answer.count += 1;

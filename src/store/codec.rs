@@ -619,6 +619,19 @@ pub enum ValueRef<'a> {
     Str(&'a str),
 }
 
+impl ValueRef<'_> {
+    /// The value, owned.
+    pub fn to_value(self) -> Value {
+        match self {
+            ValueRef::Null => Value::Null,
+            ValueRef::Bool(b) => Value::Bool(b),
+            ValueRef::Int(n) => Value::Int(n),
+            ValueRef::Float(x) => Value::Float(x),
+            ValueRef::Str(s) => Value::Str(s.to_string()),
+        }
+    }
+}
+
 /// `LeafPayloadsRecord` decoded in place.
 #[derive(BorrowDecode)]
 struct LeafPayloadsBorrowed<'a> {

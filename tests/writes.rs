@@ -82,6 +82,7 @@ proptest! {
         let t = build_index(Metric::Haversine, 2, &pts);
         let mut model: BTreeMap<i64, [f64; 2]> =
             initial.iter().enumerate().map(|(i, (a, b))| (i as i64, [*a, *b])).collect();
+        let mut upserted = std::collections::BTreeSet::new();
         for batch in &batches {
             let ops: Vec<WriteOp> = batch.iter().map(|o| match o {
                 Op::Upsert(i, a, b) => WriteOp::Upsert(point(*i, *a, *b)),
@@ -90,9 +91,23 @@ proptest! {
             t.index.write_unsynced(&ops).unwrap();
             for o in batch {
                 match o {
-                    Op::Upsert(i, a, b) => { model.insert(*i, [*a, *b]); }
-                    Op::Delete(i) => { model.remove(i); }
+                    Op::Upsert(i, a, b) => { model.insert(*i, [*a, *b]); upserted.insert(*i); }
+                    Op::Delete(i) => { model.remove(i); upserted.remove(i); }
                 }
+            }
+            // Stats read attribute columns kept across queries: they follow every write.
+            let s = t.index.stats(&[0.0, 0.0], 400_000.0, "v", None);
+            let mut want: BTreeMap<String, u64> = BTreeMap::new();
+            for id in model.keys() {
+                let key = if upserted.contains(id) { id.to_string() } else { String::new() };
+                *want.entry(key).or_default() += 1;
+            }
+            if upserted.is_empty() && !model.is_empty() {
+                prop_assert!(s.is_err(), "no point has v: {:?}", s);
+            } else {
+                let got: BTreeMap<String, u64> =
+                    s.unwrap().groups.iter().map(|(k, g)| (k.clone(), g.count)).collect();
+                prop_assert_eq!(got, want);
             }
         }
         check_against(&t.index, &model, &[[0.0, 0.0], [0.5, 0.5], [-0.9, 0.7]], 60_000.0);

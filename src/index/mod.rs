@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use crate::error::{Error, Result};
 use crate::geometry::{BBox, Metric};
 use crate::point::{Payload, PointId};
-use crate::query::{Answer, StatsAnswer};
+use crate::query::{Answer, ColumnCache, StatsAnswer};
 use crate::store::format::{Meta, FORMAT_VERSION, META_KEY, MIGRATION_KEY, VERSION_KEY};
 use crate::store::{codec, IndexDir, SledStore, Space, Store};
 use crate::tree::cache::NodeCache;
@@ -55,6 +55,8 @@ pub struct Index {
     cache: Option<NodeCache>,
     /// Answers' payload JSON, encoded once per leaf.
     leaf_json: Option<leaf_json::LeafJsonCache>,
+    /// Attributes filters and stats read, per leaf.
+    columns: Option<ColumnCache>,
     /// Whether walks read subtrees ahead with range scans.
     read_ahead: bool,
     /// Serializes writers; readers never take it.
@@ -65,11 +67,13 @@ pub struct Index {
 }
 
 /// How `cache_mb` is shared: a quarter for decoded top-level nodes, a quarter for answers'
-/// payload JSON, the rest for sled's pages. Returns (sled MiB, node bytes, JSON bytes).
-fn split_cache(cache_mb: u64) -> (u64, usize, usize) {
+/// payload JSON, a sixteenth for the attribute columns filters and stats read, the rest for
+/// sled's pages. Returns (sled MiB, node bytes, JSON bytes, column bytes).
+fn split_cache(cache_mb: u64) -> (u64, usize, usize, usize) {
     let quarter = (cache_mb * 1024 * 1024 / 4) as usize;
-    let sled_mb = cache_mb - 2 * (cache_mb / 4);
-    (sled_mb.max(1), quarter, quarter)
+    let sixteenth = (cache_mb * 1024 * 1024 / 16) as usize;
+    let sled_mb = cache_mb - 2 * (cache_mb / 4) - cache_mb / 16;
+    (sled_mb.max(1), quarter, quarter, sixteenth)
 }
 
 pub use crate::tree::points::StoredPoint;
@@ -92,7 +96,7 @@ impl Index {
                 path.display()
             )));
         };
-        let (sled_mb, node_bytes, json_bytes) = split_cache(cache_mb);
+        let (sled_mb, node_bytes, json_bytes, column_bytes) = split_cache(cache_mb);
         let store = SledStore::open(&sled_dir, sled_mb)?;
         let mut index = Index::from_store(Arc::new(store)).map_err(|e| match e {
             Error::FormatVersion(m) => {
@@ -102,6 +106,7 @@ impl Index {
         })?;
         index.dir = Some(dir);
         index.leaf_json = (json_bytes > 0).then(|| leaf_json::LeafJsonCache::new(json_bytes));
+        index.columns = (column_bytes > 0).then(|| ColumnCache::new(column_bytes));
         index.cache = (node_bytes > 0).then(|| {
             let meta = index.meta();
             // Node ids are not dense after writes (rebuilds take fresh ids), so the node count
@@ -143,6 +148,7 @@ impl Index {
             nodes_read: AtomicU64::new(0),
             cache: None,
             leaf_json: None,
+            columns: None,
             read_ahead: true,
             writer: Mutex::new(()),
             flusher: flush::GroupFlush::default(),

@@ -195,6 +195,7 @@ impl Snapshot<'_> {
             depth: self.meta.depth,
             read_ahead: self.index.read_ahead,
             cache: self.index.cache.as_ref(),
+            columns: self.index.columns.as_ref(),
             filter: self.filter.as_ref(),
             after: self.after,
             cached_only: self.cached_only,

@@ -167,15 +167,18 @@ impl Index {
         let gate = self.gate.write().unwrap_or_else(|p| p.into_inner());
         let applied = self.store.apply(&batch);
         let (nodes, leaf_json) = (self.cache.as_ref(), self.leaf_json.as_ref());
+        let columns = self.columns.as_ref();
         match &applied {
             Ok(()) => {
                 nodes.inspect(|c| c.invalidate(touched.nodes.iter().copied()));
                 leaf_json.inspect(|c| c.invalidate(touched.payloads.iter().copied()));
+                columns.inspect(|c| c.invalidate(touched.payloads.iter().copied()));
             }
             // A failed large batch may have landed in part: trust nothing cached.
             Err(_) => {
                 nodes.inspect(|c| c.clear());
                 leaf_json.inspect(|c| c.clear());
+                columns.inspect(|c| c.clear());
             }
         }
         applied?;

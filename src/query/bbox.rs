@@ -1,7 +1,7 @@
 //! Every point inside a box.
 
 use super::collect::Best;
-use super::{Answer, Hit, LeafPayloads, Walk};
+use super::{Answer, Hit, Walk};
 use crate::error::Result;
 use crate::geometry::BBox;
 use crate::tree::layout::{first_at_or_above, sort_axis};
@@ -55,7 +55,7 @@ pub fn visit(w: Walk<'_>, bbox: &BBox, mut f: impl FnMut(PointRef, &[f64])) -> R
         }
         match reader.node_at(id, depth)? {
             NodeRef::Leaf(coords) if inside => {
-                let mut payloads = LeafPayloads::new(w.store, id);
+                let mut payloads = w.payloads(id);
                 for (slot, c) in coords.chunks_exact(w.dims).enumerate() {
                     if w.passes(&mut payloads, slot)? {
                         f(PointRef::new(id, slot), c);
@@ -63,7 +63,7 @@ pub fn visit(w: Walk<'_>, bbox: &BBox, mut f: impl FnMut(PointRef, &[f64])) -> R
                 }
             }
             NodeRef::Leaf(coords) => {
-                let mut payloads = LeafPayloads::new(w.store, id);
+                let mut payloads = w.payloads(id);
                 let from = first_at_or_above(&coords, w.dims, sorted_on, key_lo);
                 for (slot, c) in coords.chunks_exact(w.dims).enumerate().skip(from) {
                     if c[sorted_on] > key_hi {

@@ -5,9 +5,12 @@
 
 pub mod bbox;
 mod collect;
+mod columns;
 pub mod nearest;
 pub mod radius;
 pub mod stats;
+
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::geometry::Metric;
@@ -18,6 +21,7 @@ use crate::tree::cache::NodeCache;
 use crate::tree::points::{for_each_payload_chunk, read_leaf_payloads};
 use crate::tree::{PointRef, TreeReader};
 
+pub use columns::{Column, ColumnCache};
 pub use stats::{GroupStats, StatsAnswer};
 
 /// What a walk needs to know about the index it walks.
@@ -37,6 +41,8 @@ pub struct Walk<'a> {
     pub read_ahead: bool,
     /// Decoded top levels shared by all queries, if any.
     pub cache: Option<&'a NodeCache>,
+    /// Attributes filters and stats read, per leaf, shared by all queries, if any.
+    pub columns: Option<&'a ColumnCache>,
     /// Only points that pass this filter count, are kept or are grouped.
     pub filter: Option<&'a Filter>,
     /// A page after the first: only hits ranked after this (distance, point handle) are kept
@@ -107,6 +113,14 @@ impl Walk<'_> {
 }
 
 impl<'a> Walk<'a> {
+    /// The payloads of leaf `leaf`, read when first asked for.
+    pub fn payloads(&self, leaf: u64) -> LeafPayloads<'a> {
+        LeafPayloads {
+            cache: self.columns,
+            ..LeafPayloads::new(self.store, leaf)
+        }
+    }
+
     /// A node reader for one walk.
     pub fn reader(&self) -> TreeReader<'a> {
         let r = TreeReader::with_cache(self.store, self.cache, self.dims);
@@ -123,7 +137,9 @@ pub struct LeafPayloads<'s> {
     leaf: u64,
     loaded: Option<Vec<Payload>>,
     /// Attributes asked for by name ([`LeafPayloads::value`]): each one's value in every slot.
-    columns: Vec<(String, Vec<Option<Value>>)>,
+    columns: Vec<(String, Arc<Column>)>,
+    /// Where columns are shared between queries.
+    cache: Option<&'s ColumnCache>,
 }
 
 impl<'s> LeafPayloads<'s> {
@@ -134,15 +150,16 @@ impl<'s> LeafPayloads<'s> {
             leaf,
             loaded: None,
             columns: Vec::new(),
+            cache: None,
         }
     }
 
     /// The value of attribute `field` in slot `slot`, `None` where the point has none.
     ///
     /// Filters and stats read one or two attributes of every point they look at: the first
-    /// time a field is asked for, the leaf's records are read in place and only that
-    /// attribute is copied out, for every slot (decoding whole payloads, long strings of
-    /// alternate names and all, was most of such a query's time).
+    /// time a field is asked for, it comes from the column cache, or the leaf's records are
+    /// read in place and only that attribute is copied out, for every slot (decoding whole
+    /// payloads, long strings of alternate names and all, was most of such a query's time).
     pub fn value(&mut self, slot: usize, field: &str) -> Result<Option<&Value>> {
         self.load_columns(&[field])?;
         let leaf = self.leaf;
@@ -158,16 +175,20 @@ impl<'s> LeafPayloads<'s> {
     /// records: a query that reads several attributes per point calls this with all of them
     /// before its first [`LeafPayloads::value`].
     pub fn load_columns(&mut self, fields: &[&str]) -> Result<()> {
+        let leaf = self.leaf;
         let mut missing: Vec<&str> = Vec::new();
         for f in fields {
-            if !missing.contains(f) && !self.columns.iter().any(|(c, _)| c == f) {
-                missing.push(f);
+            if missing.contains(f) || self.columns.iter().any(|(c, _)| c == f) {
+                continue;
+            }
+            match self.cache.and_then(|c| c.get(leaf, f)) {
+                Some(column) => self.columns.push((f.to_string(), column)),
+                None => missing.push(f),
             }
         }
         if missing.is_empty() {
             return Ok(());
         }
-        let leaf = self.leaf;
         let mut columns: Vec<Vec<Option<Value>>> = vec![Vec::new(); missing.len()];
         for_each_payload_chunk(self.store, leaf, |bytes| {
             let record = codec::decode_leaf_payloads_ref(leaf, bytes)?;
@@ -195,8 +216,13 @@ impl<'s> LeafPayloads<'s> {
             }
             Ok(())
         })?;
-        self.columns
-            .extend(missing.into_iter().map(str::to_string).zip(columns));
+        for (field, column) in missing.into_iter().zip(columns) {
+            let column = Arc::new(column);
+            if let Some(c) = self.cache {
+                c.insert(leaf, field, column.clone());
+            }
+            self.columns.push((field.to_string(), column));
+        }
         Ok(())
     }
 

@@ -4,7 +4,7 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 use super::collect::Best;
-use super::{Answer, Hit, LeafPayloads, Walk};
+use super::{Answer, Hit, Walk};
 use crate::error::Result;
 use crate::geometry::Region;
 use crate::tree::node::NodeRef;
@@ -68,7 +68,7 @@ pub fn nearest(w: Walk<'_>, center: &[f64], k: usize, max_distance: Option<f64>)
         }
         let inner = match reader.node_at(p.id, p.depth)? {
             NodeRef::Leaf(coords) => {
-                let mut payloads = LeafPayloads::new(w.store, p.id);
+                let mut payloads = w.payloads(p.id);
                 for (slot, c) in coords.chunks_exact(w.dims).enumerate() {
                     let d = origin.distance(c);
                     let point = PointRef::new(p.id, slot);

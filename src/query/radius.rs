@@ -96,7 +96,7 @@ fn walk_with<const DEEP: bool>(
         let exact = DEEP && !reader.cached_depth(p.depth + 1) && !reader.prefetched(p.id);
         let inner = match reader.node_at(p.id, p.depth)? {
             NodeRef::Leaf(coords) => {
-                let mut payloads = LeafPayloads::new(w.store, p.id);
+                let mut payloads = w.payloads(p.id);
                 // The leaf is sorted on `sorted_on`: only the run inside the box's range there
                 // is looked at.
                 let from = first_at_or_above(&coords, dims, sorted_on, key_lo);

@@ -74,3 +74,37 @@ fn identical_points_stay_cheap_to_miss() {
     assert_eq!(here.count, 10_000);
     assert_eq!(here.hits.len(), 10);
 }
+
+/// A filtered walk limited to caches gives way until the filter's attribute column is cached,
+/// then answers from it exactly what a walk free to read storage answers.
+#[test]
+fn filtered_walks_limited_to_caches_answer_once_columns_are_cached() {
+    let mut r = rng(0x2545f4914f6cdd1d);
+    let pts: Vec<Vec<f64>> = (0..5_000)
+        .map(|_| vec![2.0 + r(), 48.0 + r()])
+        .collect();
+    let t = build_index(Metric::Haversine, 2, &pts);
+    let filter = kdsled::query::Filter::parse("cat:c1").expect("filter");
+    let center = [2.5, 48.5];
+    // Unfiltered first, so every node the walk visits is in the node cache.
+    t.index.radius(&center, 30_000.0, 10_000).expect("radius");
+    let inline = || {
+        t.index
+            .snapshot()
+            .filtered(Some(filter.clone()))
+            .cached_only(u64::MAX)
+            .radius(&center, 30_000.0, 10_000)
+    };
+    assert!(matches!(inline(), Err(kdsled::Error::NotCached)));
+    let free = t
+        .index
+        .snapshot()
+        .filtered(Some(filter.clone()))
+        .radius(&center, 30_000.0, 10_000)
+        .expect("filtered radius");
+    assert!(free.count > 0);
+    let cached = inline().expect("answered from the cached column");
+    assert_eq!(cached.hits, free.hits);
+    assert_eq!(cached.count, free.count);
+    assert_eq!(cached.nodes_read, 0);
+}

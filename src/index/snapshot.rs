@@ -167,8 +167,9 @@ impl Snapshot<'_> {
     }
 
     /// This view answering from caches alone: a walk that would read storage or visit more than
-    /// `visits` nodes, and payload JSON not cached, fail with [`Error::NotCached`] instead. For
-    /// queries run on an async runtime's threads, which must never wait on a disk.
+    /// `visits` nodes, a filter whose attribute column is not cached, and payload JSON not
+    /// cached, fail with [`Error::NotCached`] instead. For queries run on an async runtime's
+    /// threads, which must never wait on a disk.
     pub fn cached_only(mut self, visits: u64) -> Self {
         self.cached_only = Some(visits);
         self

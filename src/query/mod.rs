@@ -105,8 +105,7 @@ impl Walk<'_> {
     pub(crate) fn passes(&self, payloads: &mut LeafPayloads<'_>, slot: usize) -> Result<bool> {
         match self.filter {
             None => Ok(true),
-            // Payloads are storage reads.
-            Some(_) if self.cached_only.is_some() => Err(Error::NotCached),
+            // On a walk limited to caches, an attribute not in the column cache gives way.
             Some(f) => Ok(f.matches_value(payloads.value(slot, &f.field)?)),
         }
     }
@@ -117,6 +116,7 @@ impl<'a> Walk<'a> {
     pub fn payloads(&self, leaf: u64) -> LeafPayloads<'a> {
         LeafPayloads {
             cache: self.columns,
+            cached_only: self.cached_only.is_some(),
             ..LeafPayloads::new(self.store, leaf)
         }
     }
@@ -140,6 +140,8 @@ pub struct LeafPayloads<'s> {
     columns: Vec<(String, Arc<Column>)>,
     /// Where columns are shared between queries.
     cache: Option<&'s ColumnCache>,
+    /// Whether storage may not be read (see [`Walk::cached_only`]): only cached columns serve.
+    cached_only: bool,
 }
 
 impl<'s> LeafPayloads<'s> {
@@ -151,6 +153,7 @@ impl<'s> LeafPayloads<'s> {
             loaded: None,
             columns: Vec::new(),
             cache: None,
+            cached_only: false,
         }
     }
 
@@ -188,6 +191,9 @@ impl<'s> LeafPayloads<'s> {
         }
         if missing.is_empty() {
             return Ok(());
+        }
+        if self.cached_only {
+            return Err(Error::NotCached);
         }
         let mut columns: Vec<Vec<Option<Value>>> = vec![Vec::new(); missing.len()];
         for_each_payload_chunk(self.store, leaf, |bytes| {
@@ -229,6 +235,9 @@ impl<'s> LeafPayloads<'s> {
     /// The payload of slot `slot`.
     pub fn get(&mut self, slot: usize) -> Result<&Payload> {
         if self.loaded.is_none() {
+            if self.cached_only {
+                return Err(Error::NotCached);
+            }
             self.loaded = Some(read_leaf_payloads(self.store, self.leaf)?);
         }
         let leaf = self.leaf;

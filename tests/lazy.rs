@@ -80,9 +80,7 @@ fn identical_points_stay_cheap_to_miss() {
 #[test]
 fn filtered_walks_limited_to_caches_answer_once_columns_are_cached() {
     let mut r = rng(0x2545f4914f6cdd1d);
-    let pts: Vec<Vec<f64>> = (0..5_000)
-        .map(|_| vec![2.0 + r(), 48.0 + r()])
-        .collect();
+    let pts: Vec<Vec<f64>> = (0..5_000).map(|_| vec![2.0 + r(), 48.0 + r()]).collect();
     let t = build_index(Metric::Haversine, 2, &pts);
     let filter = kdsled::query::Filter::parse("cat:c1").expect("filter");
     let center = [2.5, 48.5];

@@ -414,3 +414,73 @@ fn inserting_thousands_of_identical_points_stays_within_the_depth_bound() {
     }
     assert_eq!(t.index.meta().count, 0);
 }
+
+/// Filters read attribute columns kept across queries; a writer changing attributes beside
+/// readers must never leave a reader a stale column. Each reader checks, within one snapshot,
+/// the filtered answer against the payloads themselves.
+#[test]
+fn filtered_readers_beside_attribute_writes_see_no_stale_column() {
+    let pts: Vec<Vec<f64>> = (0..600)
+        .map(|i| vec![(i % 30) as f64 * 0.01, (i / 30) as f64 * 0.01])
+        .collect();
+    let t = build_index(Metric::Haversine, 2, &pts);
+    let index = t.index.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let filter = kdsled::query::Filter::parse("cat:hot").expect("filter");
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (index, stop, filter) = (index.clone(), stop.clone(), filter.clone());
+            std::thread::spawn(move || {
+                let mut checks = 0u32;
+                while !stop.load(Ordering::Relaxed) || checks == 0 {
+                    let snap = index.snapshot();
+                    let c = [0.15, 0.1];
+                    let all = snap.radius(&c, 100_000.0, usize::MAX).unwrap();
+                    let points: Vec<_> = all.hits.iter().map(|h| h.point).collect();
+                    let mut want: Vec<u64> = snap
+                        .payloads(&points)
+                        .unwrap()
+                        .iter()
+                        .zip(&points)
+                        .filter(|(p, _)| p.get("cat") == Some(&Value::Str("hot".into())))
+                        .map(|(_, pt)| pt.0)
+                        .collect();
+                    let filtered = snap.filtered(Some(filter.clone()));
+                    let mut got: Vec<u64> = filtered
+                        .radius(&c, 100_000.0, usize::MAX)
+                        .unwrap()
+                        .hits
+                        .iter()
+                        .map(|h| h.point.0)
+                        .collect();
+                    want.sort_unstable();
+                    got.sort_unstable();
+                    assert_eq!(got, want, "filtered answer disagrees with the payloads");
+                    checks += 1;
+                }
+                checks
+            })
+        })
+        .collect();
+    // Flip points between "hot" and "cold" in place: payloads change, coordinates do not.
+    for round in 0..300usize {
+        let ops: Vec<WriteOp> = (0..5)
+            .map(|k| {
+                let i = (round * 37 + k * 101) % pts.len();
+                WriteOp::Upsert(NewPoint {
+                    id: PointId::Int(i as i64),
+                    coords: pts[i].clone(),
+                    properties: vec![(
+                        "cat".into(),
+                        Value::Str(if (round + k) % 2 == 0 { "hot" } else { "cold" }.into()),
+                    )],
+                })
+            })
+            .collect();
+        index.write_unsynced(&ops).unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    for r in readers {
+        assert!(r.join().expect("reader") > 0);
+    }
+}

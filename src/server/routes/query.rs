@@ -12,7 +12,7 @@ use crate::output::{stats_json, Shape, SplicedAnswer};
 use crate::query::Answer;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::params::{parse_list, Params, MAX_RESULTS};
-use crate::server::{blocking, query, AppState, INLINE_VISITS};
+use crate::server::{query, AppState, INLINE_VISITS};
 
 /// What a list answer looks like: its shape and the attributes it carries.
 #[derive(Clone)]
@@ -274,12 +274,14 @@ pub async fn stats(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResul
     let group_by = p.required_str("group_by")?.to_string();
     let sum = p.str("sum").filter(|x| !x.is_empty()).map(str::to_string);
     let filter = p.filter()?;
-    blocking(s.pool.clone(), move || {
-        let a =
-            index
-                .snapshot()
-                .filtered(filter)
-                .stats(&center, radius, &group_by, sum.as_deref())?;
+    // Inline when the nodes and attribute columns it reads are cached, as list queries are.
+    query(s.pool.clone(), move |inline| {
+        let a = snapshot(&index, inline)?.filtered(filter.clone()).stats(
+            &center,
+            radius,
+            &group_by,
+            sum.as_deref(),
+        )?;
         s.metrics.nodes_read(a.nodes_read);
         json_response(&stats_json(&a, &group_by, sum.as_deref()), JSON)
     })

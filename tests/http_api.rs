@@ -238,26 +238,14 @@ fn where_filters_during_the_walk_and_properties_choose_the_attributes() {
         .map(|r| r["id"].clone())
         .collect();
     assert_eq!(ids, vec![serde_json::json!(2), serde_json::json!(5)], "{v}");
-    let (_, v) = call(
-        "GET",
-        &format!(
-            "{}/v1/stats?lon=2.02&lat=48&radius=100000&group_by=cat&where=cat:c0",
-            s.base
-        ),
-        None,
-        "",
+    let stats = format!(
+        "{}/v1/stats?lon=2.02&lat=48&radius=100000&group_by=cat&where=cat:c0",
+        s.base
     );
+    let (_, v) = call("GET", &stats, None, "");
     assert_eq!(v["count"], 17, "{v}");
     // Again, now from the cached attribute columns on the runtime's thread: the same answer.
-    let (_, again) = call(
-        "GET",
-        &format!(
-            "{}/v1/stats?lon=2.02&lat=48&radius=100000&group_by=cat&where=cat:c0",
-            s.base
-        ),
-        None,
-        "",
-    );
+    let (_, again) = call("GET", &stats, None, "");
     assert_eq!(again, v);
     // Summing a text attribute is refused, naming a point that has text there: the first time
     // and once the columns are cached (the message's id needs the payload, so it gives way).

@@ -73,11 +73,6 @@ impl Filter {
         })
     }
 
-    /// Whether `payload` has the attribute with the value.
-    pub fn matches(&self, payload: &crate::point::Payload) -> bool {
-        self.matches_value(payload.get(&self.field))
-    }
-
     /// Whether an attribute's value (`None`: the point has no such attribute) is the value.
     pub fn matches_value(&self, value: Option<&Value>) -> bool {
         match value {
@@ -164,12 +159,22 @@ impl<'s> LeafPayloads<'s> {
     /// read in place and only that attribute is copied out, for every slot (decoding whole
     /// payloads, long strings of alternate names and all, was most of such a query's time).
     pub fn value(&mut self, slot: usize, field: &str) -> Result<Option<&Value>> {
-        self.load_columns(&[field])?;
         let leaf = self.leaf;
-        self.columns
-            .iter()
-            .find(|(f, _)| f == field)
-            .and_then(|(_, column)| column.get(slot))
+        let find = |columns: &[(String, Arc<Column>)]| columns.iter().position(|(f, _)| f == field);
+        // Looked up before anything else: this runs for every point a filter or stats sees.
+        let at = match find(&self.columns) {
+            Some(at) => at,
+            None => {
+                self.load_columns(&[field])?;
+                // load_columns either adds the column or fails.
+                find(&self.columns).ok_or_else(|| {
+                    Error::Corrupt(format!("leaf {leaf}: no column {field:?} after loading"))
+                })?
+            }
+        };
+        self.columns[at]
+            .1
+            .get(slot)
             .map(Option::as_ref)
             .ok_or_else(|| Error::Corrupt(format!("leaf {leaf} has no payload for slot {slot}")))
     }

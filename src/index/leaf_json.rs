@@ -6,10 +6,6 @@
 //! therefore made once per leaf, straight from the records read in place, and kept until a write
 //! rewrites that leaf's payloads.
 
-use std::collections::{HashMap, VecDeque};
-use std::hash::BuildHasherDefault;
-use std::sync::{Arc, Mutex};
-
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -17,7 +13,7 @@ use crate::point::PointId;
 use crate::prefetch;
 use crate::store::codec::{self, IdRef, ValueRef};
 use crate::store::Store;
-use crate::tree::cache::IdHasher;
+use crate::tree::leaf_cache::{LeafCache, Weighed};
 use crate::tree::points::for_each_payload_chunk;
 
 /// The JSON of one leaf's payloads: per slot, the user id and the `properties` object.
@@ -192,135 +188,11 @@ fn write_value(buf: &mut Vec<u8>, v: ValueRef<'_>) {
     }
 }
 
-/// Encoded leaves by leaf id, within a byte budget; evicted by second chance (a leaf used since
-/// it last came up for eviction is kept one more round).
-pub struct LeafJsonCache {
-    budget: usize,
-    state: Mutex<CacheState>,
-}
+/// Encoded leaves by leaf id, within a byte budget.
+pub type LeafJsonCache = LeafCache<LeafJson>;
 
-#[derive(Default)]
-struct CacheState {
-    /// Leaf id to (its JSON, the stamp it was put in with, used since last considered);
-    /// hashed like the node cache's ids (node ids are not attacker-chosen; SipHash cost more
-    /// than the rest of a lookup).
-    map: HashMap<u64, (Arc<LeafJson>, u64, bool), BuildHasherDefault<IdHasher>>,
-    /// Eviction order: (leaf, stamp); entries whose stamp no longer matches the map are stale.
-    order: VecDeque<(u64, u64)>,
-    bytes: usize,
-    stamp: u64,
-    hits: u64,
-    misses: u64,
-}
-
-impl LeafJsonCache {
-    /// A cache holding at most `budget` bytes of encoded leaves.
-    pub fn new(budget: usize) -> LeafJsonCache {
-        LeafJsonCache {
-            budget,
-            state: Mutex::default(),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, CacheState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The encoded payloads of `leaf`, if cached.
-    pub fn get(&self, leaf: u64) -> Option<Arc<LeafJson>> {
-        let mut s = self.lock();
-        match s.map.get_mut(&leaf) {
-            Some((json, _, used)) => {
-                *used = true;
-                let json = json.clone();
-                s.hits += 1;
-                Some(json)
-            }
-            None => {
-                s.misses += 1;
-                None
-            }
-        }
-    }
-
-    /// Keeps `json` as the payloads of `leaf`. The caller must hold a snapshot, so no write
-    /// can have changed the leaf since it was read. A leaf larger than an eighth of the budget
-    /// is not kept.
-    pub fn insert(&self, leaf: u64, json: Arc<LeafJson>) {
-        let size = json.bytes();
-        if size > self.budget / 8 {
-            return;
-        }
-        let mut s = self.lock();
-        s.stamp += 1;
-        let stamp = s.stamp;
-        if let Some((old, _, _)) = s.map.insert(leaf, (json, stamp, false)) {
-            s.bytes -= old.bytes();
-        }
-        s.bytes += size;
-        s.order.push_back((leaf, stamp));
-        while s.bytes > self.budget {
-            let Some((id, st)) = s.order.pop_front() else {
-                break;
-            };
-            let live = s.map.get_mut(&id).filter(|e| e.1 == st);
-            match live {
-                Some(e) if e.2 => {
-                    e.2 = false;
-                    s.order.push_back((id, st));
-                }
-                Some(_) => {
-                    if let Some((old, _, _)) = s.map.remove(&id) {
-                        s.bytes -= old.bytes();
-                    }
-                }
-                None => {}
-            }
-        }
-        // Invalidations leave stale entries behind: drop them before they outnumber the live.
-        if s.order.len() > 2 * s.map.len() + 1024 {
-            let CacheState { map, order, .. } = &mut *s;
-            order.retain(|(id, st)| map.get(id).is_some_and(|e| e.1 == *st));
-        }
-    }
-
-    /// Forgets the leaves whose payloads a write changed. Called while the write holds readers
-    /// off, so no snapshot can put an old encoding back afterwards.
-    pub fn invalidate(&self, leaves: impl IntoIterator<Item = u64>) {
-        let mut s = self.lock();
-        for id in leaves {
-            if let Some((old, _, _)) = s.map.remove(&id) {
-                s.bytes -= old.bytes();
-            }
-        }
-    }
-
-    /// Forgets everything.
-    pub fn clear(&self) {
-        let mut s = self.lock();
-        s.map.clear();
-        s.order.clear();
-        s.bytes = 0;
-    }
-
-    /// Bytes of encoded leaves held.
-    pub fn bytes(&self) -> usize {
-        self.lock().bytes
-    }
-
-    /// Leaves held.
-    pub fn len(&self) -> usize {
-        self.lock().map.len()
-    }
-
-    /// Whether nothing is held.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// (hits, misses) so far.
-    pub fn hit_counts(&self) -> (u64, u64) {
-        let s = self.lock();
-        (s.hits, s.misses)
+impl Weighed for LeafJson {
+    fn bytes(&self) -> usize {
+        LeafJson::bytes(self)
     }
 }

@@ -5,6 +5,7 @@ pub mod balance;
 pub mod cache;
 pub mod insert;
 pub mod layout;
+pub mod leaf_cache;
 pub mod node;
 pub mod point_layout;
 pub mod points;

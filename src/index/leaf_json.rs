@@ -137,21 +137,6 @@ impl LeafJson {
             }
         }
     }
-
-    /// Memory held, roughly.
-    pub fn bytes(&self) -> usize {
-        self.buf.capacity()
-            + self.ends.capacity() * 8
-            + self.ids.capacity() * std::mem::size_of::<PointId>()
-            + self
-                .ids
-                .iter()
-                .map(|id| match id {
-                    PointId::Str(s) => s.capacity(),
-                    PointId::Int(_) => 0,
-                })
-                .sum::<usize>()
-    }
 }
 
 /// An id borrowed as the JSON it serializes to.
@@ -193,6 +178,16 @@ pub type LeafJsonCache = LeafCache<LeafJson>;
 
 impl Weighed for LeafJson {
     fn bytes(&self) -> usize {
-        LeafJson::bytes(self)
+        self.buf.capacity()
+            + self.ends.capacity() * 8
+            + self.ids.capacity() * std::mem::size_of::<PointId>()
+            + self
+                .ids
+                .iter()
+                .map(|id| match id {
+                    PointId::Str(s) => s.capacity(),
+                    PointId::Int(_) => 0,
+                })
+                .sum::<usize>()
     }
 }

@@ -40,7 +40,6 @@ impl Weighed for LeafColumns {
 /// Columns by leaf and attribute, within a byte budget. Invalidated by the writes that change
 /// a leaf's payloads, like the payload JSON cache.
 pub struct ColumnCache {
-    budget: usize,
     leaves: LeafCache<LeafColumns>,
 }
 
@@ -48,7 +47,6 @@ impl ColumnCache {
     /// A cache holding at most `budget` bytes of columns.
     pub fn new(budget: usize) -> ColumnCache {
         ColumnCache {
-            budget,
             leaves: LeafCache::new(budget),
         }
     }
@@ -65,9 +63,6 @@ impl ColumnCache {
     /// together, larger than an eighth of the budget is not kept.
     pub fn insert(&self, leaf: u64, field: &str, column: Arc<Column>) {
         let size = column_bytes(&column);
-        if size > self.budget / 8 {
-            return;
-        }
         self.leaves.update(leaf, |old| {
             let mut columns: Vec<_> = old.map(|o| o.0.clone()).unwrap_or_default();
             columns.retain(|c| &*c.0 != field);

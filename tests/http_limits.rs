@@ -215,6 +215,31 @@ fn the_head_timeout_counts_from_each_request_on_a_kept_alive_connection() {
 }
 
 #[test]
+fn an_answer_that_outlasts_the_head_timeout_is_not_cut_off() {
+    // The head deadline is for clients that send nothing: a request being answered (here a
+    // replication long-poll of 3 s against a 1 s head timeout) holds the connection open, and
+    // the wait for the next head counts from the end of that answer.
+    let (_s, _t, mut conn) = one_second_head_timeout();
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let asked = Instant::now();
+    conn.write_all(b"GET /v1/replication/changes?since=0&wait=3 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("long-poll");
+    let head = read_answer(&mut conn);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        asked.elapsed() >= Duration::from_millis(2500),
+        "the long-poll did not wait: {:?}",
+        asked.elapsed()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("request after the long-poll");
+    let head = read_answer(&mut conn);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+}
+
+#[test]
 fn follower_names_cannot_grow_the_metrics_without_bound() {
     let (s, _t) = server(ServerConfig::default());
     let agent: ureq::Agent = ureq::Agent::config_builder()

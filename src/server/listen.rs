@@ -1,27 +1,46 @@
 //! The accept loop: bounded connections, a deadline for request heads, graceful shutdown.
 //!
 //! `axum::serve` gives hyper no timer, so a client that opens a connection and never finishes its
-//! request head holds it (and its task) forever; enough of them exhaust file descriptors. Here
-//! every connection gets hyper's header-read timeout, the number of open connections is capped
-//! (past the cap a new connection is closed at once rather than queued), and heads are limited
-//! in size.
+//! request head holds it (and its task) forever; enough of them exhaust file descriptors. Here a
+//! connection that has waited longer than the head timeout for a request head (counted from its
+//! opening or from the end of its last answer, whichever is later) is closed, the number of open
+//! connections is capped (past the cap a new connection is closed at once rather than queued), and
+//! heads are limited in size.
+//!
+//! The head deadline is kept by one watchdog timer per connection, not by hyper's
+//! `header_read_timeout`: hyper arms a fresh timer for every request head, a boxed sleep
+//! registered in and removed from tokio's timer wheel per request, which on small answers cost
+//! more than the rest of the connection handling. The watchdog sleeps a whole timeout at a time
+//! and, on waking, reads two counters the service keeps for the connection ([`Activity`]): while
+//! an answer is in flight, or the last one ended less than a timeout ago, it sleeps on. The same
+//! rule closes an HTTP/2 connection that has had no stream for a timeout.
 
+use std::convert::Infallible;
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::Request;
+use axum::response::Response;
 use axum::Router;
+use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use tower::Service;
 
 /// Connection-level limits.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnLimits {
-    /// Longest a client may take to send a request head.
+    /// Longest a connection may wait for a request head, counted from its opening or from the end
+    /// of its last answer.
     pub header_read_timeout: Duration,
     /// Connections open at once; more are closed on accept.
     pub max_connections: usize,
@@ -42,6 +61,109 @@ impl Default for ConnLimits {
     }
 }
 
+/// What one connection's service tells its watchdog: answers in flight and when the last ended.
+#[derive(Debug)]
+struct Activity {
+    opened: Instant,
+    in_flight: AtomicUsize,
+    /// Milliseconds from `opened` to the end of the last answer (its body dropped by hyper).
+    last_done_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Activity {
+            opened: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            last_done_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts an answer in flight until the returned guard drops.
+    fn serving(self: &Arc<Self>) -> Serving {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        Serving(Arc::clone(self))
+    }
+
+    /// When the watchdog must look again, or `None` when the connection has waited `limit` for a
+    /// request head and is to be closed.
+    fn next_check(&self, limit: Duration, now: Instant) -> Option<Instant> {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return Some(now + limit);
+        }
+        let idle_since =
+            self.opened + Duration::from_millis(self.last_done_ms.load(Ordering::Acquire));
+        let deadline = idle_since + limit;
+        (deadline > now).then_some(deadline)
+    }
+}
+
+/// One answer in flight on a connection; dropping it stamps the connection's last activity.
+#[derive(Debug)]
+struct Serving(Arc<Activity>);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let ms = u64::try_from(self.0.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        // The stamp goes first, so a watchdog that sees no answer in flight sees its end.
+        self.0.last_done_ms.fetch_max(ms, Ordering::AcqRel);
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// An answer's body carrying its [`Serving`] guard: hyper drops the body once it is written, so
+/// an answer counts as in flight until its last byte is handed to the connection.
+#[derive(Debug)]
+struct Counted {
+    body: Body,
+    _serving: Serving,
+}
+
+impl HttpBody for Counted {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// `app` as one connection's hyper service, counting its answers in `activity`.
+fn counted_service(
+    app: Router,
+    activity: Arc<Activity>,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = Response<Counted>,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response<Counted>, Infallible>> + Send + 'static,
+> + Send
+       + 'static {
+    hyper::service::service_fn(move |req: Request<Incoming>| {
+        let serving = activity.serving();
+        // Router is always ready, and a clone is a reference count.
+        let answer = app.clone().call(req);
+        async move {
+            let response = answer.await?;
+            Ok(response.map(|body| Counted {
+                body,
+                _serving: serving,
+            }))
+        }
+    })
+}
+
 /// Serves `app` on `listener` until `shutdown` completes, then lets requests in flight finish
 /// (for at most the grace period).
 pub async fn serve_with_limits(
@@ -53,13 +175,12 @@ pub async fn serve_with_limits(
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(limits.max_head_bytes.max(8192));
     builder.http2().timer(TokioTimer::new());
     let builder = Arc::new(builder);
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
+    let head_limit = limits.header_read_timeout;
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -80,14 +201,33 @@ pub async fn serve_with_limits(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        let activity = Arc::new(Activity::new());
+        let service = counted_service(app.clone(), Arc::clone(&activity));
         let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .serve_connection(TokioIo::new(stream), service)
             .into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            tokio::pin!(conn);
+            let watchdog = tokio::time::sleep(head_limit);
+            tokio::pin!(watchdog);
+            loop {
+                tokio::select! {
+                    biased;
+                    ended = &mut conn => {
+                        if let Err(e) = ended {
+                            tracing::debug!(%peer, error = %e, "connection ended with an error");
+                        }
+                        break;
+                    }
+                    () = &mut watchdog => match activity.next_check(head_limit, Instant::now()) {
+                        Some(at) => watchdog.as_mut().reset(at),
+                        None => {
+                            tracing::debug!(%peer, "no request head within the head timeout: closing");
+                            break;
+                        }
+                    },
+                }
             }
             drop(permit);
         });
@@ -100,4 +240,52 @@ pub async fn serve_with_limits(
         tracing::warn!("connections still open after the shutdown grace period: closing them");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMIT: Duration = Duration::from_secs(10);
+
+    #[test]
+    fn a_connection_waiting_a_whole_limit_from_its_opening_is_closed() {
+        let a = Activity::new();
+        let at = a.opened + Duration::from_secs(3);
+        assert_eq!(a.next_check(LIMIT, at), Some(a.opened + LIMIT));
+        assert_eq!(a.next_check(LIMIT, a.opened + LIMIT), None);
+    }
+
+    #[test]
+    fn an_answer_in_flight_holds_the_connection_open_however_long_it_takes() {
+        let a = Arc::new(Activity::new());
+        let serving = a.serving();
+        let late = a.opened + LIMIT * 5;
+        assert_eq!(a.next_check(LIMIT, late), Some(late + LIMIT));
+        drop(serving);
+        assert_eq!(a.in_flight.load(Ordering::Acquire), 0);
+    }
+
+    #[test]
+    fn the_wait_counts_from_the_end_of_the_last_answer() {
+        let a = Arc::new(Activity::new());
+        a.last_done_ms.store(7_000, Ordering::Release);
+        let idle_since = a.opened + Duration::from_secs(7);
+        let now = a.opened + Duration::from_secs(12);
+        assert_eq!(a.next_check(LIMIT, now), Some(idle_since + LIMIT));
+        assert_eq!(a.next_check(LIMIT, idle_since + LIMIT), None);
+    }
+
+    #[test]
+    fn overlapping_answers_keep_the_latest_end() {
+        let a = Arc::new(Activity::new());
+        let first = a.serving();
+        let second = a.serving();
+        a.last_done_ms.store(60_000, Ordering::Release);
+        drop(first); // ends "now", well before the 60 s stamped above: the later stamp stays
+        assert_eq!(a.last_done_ms.load(Ordering::Acquire), 60_000);
+        assert!(a.next_check(LIMIT, a.opened + LIMIT * 3).is_some());
+        drop(second);
+        assert_eq!(a.in_flight.load(Ordering::Acquire), 0);
+    }
 }

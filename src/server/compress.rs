@@ -20,16 +20,18 @@ use axum::http::HeaderValue;
 use axum::response::Response;
 use tower::ServiceExt;
 use tower_http::compression::predicate::{DefaultPredicate, Predicate, SizeAbove};
-use tower_http::compression::{Compression, CompressionLayer};
+use tower_http::compression::Compression;
 
 /// Below 1 KiB the deflate state costs more time than the bytes saved (most one-place answers
 /// and every error are smaller).
 const MIN_COMPRESSED_BYTES: u16 = 1024;
 
-type Worth = tower_http::compression::predicate::And<DefaultPredicate, SizeAbove>;
+type Worth = tower_http::compression::predicate::And<SizeAbove, DefaultPredicate>;
 
+/// The size test goes first: it reads one header and settles most answers, while the default
+/// predicate compares the content type against its exclusions on every answer it sees.
 fn worth() -> Worth {
-    DefaultPredicate::new().and(SizeAbove::new(MIN_COMPRESSED_BYTES))
+    SizeAbove::new(MIN_COMPRESSED_BYTES).and(DefaultPredicate::new())
 }
 
 /// Wraps each route in [`MaybeCompress`].
@@ -40,20 +42,18 @@ impl<S: Clone> tower::Layer<S> for CompressLayer {
     type Service = MaybeCompress<S>;
 
     fn layer(&self, inner: S) -> MaybeCompress<S> {
-        MaybeCompress {
-            gzip: CompressionLayer::new()
-                .compress_when(worth())
-                .layer(inner.clone()),
-            plain: inner,
-        }
+        MaybeCompress { plain: inner }
     }
 }
 
 /// A route whose answers are gzipped when the client accepts it.
+///
+/// `tower_http`'s compression service is built per gzip request instead of kept beside `plain`:
+/// axum clones a route's whole service for every request, and a second copy of the route inside
+/// it doubled that clone for the many requests that never ask for gzip.
 #[derive(Clone)]
 pub struct MaybeCompress<S> {
     plain: S,
-    gzip: Compression<S, Worth>,
 }
 
 fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
@@ -86,7 +86,7 @@ where
 
     fn call(&mut self, req: Request) -> Self::Future {
         if mentions_gzip(&req) {
-            let gzip = self.gzip.clone();
+            let gzip = Compression::new(self.plain.clone()).compress_when(worth());
             Answer::Gzip {
                 fut: Box::pin(async move { gzip.oneshot(req).await.map(|r| r.map(Body::new)) }),
             }

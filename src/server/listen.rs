@@ -7,16 +7,17 @@
 //! connections is capped (past the cap a new connection is closed at once rather than queued), and
 //! heads are limited in size.
 //!
-//! The head deadline is kept by one watchdog timer per connection, not by hyper's
+//! The head deadline is kept by one watchdog task per connection, not by hyper's
 //! `header_read_timeout`: hyper arms a fresh timer for every request head, a boxed sleep
-//! registered in and removed from tokio's timer wheel per request, which on small answers cost
-//! more than the rest of the connection handling. The watchdog sleeps a whole timeout at a time
-//! and, on waking, reads two counters the service keeps for the connection ([`Activity`]): while
-//! an answer is in flight, or the last one ended less than a timeout ago, it sleeps on. The same
-//! rule closes an HTTP/2 connection that has had no stream for a timeout.
+//! registered in and removed from tokio's timer wheel per request. The watchdog sleeps a whole
+//! timeout at a time and, on waking, reads two counters the service keeps for the connection
+//! ([`Activity`]): while an answer is in flight, or the last one ended less than a timeout ago,
+//! it sleeps on; otherwise it aborts the connection's task, which closes it. The same rule closes
+//! an HTTP/2 connection that has had no stream for a timeout.
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -32,7 +33,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{oneshot, Semaphore};
+use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tower::Service;
 
@@ -164,6 +166,35 @@ fn counted_service(
     })
 }
 
+/// A connection's watchdog: aborts its task (closing it) once it has waited `limit` for a request
+/// head, and ends with the connection.
+///
+/// A task of its own rather than a timer polled beside the connection: the connection's task is
+/// woken for every request, and polling a timer there cost every request.
+async fn close_when_idle(
+    conn: AbortHandle,
+    mut ended: oneshot::Receiver<Infallible>,
+    activity: Arc<Activity>,
+    limit: Duration,
+    peer: SocketAddr,
+) {
+    let mut at = activity.opened + limit;
+    loop {
+        tokio::select! {
+            _ = &mut ended => return,
+            () = tokio::time::sleep_until(at) => {}
+        }
+        match activity.next_check(limit, Instant::now()) {
+            Some(next) => at = next,
+            None => {
+                tracing::debug!(%peer, "no request head within the head timeout: closing");
+                conn.abort();
+                return;
+            }
+        }
+    }
+}
+
 /// Serves `app` on `listener` until `shutdown` completes, then lets requests in flight finish
 /// (for at most the grace period).
 pub async fn serve_with_limits(
@@ -207,30 +238,22 @@ pub async fn serve_with_limits(
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();
         let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            tokio::pin!(conn);
-            let watchdog = tokio::time::sleep(head_limit);
-            tokio::pin!(watchdog);
-            loop {
-                tokio::select! {
-                    biased;
-                    ended = &mut conn => {
-                        if let Err(e) = ended {
-                            tracing::debug!(%peer, error = %e, "connection ended with an error");
-                        }
-                        break;
-                    }
-                    () = &mut watchdog => match activity.next_check(head_limit, Instant::now()) {
-                        Some(at) => watchdog.as_mut().reset(at),
-                        None => {
-                            tracing::debug!(%peer, "no request head within the head timeout: closing");
-                            break;
-                        }
-                    },
-                }
+        let (ended, ended_rx) = oneshot::channel::<Infallible>();
+        let served = tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
+            // Ending (or being aborted) lets the watchdog go at once.
+            drop(ended);
             drop(permit);
         });
+        tokio::spawn(close_when_idle(
+            served.abort_handle(),
+            ended_rx,
+            activity,
+            head_limit,
+            peer,
+        ));
     }
     drop(listener);
     if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())

@@ -321,20 +321,26 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
 /// The application with all its layers.
 ///
 /// Axum wraps every route in each layer separately and boxes each wrapping, so every layer costs
-/// each request an allocation and a virtual call: the stack is kept to what each request needs
-/// ([`track`] is one service for counting, the deadline, the body limit and JSON errors).
+/// each request an allocation, a clone of the boxed service and a virtual call: the stack is kept
+/// to what each request needs ([`track`] is one service for counting, the deadline, the body
+/// limit and JSON errors), and compression and tracking are handed to axum as one layer so they
+/// are boxed once.
 pub fn router(state: AppState) -> Router {
     let mut r = Router::new();
     for (path, route) in routes() {
         r = r.route(path, route);
     }
     let cors = cors(state.config.cors_origin.as_deref());
-    // Innermost first. `track` sits inside compression so it reads error bodies as written.
     let r = r
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
-        .layer(track::TrackLayer::new(state.clone()))
-        .layer(compress::CompressLayer);
+        .layer(
+            // Outermost first: `track` sits inside compression so it reads error bodies as
+            // written.
+            tower::ServiceBuilder::new()
+                .layer(compress::CompressLayer)
+                .layer(track::TrackLayer::new(state.clone())),
+        );
     match cors {
         Some(cors) => r.layer(cors),
         None => r,

@@ -11,8 +11,8 @@ pub mod tiles;
 pub mod write;
 
 use axum::http::header::CONTENT_TYPE;
-use axum::http::{StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderValue, StatusCode, Uri};
+use axum::response::Response;
 
 use super::error::{ApiError, ApiResult};
 
@@ -41,8 +41,14 @@ pub fn json_response(v: &serde_json::Value, content_type: &'static str) -> ApiRe
 }
 
 /// Ready bytes as a response with the given content type.
+///
+/// Built directly: the tuple form sets `application/octet-stream` for the bytes and then
+/// replaces it, two header-map writes on every answer.
 pub fn bytes_response(body: Vec<u8>, content_type: &'static str) -> Response {
-    ([(CONTENT_TYPE, content_type)], body).into_response()
+    let mut resp = Response::new(axum::body::Body::from(body));
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
 }
 
 /// `application/json`.

@@ -134,6 +134,9 @@ fn one_second_head_timeout() -> (common::inproc::InProc, common::TestIndex, TcpS
     });
     let addr = s.base.trim_start_matches("http://").to_string();
     let conn = TcpStream::connect(&addr).expect("connect");
+    // Far longer than the head timeout: a read that hits it means the server never closed.
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
     (s, t, conn)
 }
 
@@ -142,8 +145,6 @@ fn an_unfinished_request_head_is_closed_after_the_head_timeout() {
     let (s, _t, mut conn) = one_second_head_timeout();
     conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
         .expect("partial head");
-    conn.set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
     let started = Instant::now();
     let mut buf = Vec::new();
     // The server ends the connection (with hyper's 408, or none) instead of waiting forever.
@@ -184,20 +185,23 @@ fn read_answer(conn: &mut TcpStream) -> String {
     head
 }
 
+/// Asks `/healthz` on `conn` and expects its 200.
+fn healthz_on(conn: &mut TcpStream) {
+    conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("request");
+    let head = read_answer(conn);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+}
+
 #[test]
 fn the_head_timeout_counts_from_each_request_on_a_kept_alive_connection() {
     // Every head's deadline runs from when the server starts waiting for it: a client pausing
     // less than the timeout between requests is served on and on, and one that stalls in a
     // head is closed, however long the connection has been open.
     let (_s, _t, mut conn) = one_second_head_timeout();
-    conn.set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
     let started = Instant::now();
     for _ in 0..4 {
-        conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-            .expect("request");
-        let head = read_answer(&mut conn);
-        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        healthz_on(&mut conn);
         std::thread::sleep(Duration::from_millis(600));
     }
     // Longer than one timeout in all: no deadline may count from an earlier request.
@@ -220,8 +224,6 @@ fn an_answer_that_outlasts_the_head_timeout_is_not_cut_off() {
     // replication long-poll of 3 s against a 1 s head timeout) holds the connection open, and
     // the wait for the next head counts from the end of that answer.
     let (_s, _t, mut conn) = one_second_head_timeout();
-    conn.set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
     let asked = Instant::now();
     conn.write_all(b"GET /v1/replication/changes?since=0&wait=3 HTTP/1.1\r\nHost: x\r\n\r\n")
         .expect("long-poll");
@@ -233,10 +235,7 @@ fn an_answer_that_outlasts_the_head_timeout_is_not_cut_off() {
         asked.elapsed()
     );
     std::thread::sleep(Duration::from_millis(500));
-    conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        .expect("request after the long-poll");
-    let head = read_answer(&mut conn);
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    healthz_on(&mut conn);
 }
 
 #[test]

@@ -35,30 +35,24 @@ impl Params {
     /// by [`Params::only`]).
     pub fn parse(raw: Option<&str>) -> Params {
         let raw = raw.unwrap_or("");
-        if raw.bytes().any(|b| b == b'%' || b == b'+') {
-            return Params::decode(raw);
-        }
-        let bytes = raw.as_bytes();
         let mut pairs = Vec::with_capacity(8);
         let mut start = 0;
-        // Offsets fit in u32: the request target is capped far below 4 GiB
-        // (`limits::MAX_URI_BYTES`).
-        while start < bytes.len() {
-            let end = bytes[start..]
-                .iter()
-                .position(|&b| b == b'&')
-                .map_or(bytes.len(), |i| start + i);
-            let pair = &bytes[start..end];
-            let key_end = pair
-                .iter()
-                .position(|&b| b == b'=')
-                .map_or(end, |i| start + i);
-            if key_end > start {
-                let value_start = (key_end + 1).min(end);
-                pairs.push([start, key_end, value_start, end].map(|o| o as u32));
+        let mut key_end = None;
+        // One pass over the bytes finds every pair's `=` and `&`, and gives up for the decoding
+        // path at the first escape.
+        for (i, &b) in raw.as_bytes().iter().enumerate() {
+            match b {
+                b'%' | b'+' => return Params::decode(raw),
+                b'=' if key_end.is_none() => key_end = Some(i),
+                b'&' => {
+                    push_span(&mut pairs, start, key_end, i);
+                    start = i + 1;
+                    key_end = None;
+                }
+                _ => {}
             }
-            start = end + 1;
         }
+        push_span(&mut pairs, start, key_end, raw.len());
         Params {
             text: raw.to_owned(),
             pairs,
@@ -289,6 +283,16 @@ impl Params {
                 format!("{other:?} is neither json nor geojson"),
             )),
         }
+    }
+}
+
+/// Records the pair `start..end` of a query (its first `=` at `key_end`), unless its key is empty.
+/// Offsets fit in u32: the request target is capped far below 4 GiB (`limits::MAX_URI_BYTES`).
+fn push_span(pairs: &mut Vec<[u32; 4]>, start: usize, key_end: Option<usize>, end: usize) {
+    let key_end = key_end.unwrap_or(end);
+    if key_end > start {
+        let value_start = (key_end + 1).min(end);
+        pairs.push([start, key_end, value_start, end].map(|o| o as u32));
     }
 }
 

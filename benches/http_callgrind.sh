@@ -13,6 +13,7 @@
 # Installs valgrind and wrk from Debian's packages if they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/support/http.sh
 for tool in valgrind wrk; do
   command -v $tool >/dev/null || { apt-get install -y $tool >/dev/null || sudo apt-get install -y $tool >/dev/null; }
 done
@@ -20,7 +21,7 @@ secs=${SECONDS_PER_RUN:-10}
 
 cargo build --release --bin kdsled
 kdsled=${KDSLED_BIN:-./target/release/kdsled}
-bench=$(cargo bench --no-run --bench http_load 2>&1 | grep -o 'target/release/deps/http_load-[0-9a-f]*' | head -n 1)
+bench=$(floor_bench)
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null; rm -rf "$work"' EXIT
 
@@ -35,10 +36,8 @@ per_request() {
   shift
   valgrind --tool=callgrind --callgrind-out-file="$work/cg-$port" "$@" >"$work/vg-$port.log" 2>&1 &
   local pid=$!
-  for _ in $(seq 1 240); do
-    curl -sf "http://127.0.0.1:$port/v1/near?lon=0&lat=0&radius=1" >/dev/null && break
-    sleep 0.5
-  done
+  # Valgrind starts a server several times slower.
+  WAIT_TRIES=240 wait_serving "$port"
   wrk -t1 -c4 -d8s -s benches/wrk_paths.lua "http://127.0.0.1:$port" -- "$work/paths" >/dev/null
   callgrind_control -z "$pid" >/dev/null 2>&1
   local n

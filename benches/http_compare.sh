@@ -7,6 +7,7 @@
 # Installs flask, scipy, numpy and gunicorn with pip if they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/support/http.sh
 python3 -c 'import flask, scipy, numpy, gunicorn' 2>/dev/null || pip install --quiet flask scipy numpy gunicorn
 
 cargo build --release --bin kdsled
@@ -17,12 +18,7 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 ./target/release/kdsled build --db "$work/cities" --input data/cities1000.txt.gz >/dev/null
 ./target/release/kdsled serve --db "$work/cities" --addr 127.0.0.1:18601 2>"$work/kdsled.log" &
 gunicorn -w 2 -b 127.0.0.1:18602 --chdir benches/baseline flask_ckdtree:app 2>"$work/gunicorn.log" &
-for port in 18601 18602; do
-  for _ in $(seq 1 120); do
-    curl -sf "http://127.0.0.1:$port/v1/near?lon=0&lat=0&radius=1" >/dev/null && break
-    sleep 0.5
-  done
-done
+wait_serving 18601 18602
 
 run() { KDSLED_LOAD_FLOOR=0 KDSLED_LOAD_TARGET="http://127.0.0.1:$1" cargo bench --bench http_load 2>/dev/null | tail -n 3; }
 echo "== kdsled"; k=$(run 18601); echo "$k"

@@ -9,24 +9,20 @@
 # Installs wrk from Debian's packages if it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/support/http.sh
 command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null || sudo apt-get install -y wrk >/dev/null; }
 rounds=${ROUNDS:-5}
 secs=${SECONDS_PER_RUN:-5}
 
 cargo build --release --bin kdsled
-bench=$(cargo bench --no-run --bench http_load 2>&1 | grep -o 'target/release/deps/http_load-[0-9a-f]*' | head -n 1)
+bench=$(floor_bench)
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null; rm -rf "$work"' EXIT
 
 ./target/release/kdsled build --quiet --db "$work/cities" --input data/cities1000.txt.gz >/dev/null
 ./target/release/kdsled serve --quiet --db "$work/cities" --addr 127.0.0.1:18611 2>"$work/kdsled.log" &
 KDSLED_LOAD_SERVE_FLOOR=127.0.0.1:18612 "$bench" >"$work/floor.log" 2>&1 &
-for port in 18611 18612; do
-  for _ in $(seq 1 120); do
-    curl -sf "http://127.0.0.1:$port/v1/near?lon=0&lat=0&radius=1" >/dev/null && break
-    sleep 0.5
-  done
-done
+wait_serving 18611 18612
 
 # Every 33rd place of the bundled data as a query centre (about 4,200), as http_load picks
 # random places.

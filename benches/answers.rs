@@ -13,7 +13,7 @@ mod support;
 
 // The allocator the server ships with: allocation is a large share of an answer.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: kdsled::Allocator = kdsled::Allocator;
 
 use std::time::Instant;
 

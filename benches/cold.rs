@@ -25,7 +25,7 @@ use kdsled::Index;
 use support::*;
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: kdsled::Allocator = kdsled::Allocator;
 
 struct Run {
     qps: f64,

@@ -15,7 +15,7 @@ use kdsled::Index;
 use support::*;
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: kdsled::Allocator = kdsled::Allocator;
 
 /// Queries/s and records read per query over about two seconds.
 fn measure(run: &dyn Fn(&[f64; 2]) -> u64, qs: &[[f64; 2]]) -> (f64, f64) {

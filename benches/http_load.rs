@@ -27,7 +27,7 @@ mod support;
 
 // The same allocator as the kdsled binary, so the in-process server is measured as it ships.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: kdsled::Allocator = kdsled::Allocator;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

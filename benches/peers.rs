@@ -26,7 +26,7 @@ use rstar::RTree;
 use support::*;
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: kdsled::Allocator = kdsled::Allocator;
 
 fn unit(p: [f64; 2]) -> [f64; 3] {
     let (lon, lat) = (p[0].to_radians(), p[1].to_radians());

@@ -23,7 +23,7 @@ use kdsled::{Index, PointId};
 use support::*;
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: kdsled::Allocator = kdsled::Allocator;
 
 /// The follower's index, and when each sequence was applied.
 struct Replica {

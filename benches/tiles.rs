@@ -20,7 +20,7 @@ use kdsled::Index;
 use support::*;
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: kdsled::Allocator = kdsled::Allocator;
 
 fn brute_seconds(points: &[[f64; 2]], t: TileId, p: &HeatmapParams) -> f64 {
     let rows = 8;

@@ -17,7 +17,7 @@ use kdsled::{Index, PointId};
 use support::*;
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: kdsled::Allocator = kdsled::Allocator;
 
 fn point(i: u64, p: [f64; 2]) -> NewPoint {
     NewPoint {

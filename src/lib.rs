@@ -16,6 +16,7 @@
 
 #![warn(missing_docs)]
 
+mod allocator;
 pub mod error;
 pub mod failpoint;
 pub mod geometry;
@@ -34,6 +35,7 @@ pub mod store;
 pub mod tiles;
 pub mod tree;
 
+pub use allocator::Allocator;
 pub use error::{Error, Result};
 pub use geometry::{BBox, Metric};
 pub use index::Index;

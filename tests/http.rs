@@ -301,12 +301,17 @@ fn openapi_describes_exactly_the_served_routes() {
 
 /// One raw HTTP/1.1 GET with extra header lines: status, headers (names lower-cased), body.
 fn raw_get(s: &Server, path: &str, extra: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    raw(&s.base, "GET", path, extra)
+}
+
+/// One raw HTTP/1.1 request without a body to the server at `base`.
+fn raw(base: &str, method: &str, path: &str, extra: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
     use std::io::{Read, Write};
-    let addr = s.base.trim_start_matches("http://");
+    let addr = base.trim_start_matches("http://");
     let mut conn = std::net::TcpStream::connect(addr).expect("connect");
     write!(
         conn,
-        "GET {path} HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n"
     )
     .expect("request");
     let mut raw = Vec::new();
@@ -344,6 +349,107 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
+}
+
+/// The query routes are answered by their direct lanes, past axum's router, unless CORS is on;
+/// every way of asking them must get what the router gives.
+#[test]
+fn query_routes_answer_alike_through_their_lanes_and_the_router() {
+    let t = build_index(Metric::Haversine, 2, &cities_like());
+    let lanes = common::inproc::serve(Arc::clone(&t.index), ServerConfig::default());
+    // With a CORS origin every request goes through the router.
+    let routed = common::inproc::serve(
+        Arc::clone(&t.index),
+        ServerConfig {
+            cors_origin: Some("*".into()),
+            ..ServerConfig::default()
+        },
+    );
+    let asks: &[(&str, &str, &str)] = &[
+        ("GET", "/v1/near?lon=2.35&lat=48.85&radius=3000", ""),
+        ("GET", "/v1/near?lon=2.35&lat=48.85&radius=3000&limit=2", ""),
+        (
+            "GET",
+            "/v1/near?lon=2.35&lat=48.85&radius=3000",
+            "Accept: application/geo+json\r\n",
+        ),
+        (
+            "GET",
+            "/v1/near?lon=2.35&lat=48.85&radius=90000",
+            "Accept-Encoding: gzip\r\n",
+        ),
+        ("GET", "/v1/near?lon=2.35&lat=48.85&radius=1e9", ""),
+        ("GET", "/v1/near?lon=2.35&lat=48.85", ""),
+        ("GET", "/v1/near?lon=2.35&lat=48.85&radius=10&radius=20", ""),
+        ("GET", "/v1/near?lon=2.35&lat=48.85&radius=10&nope=1", ""),
+        (
+            "GET",
+            "/v1/near?lon=2%2E35&lat=48.85&radius=3000&where=cat%3Ac1",
+            "",
+        ),
+        ("GET", "/v1/nearest?lon=2.2&lat=48.75&k=3", ""),
+        ("GET", "/v1/nearest?lon=2.2&lat=48.75&k=0", ""),
+        ("GET", "/v1/within?bbox=2,48,3,49&limit=5", ""),
+        ("GET", "/v1/within?bbox=2,48,3", ""),
+        (
+            "GET",
+            "/v1/stats?lon=2.35&lat=48.85&radius=5000&group_by=cat",
+            "",
+        ),
+        ("GET", "/v1/stats?radius=5000", ""),
+        // Not a lane: another method, another path, a trailing slash.
+        ("HEAD", "/v1/near?lon=2.35&lat=48.85&radius=3000", ""),
+        (
+            "POST",
+            "/v1/near?lon=2.35&lat=48.85&radius=3000",
+            "Content-Length: 0\r\n",
+        ),
+        ("DELETE", "/v1/stats", ""),
+        ("GET", "/v1/near/?lon=2.35&lat=48.85&radius=3000", ""),
+        ("GET", "/v1/Near?lon=2.35&lat=48.85&radius=3000", ""),
+    ];
+    // Not the length: `nodes_read` follows each server's cache.
+    let kept = ["content-type", "content-encoding"];
+    // CORS adds its own `Vary` values.
+    let gzip_varies = |h: &[(String, String)]| {
+        h.iter()
+            .any(|(k, v)| k == "vary" && v.contains("accept-encoding"))
+    };
+    for (method, path, extra) in asks {
+        let (a_status, a_head, a_body) = raw(&lanes.base, method, path, extra);
+        let (b_status, b_head, b_body) = raw(&routed.base, method, path, extra);
+        assert_eq!(a_status, b_status, "{method} {path}");
+        for name in kept {
+            let a = header(&a_head, name);
+            assert_eq!(a, header(&b_head, name), "{method} {path}: {name}");
+        }
+        assert_eq!(
+            gzip_varies(&a_head),
+            gzip_varies(&b_head),
+            "{method} {path}"
+        );
+        if header(&a_head, "content-encoding").is_some() || a_body.is_empty() {
+            assert_eq!(a_body.is_empty(), b_body.is_empty(), "{method} {path}");
+        } else if a_status == 200 {
+            assert!(same_answer(&a_body, &b_body), "{method} {path}");
+        } else {
+            assert_eq!(a_body, b_body, "{method} {path}");
+        }
+    }
+    // Lane requests are counted under their routes, as routed ones are (the HEAD is routed).
+    let (_, _, text) = raw(&lanes.base, "GET", "/metrics", "");
+    let text = String::from_utf8(text).expect("text");
+    for line in [
+        "kdsled_http_requests_total{route=\"/v1/near\",status=\"200\"} 6",
+        "kdsled_http_requests_total{route=\"/v1/near\",status=\"400\"} 4",
+        "kdsled_http_requests_total{route=\"/v1/near\",status=\"405\"} 1",
+        "kdsled_http_requests_total{route=\"/v1/nearest\",status=\"400\"} 1",
+        "kdsled_http_requests_total{route=\"/v1/within\",status=\"200\"} 1",
+        "kdsled_http_requests_total{route=\"/v1/stats\",status=\"400\"} 1",
+        "kdsled_http_requests_total{route=\"unmatched\",status=\"404\"} 2",
+    ] {
+        assert!(text.contains(line), "{line}\n{text}");
+    }
 }
 
 #[test]

@@ -27,7 +27,6 @@ use std::time::Duration;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::Request;
 use axum::response::Response;
-use axum::Router;
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
@@ -37,6 +36,8 @@ use tokio::sync::{oneshot, Semaphore};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tower::Service;
+
+use super::App;
 
 /// Connection-level limits.
 #[derive(Debug, Clone, Copy)]
@@ -143,7 +144,7 @@ impl HttpBody for Counted {
 
 /// `app` as one connection's hyper service, counting its answers in `activity`.
 fn counted_service(
-    app: Router,
+    app: App,
     activity: Arc<Activity>,
 ) -> impl hyper::service::Service<
     Request<Incoming>,
@@ -154,7 +155,7 @@ fn counted_service(
        + 'static {
     hyper::service::service_fn(move |req: Request<Incoming>| {
         let serving = activity.serving();
-        // Router is always ready, and a clone is a reference count.
+        // The app is always ready, and a clone is two reference counts.
         let answer = app.clone().call(req);
         async move {
             let response = answer.await?;
@@ -199,7 +200,7 @@ async fn close_when_idle(
 /// (for at most the grace period).
 pub async fn serve_with_limits(
     listener: TcpListener,
-    app: Router,
+    app: App,
     limits: ConnLimits,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {

@@ -218,6 +218,10 @@ pub struct Reading {
     pub value: f64,
 }
 
+/// A route's place among the counters, from [`Metrics::route`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteId(usize);
+
 /// The server's counters. Every request updates them, so the routes are fixed when the server
 /// starts and each counter is an atomic: a mutex here was taken twice per request by every
 /// connection.
@@ -256,13 +260,26 @@ impl Metrics {
         }
     }
 
+    /// The counters of `route` (an axum path; `None` or an unknown path: requests no route
+    /// matched). A caller that serves one route looks it up once rather than per request.
+    pub fn route(&self, route: Option<&str>) -> RouteId {
+        let unmatched = self.counters.routes.len() - 1;
+        RouteId(
+            route
+                .and_then(|r| self.index.get(r).copied())
+                .unwrap_or(unmatched),
+        )
+    }
+
     /// Counts one finished request to `route` (its axum path; `None` when none matched).
     pub fn request(&self, route: Option<&str>, status: u16, elapsed: Duration) {
+        self.request_to(self.route(route), status, elapsed);
+    }
+
+    /// Counts one finished request to a route looked up with [`Metrics::route`].
+    pub fn request_to(&self, route: RouteId, status: u16, elapsed: Duration) {
         let c = &self.counters;
-        let unmatched = c.routes.len() - 1;
-        let i = route
-            .and_then(|r| self.index.get(r).copied())
-            .unwrap_or(unmatched);
+        let i = route.0.min(c.routes.len() - 1);
         let r = &c.routes[i];
         match COMMON_STATUSES.iter().position(|s| *s == status) {
             Some(k) => {

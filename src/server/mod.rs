@@ -3,6 +3,7 @@
 mod auth;
 mod compress;
 mod cursor;
+mod dispatch;
 mod error;
 mod limits;
 pub mod listen;
@@ -15,8 +16,9 @@ mod tile_cache;
 mod timeout;
 mod track;
 
+pub use dispatch::App;
 pub use error::{ApiError, ApiResult};
-pub use metrics::Metrics;
+pub use metrics::{Metrics, RouteId};
 pub use params::{DEFAULT_LIMIT, MAX_RESULTS};
 
 use std::collections::BTreeMap;
@@ -318,14 +320,20 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
     ]
 }
 
-/// The application with all its layers.
+/// The application for `state`: the router of every route, and the query routes' direct lanes
+/// ([`dispatch`]).
+pub fn app(state: AppState) -> App {
+    App::new(&state, router(state.clone()))
+}
+
+/// The router of every route with all its layers.
 ///
 /// Axum wraps every route in each layer separately and boxes each wrapping, so every layer costs
 /// each request an allocation, a clone of the boxed service and a virtual call: the stack is kept
 /// to what each request needs ([`track`] is one service for counting, the deadline, the body
 /// limit and JSON errors), and compression and tracking are handed to axum as one layer so they
 /// are boxed once.
-pub fn router(state: AppState) -> Router {
+fn router(state: AppState) -> Router {
     let mut r = Router::new();
     for (path, route) in routes() {
         r = r.route(path, route);
@@ -450,7 +458,7 @@ pub async fn serve(
     let served = state.clone();
     let stopping = state.stopping.clone();
     let limits = state.config.conn_limits;
-    listen::serve_with_limits(listener, router(state), limits, async move {
+    listen::serve_with_limits(listener, app(state), limits, async move {
         shutdown_signal().await;
         stopping.send_replace(true);
     })

@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
 use super::limits;
+use super::metrics::RouteId;
 use super::timeout::Deadline;
 use super::AppState;
 
@@ -25,12 +26,22 @@ use super::AppState;
 #[derive(Clone)]
 pub struct TrackLayer {
     state: AppState,
+    route: Option<RouteId>,
 }
 
 impl TrackLayer {
-    /// Tracking for the server with this state (its metrics, deadline and replica status).
+    /// Tracking for the server with this state (its metrics, deadline and replica status), for
+    /// routes axum's router matched (their counters are found by the matched path).
     pub fn new(state: AppState) -> Self {
-        TrackLayer { state }
+        TrackLayer { state, route: None }
+    }
+
+    /// Tracking for one route served without axum's router, whose counters are `route`.
+    pub fn for_route(state: AppState, route: RouteId) -> Self {
+        TrackLayer {
+            state,
+            route: Some(route),
+        }
     }
 }
 
@@ -41,6 +52,7 @@ impl<S> tower::Layer<S> for TrackLayer {
         Track {
             inner,
             state: self.state.clone(),
+            route: self.route,
         }
     }
 }
@@ -50,6 +62,15 @@ impl<S> tower::Layer<S> for TrackLayer {
 pub struct Track<S> {
     inner: S,
     state: AppState,
+    route: Option<RouteId>,
+}
+
+/// Whose counters a request updates.
+enum Counted {
+    /// A route's, known beforehand.
+    Route(RouteId),
+    /// The route axum's router matched (none: a 404).
+    Matched(Option<MatchedPath>),
 }
 
 impl<S> tower::Service<Request> for Track<S>
@@ -67,7 +88,10 @@ where
 
     fn call(&mut self, mut req: Request) -> Self::Future {
         let started = Instant::now();
-        let route = req.extensions().get::<MatchedPath>().cloned();
+        let route = match self.route {
+            Some(id) => Counted::Route(id),
+            None => Counted::Matched(req.extensions().get::<MatchedPath>().cloned()),
+        };
         // The method and target are kept only for the debug log line, which is off by default.
         let logged = tracing::enabled!(tracing::Level::DEBUG)
             .then(|| (req.method().clone(), req.uri().clone()));
@@ -123,7 +147,7 @@ pin_project_lite::pin_project! {
         stage: Stage<F>,
         state: AppState,
         started: Instant,
-        route: Option<MatchedPath>,
+        route: Counted,
         logged: Option<(axum::http::Method, axum::http::Uri)>,
     }
 }
@@ -158,11 +182,12 @@ where
         };
         let elapsed = this.started.elapsed();
         let status = resp.status().as_u16();
-        this.state.metrics.request(
-            this.route.as_ref().map(MatchedPath::as_str),
-            status,
-            elapsed,
-        );
+        let metrics = &this.state.metrics;
+        let route = match this.route {
+            Counted::Route(id) => *id,
+            Counted::Matched(m) => metrics.route(m.as_ref().map(MatchedPath::as_str)),
+        };
+        metrics.request_to(route, status, elapsed);
         if let Some((method, uri)) = this.logged.take() {
             tracing::debug!(%method, %uri, status, micros = elapsed.as_micros() as u64, "request");
         }

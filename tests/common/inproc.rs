@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use kdsled::server::{router, AppState, ServerConfig};
+use kdsled::server::{app, AppState, ServerConfig};
 use kdsled::Index;
 
 /// A running in-process server; stops when dropped.
@@ -29,7 +29,7 @@ pub fn serve_state(state: AppState) -> InProc {
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let limits = state.config.conn_limits;
-    let app = router(state);
+    let app = app(state);
     // The server's own accept loop (head timeout, connection cap), not axum's.
     rt.spawn(kdsled::server::listen::serve_with_limits(
         listener,

@@ -26,12 +26,19 @@ pub const DEFAULT_LIMIT: usize = 1000;
 pub struct Params {
     /// The keys and values: the query itself, or its decoded pairs back to back.
     text: String,
-    /// Each pair's key and value as byte ranges of `text` (`[key start, key end, value start,
-    /// value end]`), in the order given. Every range ends at an ASCII byte or at the end, so each
-    /// is a valid `str` slice.
-    pairs: Vec<[u32; 4]>,
-    /// Each pair's key as [`tag`] packs it.
-    tags: Vec<u64>,
+    /// The pairs, in the order given.
+    pairs: Vec<Pair>,
+}
+
+/// One key and value of a query.
+#[derive(Clone, Copy)]
+struct Pair {
+    /// The key and the value as byte ranges of [`Params::text`]: `[key start, key end, value
+    /// start, value end]`. Every range ends at an ASCII byte or at the end, so each is a valid
+    /// `str` slice.
+    span: [u32; 4],
+    /// The key as [`tag`] packs it.
+    tag: u64,
 }
 
 /// The tag of every key longer than a tag holds: such keys are compared as text.
@@ -64,58 +71,57 @@ impl Params {
         let mut key_end = None;
         let mut escaped = false;
         // One pass over the bytes finds every pair's `=` and `&` (an escape never hides one:
-        // `%26` and `%3D` stay three bytes until decoded).
+        // `%26` and `%3D` stay three bytes until decoded). memchr's iterator over `=` and `&`
+        // measured slower on queries this short.
         for (i, &b) in raw.as_bytes().iter().enumerate() {
             match b {
                 b'%' | b'+' => escaped = true,
                 b'=' if key_end.is_none() => key_end = Some(i),
                 b'&' => {
-                    push_span(&mut pairs, start, key_end, i);
+                    push_span(&mut pairs, raw, start, key_end, i);
                     start = i + 1;
                     key_end = None;
                 }
                 _ => {}
             }
         }
-        push_span(&mut pairs, start, key_end, raw.len());
+        push_span(&mut pairs, raw, start, key_end, raw.len());
         if !escaped {
-            let text = raw.to_owned();
             return Params {
-                tags: tags(&text, &pairs),
-                text,
+                text: raw.to_owned(),
                 pairs,
             };
         }
         // Decode each key and value into one buffer and point the spans there.
         let mut text = String::with_capacity(raw.len());
         for pair in &mut pairs {
-            let [key_start, key_end, value_start, value_end] = pair.map(|o| o as usize);
-            let start = text.len() as u32;
+            let [key_start, key_end, value_start, value_end] = pair.span.map(|o| o as usize);
+            let start = text.len();
             percent_decode_into(&raw[key_start..key_end], &mut text);
-            let mid = text.len() as u32;
+            let mid = text.len();
             percent_decode_into(&raw[value_start..value_end], &mut text);
-            *pair = [start, mid, mid, text.len() as u32];
+            *pair = Pair {
+                span: [start, mid, mid, text.len()].map(|o| o as u32),
+                tag: tag(&text.as_bytes()[start..mid]),
+            };
         }
-        Params {
-            tags: tags(&text, &pairs),
-            text,
-            pairs,
-        }
+        Params { text, pairs }
     }
 
     /// Where the key `name` (tagged `want`) is, searching from the last pair.
     #[inline]
     fn find(&self, name: &str, want: u64) -> Option<usize> {
         if want == LONG_KEY {
-            return (0..self.pairs.len())
-                .rev()
-                .find(|&i| self.tags[i] == LONG_KEY && self.key(&self.pairs[i]) == name);
+            return self
+                .pairs
+                .iter()
+                .rposition(|p| p.tag == LONG_KEY && self.key(p) == name);
         }
-        self.tags.iter().rposition(|t| *t == want)
+        self.pairs.iter().rposition(|p| p.tag == want)
     }
 
-    fn key(&self, pair: &[u32; 4]) -> &str {
-        &self.text[pair[0] as usize..pair[1] as usize]
+    fn key(&self, pair: &Pair) -> &str {
+        &self.text[pair.span[0] as usize..pair.span[1] as usize]
     }
 
     /// Refuses (400, naming them) parameters the route does not take and parameters given
@@ -126,12 +132,17 @@ impl Params {
         let mut seen = 0u128;
         let mut repeat = None;
         let mut unknown = false;
-        for (n, (p, t)) in self.pairs.iter().zip(&self.tags).enumerate() {
+        // The allowed names' tags, worked out once rather than per pair.
+        let mut tags = [LONG_KEY; 16];
+        for (t, a) in tags.iter_mut().zip(allowed) {
+            *t = tag(a.as_bytes());
+        }
+        for (n, p) in self.pairs.iter().enumerate() {
             let k = self.key(p);
-            let known = if *t == LONG_KEY {
+            let known = if p.tag == LONG_KEY || allowed.len() > tags.len() {
                 allowed.iter().position(|a| *a == k)
             } else {
-                allowed.iter().position(|a| tag(a.as_bytes()) == *t)
+                tags[..allowed.len()].iter().position(|t| *t == p.tag)
             };
             let again = match known {
                 None => {
@@ -187,7 +198,7 @@ impl Params {
     #[inline]
     pub fn str(&self, name: &str) -> Option<&str> {
         let p = self.pairs[self.find(name, tag(name.as_bytes()))?];
-        Some(&self.text[p[2] as usize..p[3] as usize])
+        Some(&self.text[p.span[2] as usize..p.span[3] as usize])
     }
 
     /// A required text parameter.
@@ -326,21 +337,17 @@ impl Params {
     }
 }
 
-/// The tags of the keys of `pairs`, spans of `text`.
-fn tags(text: &str, pairs: &[[u32; 4]]) -> Vec<u64> {
-    pairs
-        .iter()
-        .map(|p| tag(&text.as_bytes()[p[0] as usize..p[1] as usize]))
-        .collect()
-}
-
-/// Records the pair `start..end` of a query (its first `=` at `key_end`), unless its key is empty.
-/// Offsets fit in u32: the request target is capped far below 4 GiB (`limits::MAX_URI_BYTES`).
-fn push_span(pairs: &mut Vec<[u32; 4]>, start: usize, key_end: Option<usize>, end: usize) {
+/// Records the pair `start..end` of the query `raw` (its first `=` at `key_end`), unless its key
+/// is empty. Offsets fit in u32: the request target is capped far below 4 GiB
+/// (`limits::MAX_URI_BYTES`).
+fn push_span(pairs: &mut Vec<Pair>, raw: &str, start: usize, key_end: Option<usize>, end: usize) {
     let key_end = key_end.unwrap_or(end);
     if key_end > start {
         let value_start = (key_end + 1).min(end);
-        pairs.push([start, key_end, value_start, end].map(|o| o as u32));
+        pairs.push(Pair {
+            span: [start, key_end, value_start, end].map(|o| o as u32),
+            tag: tag(&raw.as_bytes()[start..key_end]),
+        });
     }
 }
 

@@ -48,7 +48,7 @@ const LONG_KEY: u64 = u64::MAX;
 /// exactly when their tags are; [`LONG_KEY`] for longer ones. Inlined where the name is a
 /// literal, this folds to a constant.
 #[inline]
-fn tag(key: &[u8]) -> u64 {
+const fn tag(key: &[u8]) -> u64 {
     if key.len() > 7 {
         return LONG_KEY;
     }
@@ -59,6 +59,35 @@ fn tag(key: &[u8]) -> u64 {
         i += 1;
     }
     t
+}
+
+/// The parameters a route takes, with their tags: a `const` per route works them out when the
+/// program is compiled, so [`Params::only`] compares integers.
+pub struct Names<'a, const N: usize> {
+    names: [&'a str; N],
+    tags: [u64; N],
+}
+
+impl<'a, const N: usize> Names<'a, N> {
+    /// The names (at most 128: each gets a bit when repeats are looked for).
+    pub const fn new(names: [&'a str; N]) -> Self {
+        assert!(N <= 128, "a route takes at most 128 parameters");
+        let mut tags = [0; N];
+        let mut i = 0;
+        while i < N {
+            tags[i] = tag(names[i].as_bytes());
+            i += 1;
+        }
+        Names { names, tags }
+    }
+
+    /// Where `key` (tagged `t`) is among the names.
+    fn position(&self, key: &str, t: u64) -> Option<usize> {
+        if t == LONG_KEY {
+            return self.names.iter().position(|a| *a == key);
+        }
+        self.tags.iter().position(|x| *x == t)
+    }
 }
 
 impl Params {
@@ -126,42 +155,26 @@ impl Params {
 
     /// Refuses (400, naming them) parameters the route does not take and parameters given
     /// twice, so that a misspelt or unsupported option never answers as if it had worked.
-    pub fn only(&self, allowed: &[&str]) -> ApiResult<()> {
+    pub fn only<const N: usize>(&self, allowed: &Names<'_, N>) -> ApiResult<()> {
         // One pass marks each allowed name as seen, which finds the first repeat in the order
         // given; an unknown name outranks any repeat.
         let mut seen = 0u128;
         let mut repeat = None;
         let mut unknown = false;
-        // The allowed names' tags, worked out once rather than per pair.
-        let mut tags = [LONG_KEY; 16];
-        for (t, a) in tags.iter_mut().zip(allowed) {
-            *t = tag(a.as_bytes());
-        }
-        for (n, p) in self.pairs.iter().enumerate() {
+        for p in &self.pairs {
             let k = self.key(p);
-            let known = if p.tag == LONG_KEY || allowed.len() > tags.len() {
-                allowed.iter().position(|a| *a == k)
-            } else {
-                tags[..allowed.len()].iter().position(|t| *t == p.tag)
+            let Some(i) = allowed.position(k, p.tag) else {
+                unknown = true;
+                continue;
             };
-            let again = match known {
-                None => {
-                    unknown = true;
-                    continue;
-                }
-                Some(i) if i < 128 => {
-                    let before = seen;
-                    seen |= 1 << i;
-                    before & 1 << i != 0
-                }
-                Some(_) => self.pairs[..n].iter().any(|q| self.key(q) == k),
-            };
+            let again = seen & 1 << i != 0;
+            seen |= 1 << i;
             if again && repeat.is_none() {
                 repeat = Some(k);
             }
         }
         if unknown {
-            return Err(self.unknown(allowed));
+            return Err(self.unknown(&allowed.names));
         }
         match repeat {
             Some(k) => Err(ApiError::bad_param(k, "is given more than once")),
@@ -353,6 +366,9 @@ fn push_span(pairs: &mut Vec<Pair>, raw: &str, start: usize, key_end: Option<usi
 
 /// A finite number.
 pub fn parse_f64(name: &str, s: &str) -> ApiResult<f64> {
+    if let Some(v) = plain_decimal(s.as_bytes()) {
+        return Ok(v);
+    }
     let v: f64 = s
         .trim()
         .parse()
@@ -364,6 +380,50 @@ pub fn parse_f64(name: &str, s: &str) -> ApiResult<f64> {
         ));
     }
     Ok(v)
+}
+
+/// Powers of ten a double holds exactly.
+const EXACT_POWERS_OF_TEN: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// A number written as plain decimal digits (`-12.345`, `1200`), the way every coordinate and
+/// radius comes, without going through the general parser; `None` sends anything else (an
+/// exponent, spaces, more digits than a double holds exactly) to it.
+///
+/// The digits as an integer below 2^53 and a power of ten up to 10^22 are both exact doubles,
+/// so one correctly rounded division gives the correctly rounded value (Clinger's fast path, the
+/// one std's parser takes for such input): the result is the same double std returns.
+fn plain_decimal(s: &[u8]) -> Option<f64> {
+    let (negative, digits) = match s.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        _ => (false, s),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut mantissa = 0u64;
+    let mut fraction_digits = None;
+    for (i, &b) in digits.iter().enumerate() {
+        match b {
+            // Overflow means more digits than a double holds exactly: the general parser's.
+            b'0'..=b'9' => mantissa = mantissa.checked_mul(10)?.checked_add(u64::from(b - b'0'))?,
+            b'.' if fraction_digits.is_none() => fraction_digits = Some(digits.len() - i - 1),
+            _ => return None,
+        }
+    }
+    let fraction_digits = fraction_digits.unwrap_or(0);
+    // A lone "." has no digit.
+    if digits.len() == 1 && fraction_digits == 0 && digits[0] == b'.' {
+        return None;
+    }
+    if mantissa > 1 << 53 {
+        return None;
+    }
+    let v = mantissa as f64 / EXACT_POWERS_OF_TEN.get(fraction_digits)?;
+    Some(if negative { -v } else { v })
 }
 
 /// Comma-separated finite numbers.
@@ -417,14 +477,17 @@ mod tests {
         assert_eq!(p.str("e"), Some(""));
         let p = Params::parse(Some("x=%4"));
         assert_eq!(p.str("x"), Some("%4"));
-        assert!(p.only(&["x"]).is_ok());
+        assert!(p.only(&Names::new(["x"])).is_ok());
         let p = Params::parse(Some("a=1&b=x%20y+z&c=%zz&d=%41&e"));
-        assert!(p.only(&["a", "b", "c", "d", "e"]).is_ok());
-        let err = p.only(&["a", "b"]).unwrap_err();
+        assert!(p.only(&Names::new(["a", "b", "c", "d", "e"])).is_ok());
+        let err = p.only(&Names::new(["a", "b"])).unwrap_err();
         assert_eq!(err.param.as_deref(), Some("c"));
         assert!(err.message.contains("nor d, e"), "{}", err.message);
         let twice = Params::parse(Some("a=1&a=2"));
-        assert_eq!(twice.only(&["a"]).unwrap_err().param.as_deref(), Some("a"));
+        assert_eq!(
+            twice.only(&Names::new(["a"])).unwrap_err().param.as_deref(),
+            Some("a")
+        );
     }
 
     #[test]
@@ -432,7 +495,7 @@ mod tests {
         let p = Params::parse(Some("b=1&a=1&a=2&b=3"));
         assert_eq!(p.str("a"), Some("2"));
         assert_eq!(p.str("b"), Some("3"));
-        let err = p.only(&["a", "b"]).unwrap_err();
+        let err = p.only(&Names::new(["a", "b"])).unwrap_err();
         assert_eq!(err.param.as_deref(), Some("a"), "a repeats before b does");
     }
 
@@ -462,6 +525,91 @@ mod tests {
         let p = Params::parse(Some("a==1&b=x=y"));
         assert_eq!(p.str("a"), Some("=1"));
         assert_eq!(p.str("b"), Some("x=y"));
+    }
+
+    /// The plain-decimal path returns, bit for bit, what std's parser does, and leaves to it
+    /// everything it does not take.
+    #[test]
+    fn plain_decimals_parse_as_std_parses_them() {
+        let mut cases: Vec<String> = [
+            "0",
+            "-0",
+            "+0",
+            "0.",
+            ".0",
+            ".",
+            "-",
+            "+",
+            "",
+            "-.5",
+            "1.",
+            "00012.50",
+            "2.3522219",
+            "-179.99999999",
+            "48.856614",
+            "1200",
+            "9007199254740993",
+            "9007199254740992",
+            "9007199254740991",
+            "0.1",
+            "0.30000000000000004",
+            "12345678901234567",
+            "1234567890123456.7",
+            "0.00000000000000001",
+            "1e3",
+            " 1",
+            "1 ",
+            "1..2",
+            "--1",
+            "1,5",
+            "nan",
+            "inf",
+            "0x10",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        cases.push(format!("0.{}1", "0".repeat(30)));
+        cases.push("1".repeat(40));
+        // Pseudo-random digit strings with a dot somewhere, of every length up to 21.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = 1 + (x % 21) as usize;
+            let mut d: String = (0..len)
+                .map(|k| char::from(b'0' + ((x >> (k * 3 % 60)) % 10) as u8))
+                .collect();
+            if x & 1 == 0 {
+                d.insert((x >> 5) as usize % (len + 1), '.');
+            }
+            if x & 2 == 0 {
+                d.insert(0, '-');
+            }
+            cases.push(d);
+        }
+        for c in &cases {
+            let std = c.parse::<f64>().ok();
+            match plain_decimal(c.as_bytes()) {
+                Some(v) => assert_eq!(
+                    Some(v.to_bits()),
+                    std.map(f64::to_bits),
+                    "{c:?}: {v} against std's {std:?}"
+                ),
+                None => {
+                    // Left to std: only what is not plain decimal digits, or has more digits
+                    // than a double holds exactly.
+                    let digits: String = c.chars().filter(char::is_ascii_digit).collect();
+                    let wide =
+                        digits.len() > 19 || digits.parse::<u128>().is_ok_and(|m| m > 1 << 53);
+                    assert!(
+                        std.is_none() || wide || c.bytes().any(|b| !b"+-.0123456789".contains(&b)),
+                        "{c:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
@@ -499,10 +647,13 @@ mod tests {
         assert_eq!(p.str("\0\0"), None);
         let allowed: Vec<String> = keys.iter().map(|k| k.replace("%00", "\0")).collect();
         let allowed: Vec<&str> = allowed.iter().map(String::as_str).collect();
-        assert!(p.only(&allowed).is_ok());
-        let err = p.only(&allowed[1..]).unwrap_err();
+        let all: [&str; 14] = allowed[..].try_into().expect("14 keys");
+        assert!(p.only(&Names::new(all)).is_ok());
+        let but_first: [&str; 13] = allowed[1..].try_into().expect("13 keys");
+        let err = p.only(&Names::new(but_first)).unwrap_err();
         assert_eq!(err.param.as_deref(), Some("a"));
-        let err = p.only(&allowed[..allowed.len() - 1]).unwrap_err();
+        let but_last: [&str; 13] = allowed[..13].try_into().expect("13 keys");
+        let err = p.only(&Names::new(but_last)).unwrap_err();
         assert_eq!(err.param.as_deref(), Some("properties"));
         // The same keys without escapes take the plain path.
         let plain: Vec<&String> = q.iter().filter(|kv| !kv.contains('%')).collect();
@@ -519,13 +670,16 @@ mod tests {
     #[test]
     fn an_unknown_name_outranks_a_repeat_given_before_it() {
         let p = Params::parse(Some("a=1&a=2&zz=3"));
-        assert_eq!(p.only(&["a"]).unwrap_err().param.as_deref(), Some("zz"));
+        assert_eq!(
+            p.only(&Names::new(["a"])).unwrap_err().param.as_deref(),
+            Some("zz")
+        );
     }
 
     #[test]
     fn unknown_names_are_listed_once_each_in_order() {
         let p = Params::parse(Some("zz=1&yy=2&zz=3&a=1"));
-        let err = p.only(&["a"]).unwrap_err();
+        let err = p.only(&Names::new(["a"])).unwrap_err();
         assert_eq!(err.param.as_deref(), Some("yy"));
         assert!(err.message.contains("(nor zz) is not"), "{}", err.message);
         assert!(!err.message.contains("zz, zz"), "{}", err.message);
@@ -538,6 +692,6 @@ mod tests {
         assert_eq!(p.str("x"), Some("\u{FFFD}"));
         assert_eq!(p.str("y"), Some(""));
         assert_eq!(p.str(""), None);
-        assert!(p.only(&["where", "x", "y"]).is_ok());
+        assert!(p.only(&Names::new(["where", "x", "y"])).is_ok());
     }
 }

@@ -11,8 +11,42 @@ use crate::index::Snapshot;
 use crate::output::{stats_json, Shape, SplicedAnswer};
 use crate::query::Answer;
 use crate::server::error::{ApiError, ApiResult};
-use crate::server::params::{parse_list, Params, MAX_RESULTS};
+use crate::server::params::{parse_list, Names, Params, MAX_RESULTS};
 use crate::server::{query, AppState, INLINE_VISITS};
+
+/// The parameters `/v1/near` takes.
+const NEAR: Names<'static, 9> = Names::new([
+    "lon",
+    "lat",
+    "point",
+    "radius",
+    "limit",
+    "format",
+    "where",
+    "properties",
+    "after",
+]);
+
+/// The parameters `/v1/nearest` takes.
+const NEAREST: Names<'static, 9> = Names::new([
+    "lon",
+    "lat",
+    "point",
+    "k",
+    "max_distance",
+    "format",
+    "where",
+    "properties",
+    "after",
+]);
+
+/// The parameters `/v1/within` takes.
+const WITHIN: Names<'static, 6> =
+    Names::new(["bbox", "limit", "format", "where", "properties", "after"]);
+
+/// The parameters `/v1/stats` takes.
+const STATS: Names<'static, 7> =
+    Names::new(["lon", "lat", "point", "radius", "group_by", "sum", "where"]);
 
 /// What a list answer looks like: its shape and the attributes it carries.
 #[derive(Clone)]
@@ -125,17 +159,7 @@ pub async fn near(
     accept: AcceptsGeoJson,
 ) -> ApiResult<Response> {
     let p = Params::parse(uri.query());
-    p.only(&[
-        "lon",
-        "lat",
-        "point",
-        "radius",
-        "limit",
-        "format",
-        "where",
-        "properties",
-        "after",
-    ])?;
+    p.only(&NEAR)?;
     // One index for parsing and the query: a replica may swap it in between.
     let index = s.index();
     let meta = index.meta();
@@ -173,17 +197,7 @@ pub async fn nearest(
     accept: AcceptsGeoJson,
 ) -> ApiResult<Response> {
     let p = Params::parse(uri.query());
-    p.only(&[
-        "lon",
-        "lat",
-        "point",
-        "k",
-        "max_distance",
-        "format",
-        "where",
-        "properties",
-        "after",
-    ])?;
+    p.only(&NEAREST)?;
     // One index for parsing and the query: a replica may swap it in between.
     let index = s.index();
     let meta = index.meta();
@@ -222,7 +236,7 @@ pub async fn within(
     accept: AcceptsGeoJson,
 ) -> ApiResult<Response> {
     let p = Params::parse(uri.query());
-    p.only(&["bbox", "limit", "format", "where", "properties", "after"])?;
+    p.only(&WITHIN)?;
     // One index for parsing and the query: a replica may swap it in between.
     let index = s.index();
     let meta = index.meta();
@@ -265,7 +279,7 @@ pub async fn within(
 )]
 pub async fn stats(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref());
-    p.only(&["lon", "lat", "point", "radius", "group_by", "sum", "where"])?;
+    p.only(&STATS)?;
     // One index for parsing and the query: a replica may swap it in between.
     let index = s.index();
     let meta = index.meta();

@@ -12,11 +12,14 @@ use super::{json_response, JSON};
 use crate::replication::{snapshot, wire};
 use crate::server::auth;
 use crate::server::error::{ApiError, ApiResult};
-use crate::server::params::Params;
+use crate::server::params::{Names, Params};
 use crate::server::AppState;
 
 /// Longest long-poll a follower may ask for, seconds.
 const MAX_WAIT_S: u64 = 60;
+
+/// The parameters `/v1/replication/changes` takes.
+const CHANGES: Names<'static, 4> = Names::new(["since", "limit", "wait", "generation"]);
 
 /// Committed writes after `since`, long-polling up to `wait` seconds when there are none.
 #[utoipa::path(
@@ -39,7 +42,7 @@ pub async fn changes(
         "replication endpoints",
     )?;
     let p = Params::parse(q.as_deref());
-    p.only(&["since", "limit", "wait", "generation"])?;
+    p.only(&CHANGES)?;
     let since = p
         .str("since")
         .map(|v| {

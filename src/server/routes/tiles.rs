@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::server::error::{ApiError, ApiResult};
-use crate::server::params::Params;
+use crate::server::params::{Names, Params};
 use crate::server::{blocking, fnv1a, AppState};
 use crate::tiles::mercator::TileId;
 use crate::tiles::{render, HeatmapParams};
@@ -24,6 +24,9 @@ pub fn heatmap_params(p: &Params) -> ApiResult<HeatmapParams> {
     h.check()?;
     Ok(h)
 }
+
+/// The parameters of a heatmap tile.
+const HEATMAP: Names<'static, 3> = Names::new(["radius", "saturation", "where"]);
 
 /// A 256x256 RGBA PNG: how much lies within walking distance of each pixel.
 #[utoipa::path(
@@ -54,7 +57,7 @@ pub async fn heatmap(
         .ok_or_else(|| ApiError::bad_param("y", "tiles are .png"))?;
     let tile = TileId::new(num("z", &z)?, num("x", &x)?, num("y", y)?)?;
     let p = Params::parse(q.as_deref());
-    p.only(&["radius", "saturation", "where"])?;
+    p.only(&HEATMAP)?;
     let params = heatmap_params(&p)?;
     // A tile changes only when the index does: its tag is the history and sequence it was
     // drawn from, with the request.

@@ -5,6 +5,7 @@
 # kdsled at 25 km; prints each round and the median ratios against the floor.
 #
 #   bash benches/http_wrk.sh        # ROUNDS=5 SECONDS_PER_RUN=5 by default
+#   CENTRES=1 bash benches/http_wrk.sh   # only the first centre: every request's data stays hot
 #
 # Installs wrk from Debian's packages if it is missing.
 set -euo pipefail
@@ -26,7 +27,7 @@ wait_serving 18611 18612
 
 # Every 33rd place of the bundled data as a query centre (about 4,200), as http_load picks
 # random places.
-zcat data/cities1000.txt.gz | awk -F'\t' 'NR % 33 == 0 { print $6, $5 }' >"$work/centres"
+zcat data/cities1000.txt.gz | awk -F'\t' -v n="${CENTRES:-0}" 'NR % 33 == 0 && (n == 0 || ++k <= n) { print $6, $5 }' >"$work/centres"
 paths() { awk -v r="$1" '{ printf "/v1/near?lon=%s&lat=%s&radius=%s&limit=1000\n", $1, $2, r }' "$work/centres" >"$work/paths-$1"; }
 paths 1200
 paths 25000

@@ -271,13 +271,8 @@ impl Metrics {
         )
     }
 
-    /// Counts one finished request to `route` (its axum path; `None` when none matched).
-    pub fn request(&self, route: Option<&str>, status: u16, elapsed: Duration) {
-        self.request_to(self.route(route), status, elapsed);
-    }
-
     /// Counts one finished request to a route looked up with [`Metrics::route`].
-    pub fn request_to(&self, route: RouteId, status: u16, elapsed: Duration) {
+    pub fn request(&self, route: RouteId, status: u16, elapsed: Duration) {
         let c = &self.counters;
         let i = route.0.min(c.routes.len() - 1);
         let r = &c.routes[i];

@@ -140,6 +140,8 @@ impl Params {
     /// Where the key `name` (tagged `want`) is, searching from the last pair.
     #[inline]
     fn find(&self, name: &str, want: u64) -> Option<usize> {
+        // Two loops rather than one with a combined test: the short-key loop compares integers
+        // only, and one loop for both cost ~300 instructions a request (callgrind).
         if want == LONG_KEY {
             return self
                 .pairs

@@ -187,7 +187,7 @@ where
             Counted::Route(id) => *id,
             Counted::Matched(m) => metrics.route(m.as_ref().map(MatchedPath::as_str)),
         };
-        metrics.request_to(route, status, elapsed);
+        metrics.request(route, status, elapsed);
         if let Some((method, uri)) = this.logged.take() {
             tracing::debug!(%method, %uri, status, micros = elapsed.as_micros() as u64, "request");
         }

@@ -163,6 +163,12 @@ fn ranked<T>(
     by_id: impl Fn(&T, &T) -> std::cmp::Ordering,
 ) -> Vec<(&Hit, T)> {
     let mut rows: Vec<_> = answer.hits.iter().zip(loaded).collect();
+    rank(&mut rows, by_id);
+    rows
+}
+
+/// Orders `rows` as [`ranked`] does.
+fn rank<T>(rows: &mut [(&Hit, T)], by_id: impl Fn(&T, &T) -> std::cmp::Ordering) {
     // Walks give hits nearest first: sorted unless distances tie (or come out of order).
     if rows.windows(2).any(|w| w[0].0.distance >= w[1].0.distance) {
         rows.sort_by(|a, b| {
@@ -171,7 +177,6 @@ fn ranked<T>(
                 .then_with(|| by_id(&a.1, &b.1))
         });
     }
-    rows
 }
 
 /// An answer with its payloads loaded, ready to serialize in either [`Shape`].
@@ -295,7 +300,7 @@ impl Serialize for AnswerView<'_> {
 pub struct SplicedAnswer<'a> {
     /// Per hit: its leaf's place in `leaves`, and its slot there.
     rows: Vec<(&'a Hit, (usize, usize))>,
-    leaves: Vec<Arc<LeafJson>>,
+    leaves: smallvec::SmallVec<[Arc<LeafJson>; 4]>,
     /// The attributes kept (`properties=`), as the JSON of their names; all when `None`.
     keep: Option<Vec<Vec<u8>>>,
     answer: &'a Answer,
@@ -314,11 +319,11 @@ impl<'a> SplicedAnswer<'a> {
         with_distance: bool,
         shape: Shape,
     ) -> Result<Self> {
-        let (leaves, slots) = snap.payload_json(&points_of(answer))?;
-        for &(at, slot) in &slots {
+        let (leaves, mut rows) = snap.payload_json(&answer.hits)?;
+        for &(_, (at, slot)) in &rows {
             leaves[at].prefetch_bounds(slot);
         }
-        let rows = ranked(answer, slots, |a, b| {
+        rank(&mut rows, |a, b| {
             leaves[a.0].id(a.1).cmp(&leaves[b.0].id(b.1))
         });
         Ok(SplicedAnswer {

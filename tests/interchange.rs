@@ -261,5 +261,5 @@ fn broken_inputs_are_rejected_and_nothing_is_touched() {
     let index = Index::open(&db, 8).unwrap();
     assert_eq!(index.verify().unwrap().points, 6);
     let near = index.nearest(&[1.5, -1.0], 1, None).unwrap();
-    assert_eq!(near.hits[0].coords, vec![1.5, -1.0]);
+    assert_eq!(near.hits[0].coords[..], [1.5, -1.0]);
 }

@@ -4,20 +4,23 @@ use std::cell::RefCell;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLockReadGuard};
 
+use smallvec::SmallVec;
+
 use super::leaf_json::LeafJson;
 use super::{check_point, check_radius, Index};
 use crate::error::{Error, Result};
 use crate::geometry::BBox;
 use crate::point::{Payload, PointId, WriteOp};
-use crate::query::{self, Answer, Filter, LeafPayloads, StatsAnswer, Walk};
+use crate::query::{self, Answer, Filter, Hit, LeafPayloads, StatsAnswer, Walk};
 use crate::store::format::Meta;
 use crate::store::{codec, Space};
 use crate::tree::points::{self, StoredPoint};
 use crate::tree::{Node, PointRef, TreeReader};
 
-/// The payload JSON of an answer's points ([`Snapshot::payload_json`]): the encodings of the
-/// leaves they lie in, and per point its leaf's place among those and its slot.
-pub type PointsJson = (Vec<Arc<LeafJson>>, Vec<(usize, usize)>);
+/// The payload JSON of an answer's hits ([`Snapshot::payload_json`]): the encodings of the
+/// leaves they lie in (inline up to four), and per hit, in the hits' order, the hit with its
+/// leaf's place among those and its slot.
+pub type PointsJson<'h> = (SmallVec<[Arc<LeafJson>; 4]>, Vec<(&'h Hit, (usize, usize))>);
 
 /// One committed write from the changes log: its sequence number and operations.
 pub type Change = (u64, Vec<WriteOp>);
@@ -31,47 +34,57 @@ thread_local! {
 /// instead.
 const SCANNED_LEAVES: usize = 16;
 
-/// `take(leaf's reader, point)` for each of `points`, in their order, opening each leaf once
-/// (`open(leaf)`) however many of the points it holds.
+/// `take(leaf's reader, item)` for each of `items`, in their order, opening each item's leaf
+/// (`point(item)`'s) once (`open(leaf)`) however many of the items it holds.
 ///
-/// Most answers lie in a few leaves: each point's is found among those opened so far by a
-/// short scan, in the points' order, with no sort. Past [`SCANNED_LEAVES`] distinct leaves the
-/// rest of the points are sorted by leaf, reusing the leaves already opened.
-fn by_leaf<L, T>(
-    points: &[PointRef],
+/// Most answers lie in a few leaves: each item's is found among those opened so far by a
+/// short scan, in the items' order, with no sort. Past [`SCANNED_LEAVES`] distinct leaves the
+/// rest of the items are sorted by leaf, reusing the leaves already opened.
+fn by_leaf<'i, P, L, T>(
+    items: &'i [P],
+    point: impl Fn(&P) -> PointRef,
     mut open: impl FnMut(u64) -> Result<L>,
-    mut take: impl FnMut(&mut L, PointRef) -> Result<T>,
+    mut take: impl FnMut(&mut L, &'i P) -> Result<T>,
 ) -> Result<Vec<T>> {
-    let mut opened: Vec<(u64, L)> = Vec::new();
-    let mut out = Vec::with_capacity(points.len());
-    for (n, &p) in points.iter().enumerate() {
-        let at = match opened.iter().position(|(l, _)| *l == p.leaf()) {
+    // Inline: an answer's few leaves cost no allocation.
+    let mut opened: SmallVec<[(u64, L); 4]> = SmallVec::new();
+    let mut out = Vec::with_capacity(items.len());
+    for (n, item) in items.iter().enumerate() {
+        let leaf = point(item).leaf();
+        let at = match opened.iter().position(|(l, _)| *l == leaf) {
             Some(at) => at,
             None if opened.len() < SCANNED_LEAVES => {
-                opened.push((p.leaf(), open(p.leaf())?));
+                opened.push((leaf, open(leaf)?));
                 opened.len() - 1
             }
             None => {
-                out.extend(by_leaf_sorted(&points[n..], opened, open, take)?);
+                out.extend(by_leaf_sorted(
+                    &items[n..],
+                    point,
+                    opened.into_vec(),
+                    open,
+                    take,
+                )?);
                 return Ok(out);
             }
         };
-        out.push(take(&mut opened[at].1, p)?);
+        out.push(take(&mut opened[at].1, item)?);
     }
     Ok(out)
 }
 
-/// [`by_leaf`] for points in many leaves, given the leaves already `opened`.
-fn by_leaf_sorted<L, T>(
-    points: &[PointRef],
+/// [`by_leaf`] for items in many leaves, given the leaves already `opened`.
+fn by_leaf_sorted<'i, P, L, T>(
+    items: &'i [P],
+    point: impl Fn(&P) -> PointRef,
     mut opened: Vec<(u64, L)>,
     mut open: impl FnMut(u64) -> Result<L>,
-    mut take: impl FnMut(&mut L, PointRef) -> Result<T>,
+    mut take: impl FnMut(&mut L, &'i P) -> Result<T>,
 ) -> Result<Vec<T>> {
-    let mut order: Vec<(PointRef, usize)> = points.iter().copied().zip(0..).collect();
+    let mut order: Vec<(PointRef, usize)> = items.iter().map(&point).zip(0..).collect();
     // Handles are unique within an answer: an unstable sort orders them the same.
     order.sort_unstable();
-    let mut out: Vec<Option<T>> = (0..points.len()).map(|_| None).collect();
+    let mut out: Vec<Option<T>> = (0..items.len()).map(|_| None).collect();
     let mut leaf: Option<(u64, L)> = None;
     for (p, i) in order {
         let reader = match &mut leaf {
@@ -84,7 +97,7 @@ fn by_leaf_sorted<L, T>(
                 &mut leaf.insert((p.leaf(), reader)).1
             }
         };
-        out[i] = Some(take(reader, p)?);
+        out[i] = Some(take(reader, &items[i])?);
     }
     Ok(out.into_iter().flatten().collect())
 }
@@ -309,34 +322,38 @@ impl Snapshot<'_> {
         }
         by_leaf(
             points,
+            |p| *p,
             |leaf| Ok(LeafPayloads::new(self.index.store.as_ref(), leaf)),
             |read, p| Ok(read.get(p.slot())?.clone()),
         )
     }
 
-    /// The JSON of the payloads of `points` (from answers of this snapshot): the leaves they lie
-    /// in, encoded, and per point in their order (its leaf's place among those, slot). Each
-    /// leaf is read and encoded once, and kept in the index's cache for later answers; a leaf's
-    /// encoding is shared by one reference however many points it holds, so an answer does not
-    /// bump a shared counter per place.
-    pub fn payload_json(&self, points: &[PointRef]) -> Result<PointsJson> {
-        let mut leaves = Vec::new();
+    /// The JSON of the payloads of `hits` (from answers of this snapshot): the leaves they lie
+    /// in, encoded, and per hit in their order (the hit, its leaf's place among those, slot).
+    /// Each leaf is read and encoded once, and kept in the index's cache for later answers; a
+    /// leaf's encoding is held by one reference however many hits it holds, so an answer does
+    /// not bump a counter every thread shares per place.
+    pub fn payload_json<'h>(&self, hits: &'h [Hit]) -> Result<PointsJson<'h>> {
+        let mut leaves = SmallVec::new();
         let rows = by_leaf(
-            points,
+            hits,
+            |h| h.point,
             |leaf| {
                 let json = self.leaf_json(leaf)?;
-                leaves.push(json.clone());
-                Ok((leaves.len() - 1, json))
+                let len = json.len();
+                leaves.push(json);
+                Ok((leaves.len() - 1, len))
             },
-            |(at, json), p| {
-                if p.slot() >= json.len() {
+            |&mut (at, len), hit| {
+                let p = hit.point;
+                if p.slot() >= len {
                     return Err(Error::Corrupt(format!(
                         "leaf {} has no payload for slot {}",
                         p.leaf(),
                         p.slot()
                     )));
                 }
-                Ok((*at, p.slot()))
+                Ok((hit, (at, p.slot())))
             },
         )?;
         Ok((leaves, rows))
@@ -420,11 +437,12 @@ mod tests {
             let mut opens = Vec::new();
             let got = by_leaf(
                 &points,
+                |p| *p,
                 |leaf| {
                     opens.push(leaf);
                     Ok(leaf)
                 },
-                |leaf, p| {
+                |leaf, p: &PointRef| {
                     assert_eq!(*leaf, p.leaf());
                     Ok((p.leaf(), p.slot()))
                 },

@@ -21,7 +21,7 @@ pub fn within(w: Walk<'_>, bbox: &BBox, limit: usize) -> Result<Answer> {
         if after.is_none_or(|a| point.0 > a) {
             best.offer(Hit {
                 point,
-                coords: c.to_vec(),
+                coords: c.into(),
                 distance: 0.0,
             });
         }

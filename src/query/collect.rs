@@ -108,7 +108,7 @@ mod tests {
         let hits: Vec<Hit> = (0..200u64)
             .map(|i| Hit {
                 point: PointRef((i * 7919) % 200),
-                coords: vec![i as f64],
+                coords: smallvec::smallvec![i as f64],
                 distance: ((i * 37) % 50) as f64,
             })
             .collect();

@@ -253,13 +253,17 @@ impl<'s> LeafPayloads<'s> {
     }
 }
 
+/// A point's coordinates in an answer: held inline up to two (every lon/lat point), on the heap
+/// beyond, so a hit costs no allocation of its own on the common path.
+pub type Coords = smallvec::SmallVec<[f64; 2]>;
+
 /// One point of an answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hit {
     /// The point's handle: its leaf and slot (valid until the next write).
     pub point: PointRef,
     /// Coordinates.
-    pub coords: Vec<f64>,
+    pub coords: Coords,
     /// Distance from the query point (0 for box queries).
     pub distance: f64,
 }

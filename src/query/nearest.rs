@@ -83,7 +83,7 @@ pub fn nearest(w: Walk<'_>, center: &[f64], k: usize, max_distance: Option<f64>)
                     if w.passes(&mut payloads, slot)? {
                         best.offer(Hit {
                             point,
-                            coords: c.to_vec(),
+                            coords: c.into(),
                             distance: d,
                         });
                     }

@@ -64,7 +64,9 @@ fn walk_with<const DEEP: bool>(
     let origin = w.metric.origin(center);
     let sorted_on = sort_axis(w.metric).min(dims.saturating_sub(1));
     let (key_lo, key_hi) = reach.bounds(sorted_on);
-    let mut stack: Vec<Pending> = Vec::with_capacity(64);
+    // A depth-first stack holds at most one pending sibling per level: inline, a balanced
+    // tree of 2^31 leaves never reaches the heap.
+    let mut stack: smallvec::SmallVec<[Pending; 32]> = smallvec::SmallVec::new();
     // Regions, in step with `stack`, only in deep walks.
     let mut regions: Vec<Region> = Vec::new();
     if let Some(root) = w.root {
@@ -170,7 +172,7 @@ pub fn radius(w: Walk<'_>, center: &[f64], radius: f64, limit: usize) -> Result<
         if w.after_cursor(d, point) {
             best.offer(Hit {
                 point,
-                coords: coords.to_vec(),
+                coords: coords.into(),
                 distance: d,
             });
         }

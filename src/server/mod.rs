@@ -442,7 +442,9 @@ where
         Ok(r) => return r,
         Err(_) => return Err(panicked()),
     }
-    blocking(pool, move || f(false)).await
+    // Boxed so the rare hop does not size every query's future: a handler's future is moved
+    // into axum's box whole, and this one (the pool, `f` again, the channel) would double it.
+    Box::pin(blocking(pool, move || f(false))).await
 }
 
 /// Serves `state` on `addr` until SIGINT or SIGTERM, then finishes in-flight requests and flushes

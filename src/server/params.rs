@@ -6,6 +6,7 @@
 use super::error::{ApiError, ApiResult};
 use crate::geometry::metric::HALF_CIRCUMFERENCE_M;
 use crate::geometry::Metric;
+use crate::query::Coords;
 use crate::store::format::Meta;
 
 /// Largest `limit` and `k` a request may ask for; larger answers must be paged by area.
@@ -26,9 +27,12 @@ pub const DEFAULT_LIMIT: usize = 1000;
 pub struct Params {
     /// The keys and values: the query itself, or its decoded pairs back to back.
     text: String,
-    /// The pairs, in the order given.
-    pairs: Vec<Pair>,
+    /// The pairs, in the order given: inline up to eight, more than any route takes.
+    pairs: Pairs,
 }
+
+/// A query's pairs.
+type Pairs = smallvec::SmallVec<[Pair; 8]>;
 
 /// One key and value of a query.
 #[derive(Clone, Copy)]
@@ -95,7 +99,7 @@ impl Params {
     /// by [`Params::only`]).
     pub fn parse(raw: Option<&str>) -> Params {
         let raw = raw.unwrap_or("");
-        let mut pairs = Vec::with_capacity(8);
+        let mut pairs = Pairs::new();
         let mut start = 0;
         let mut key_end = None;
         let mut escaped = false;
@@ -264,7 +268,7 @@ impl Params {
     }
 
     /// The query location: `lon` and `lat` for haversine indexes, `point=x,y,...` otherwise.
-    pub fn location(&self, meta: &Meta) -> ApiResult<Vec<f64>> {
+    pub fn location(&self, meta: &Meta) -> ApiResult<Coords> {
         match meta.metric {
             Metric::Haversine => {
                 if self.str("point").is_some() && self.str("lon").is_none() {
@@ -287,7 +291,7 @@ impl Params {
                         format!("{lat} is outside [-90, 90]"),
                     ));
                 }
-                Ok(vec![lon, lat])
+                Ok(smallvec::smallvec![lon, lat])
             }
             Metric::Euclidean => {
                 let s = self.str("point").ok_or_else(|| {
@@ -303,7 +307,7 @@ impl Params {
                         format!("has {} coordinates, the index has {}", p.len(), meta.dims),
                     ));
                 }
-                Ok(p)
+                Ok(p.into())
             }
         }
     }
@@ -355,7 +359,7 @@ impl Params {
 /// Records the pair `start..end` of the query `raw` (its first `=` at `key_end`), unless its key
 /// is empty. Offsets fit in u32: the request target is capped far below 4 GiB
 /// (`limits::MAX_URI_BYTES`).
-fn push_span(pairs: &mut Vec<Pair>, raw: &str, start: usize, key_end: Option<usize>, end: usize) {
+fn push_span(pairs: &mut Pairs, raw: &str, start: usize, key_end: Option<usize>, end: usize) {
     let key_end = key_end.unwrap_or(end);
     if key_end > start {
         let value_start = (key_end + 1).min(end);

@@ -28,38 +28,65 @@ pub fn sort_axis(metric: Metric) -> usize {
 /// The slots `start..` of a leaf's flat `coords` whose `axis` coordinate is at least `lo`
 /// begin at the returned slot (the leaf is sorted on `axis`).
 ///
-/// An eight-way search rather than a binary one: a leaf a query reaches is seldom in the CPU's
-/// cache (a warm server's leaves are megabytes), and each halving of a binary search waits for
-/// its own load (seven for 128 points, ~40% of a small radius walk in `perf`). Here the seven
-/// probes of a round are independent loads issued together and counted without a branch, so a
-/// 128-point leaf costs two rounds and a short run. Whatever the coordinates hold (unsorted by
-/// corruption, NaN), the result is a slot in `0..=len` and nothing panics.
+/// An interpolation search: a leaf a query reaches is seldom in the CPU's cache (a warm
+/// server's leaves are megabytes), so what a search costs is the cache lines it touches, not
+/// its compares. The first and last keys give a guess from where `lo` lies between them, and
+/// a gallop from the guess brackets the answer; a leaf covers a small region, where points
+/// are spread evenly enough that the bracket is a slot or two, and the walk's scan starts in
+/// the guess's line anyway. That is three lines for a 128-point leaf, against ten for an
+/// eight-way search (which `perf` put at a fifth of a small radius request's own time). An
+/// uneven leaf costs at most two gallops and a binary search of the bracket, O(log n).
+/// Whatever the coordinates hold (unsorted by corruption, NaN, infinities), the result is a
+/// slot in `0..=len` and nothing panics.
 #[inline]
 pub fn first_at_or_above(coords: &[f64], dims: usize, axis: usize, lo: f64) -> usize {
-    const WAYS: usize = 8;
     let dims = dims.max(1);
     let n = coords.len() / dims;
-    if axis >= dims {
+    if axis >= dims || n == 0 {
         return 0;
     }
     let key = |i: usize| coords[i * dims + axis];
-    // Every slot below `a` is below `lo`, every slot from `b` on is not.
-    let (mut a, mut b) = (0usize, n);
-    while b - a > WAYS {
-        let step = (b - a).div_ceil(WAYS);
-        let probe = |j: usize| (a + j * step - 1).min(b - 1);
-        let below = (1..WAYS)
-            .map(|j| usize::from(key(probe(j)) < lo))
-            .sum::<usize>();
-        let na = (a + below * step).min(b);
-        let nb = if below == WAYS - 1 {
-            b
-        } else {
-            probe(below + 1)
-        };
-        (a, b) = (na, nb.max(na));
+    // Every test is this one, as in a partition point: a NaN `lo` is below nothing.
+    let below = |i: usize| key(i) < lo;
+    if !below(0) {
+        return 0;
     }
-    a + (a..b).map(|i| usize::from(key(i) < lo)).sum::<usize>()
+    if below(n - 1) {
+        return n;
+    }
+    // From here slot 0 is below and slot n - 1 is not: the answer is in 1..n, and every
+    // bracket below keeps `a` below and `b` not.
+    let (first, last) = (key(0), key(n - 1));
+    let fraction = (lo - first) / (last - first);
+    let guess = ((fraction * (n - 1) as f64) as usize).clamp(1, n - 1);
+    let (mut a, mut b) = if below(guess) {
+        let (mut a, mut step) = (guess, 1);
+        loop {
+            let t = (a + step).min(n - 1);
+            if !below(t) {
+                break (a, t);
+            }
+            (a, step) = (t, step * 2);
+        }
+    } else {
+        let (mut b, mut step) = (guess, 1);
+        loop {
+            let t = b.saturating_sub(step);
+            if below(t) {
+                break (t, b);
+            }
+            (b, step) = (t, step * 2);
+        }
+    };
+    while b - a > 1 {
+        let m = a + (b - a) / 2;
+        if below(m) {
+            a = m;
+        } else {
+            b = m;
+        }
+    }
+    b
 }
 
 /// Subtrees with fewer points than this are built on the calling thread; below it, rayon's
@@ -216,7 +243,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_eight_way_search_finds_what_a_binary_search_does() {
+    fn the_interpolation_search_finds_what_a_binary_search_does() {
         let mut state = 0x2545_f491_4f6c_dd1du64;
         let mut next = move |m: u64| {
             state ^= state << 13;
@@ -229,7 +256,15 @@ mod tests {
                 // Few distinct values make long runs of duplicates.
                 let distinct = [2, 7, 1000][n % 3] as u64;
                 let axis = n % dims;
-                let mut keys: Vec<f64> = (0..n).map(|_| next(distinct) as f64).collect();
+                // Even keys, then skewed ones (where an interpolated guess lands far off and
+                // the gallop does the work), then one far outlier at the top.
+                let shape = |v: u64| match (n / 3) % 3 {
+                    0 => v as f64,
+                    1 => (v as f64).powi(4),
+                    _ if v + 1 == distinct => 1e300,
+                    _ => v as f64,
+                };
+                let mut keys: Vec<f64> = (0..n).map(|_| shape(next(distinct))).collect();
                 keys.sort_by(f64::total_cmp);
                 let mut coords = vec![0.5; n * dims];
                 for (i, k) in keys.iter().enumerate() {

@@ -29,7 +29,7 @@ pub async fn get_point(State(s): State<AppState>, Path(id): Path<String>) -> Api
         };
         let hit = Hit {
             point: crate::tree::PointRef::new(p.leaf, p.slot),
-            coords: p.coords,
+            coords: p.coords.into(),
             distance: 0.0,
         };
         Ok(bytes_response(

@@ -27,7 +27,7 @@ pub const DEFAULT_LIMIT: usize = 1000;
 pub struct Params {
     /// The keys and values: the query itself, or its decoded pairs back to back.
     text: String,
-    /// The pairs, in the order given: inline up to eight, more than any route takes.
+    /// The pairs, in the order given: inline up to eight, more than a request usually sends.
     pairs: Pairs,
 }
 

@@ -491,10 +491,7 @@ fn pick_members(object: &[u8], keep: &[Vec<u8>], out: &mut Vec<u8>) {
     out.push(b'{');
     let mut i = 1;
     let mut first = true;
-    // Stored objects have each key once: once every name asked for is found, the rest of the
-    // object (for a GeoNames place, the kilobyte of alternate names among it) is not scanned.
-    let mut missing = keep.len();
-    while missing > 0 && object.get(i) == Some(&b'"') {
+    while object.get(i) == Some(&b'"') {
         let key_end = string_end(object, i);
         if object.get(key_end) != Some(&b':') {
             break;
@@ -518,7 +515,6 @@ fn pick_members(object: &[u8], keep: &[Vec<u8>], out: &mut Vec<u8>) {
             }
             out.extend_from_slice(&object[i..value_end]);
             first = false;
-            missing -= 1;
         }
         i = value_end;
         if object.get(i) == Some(&b',') {
@@ -576,18 +572,7 @@ mod pick_tests {
             &keep,
             &mut out,
         );
-        // Stored objects hold each key once: the scan ends at the last name asked for, so a
-        // repeated key (foreign bytes) gives its first member only.
-        assert_eq!(out, br#"{"a\"":"x,}\"y","b":-1.5e3}"#);
-        // Nothing after the last name asked for is read, and a name asked twice is one member.
-        pick_members(br#"{"z":0,"b":1,x"#, &keep[..1], &mut out);
-        assert_eq!(out, br#"{"b":1}"#);
-        pick_members(
-            br#"{"b":1,"c":2}"#,
-            &[keep[0].clone(), keep[0].clone()],
-            &mut out,
-        );
-        assert_eq!(out, br#"{"b":1}"#);
+        assert_eq!(out, br#"{"a\"":"x,}\"y","b":-1.5e3,"b":true}"#);
         // Truncated or foreign bytes: complete members kept, a closed object, no panic.
         for bad in [
             &b""[..],

@@ -403,7 +403,7 @@ impl<'a> SplicedAnswer<'a> {
             let id = json.id_json(*slot).unwrap_or(b"null");
             let mut props = json.properties_json(*slot).unwrap_or(b"{}");
             if let Some(keep) = &self.keep {
-                pick_members(props, keep, &mut picked);
+                pick_members(props, keep, json.unique_keys(), &mut picked);
                 props = &picked;
             }
             let distance = shown_distance(self.metric, hit.distance);
@@ -463,13 +463,15 @@ impl<'a> SplicedAnswer<'a> {
 }
 
 /// Writes to `out` the JSON object `object` with only the members whose key (as JSON) is one of
-/// `keep`, in their order.
+/// `keep`, in their order. With `unique_keys` (no key of `object` repeats, as
+/// [`LeafJson::unique_keys`] knows per leaf) the scan ends once every name of `keep` is found:
+/// a GeoNames place's kilobyte of alternate names after its `name` is then not read.
 ///
 /// `object` is a payload's attributes as [`crate::index::leaf_json`] encodes them: flat (values
 /// are strings, numbers, booleans or null), compact, keys and strings escaped by serde_json. On
 /// anything else it stops at the first byte it cannot follow, keeping what it had, and never
 /// panics.
-fn pick_members(object: &[u8], keep: &[Vec<u8>], out: &mut Vec<u8>) {
+fn pick_members(object: &[u8], keep: &[Vec<u8>], unique_keys: bool, out: &mut Vec<u8>) {
     /// The end (one past the closing quote) of the string opening at `at`.
     fn string_end(b: &[u8], at: usize) -> usize {
         let mut i = at + 1;
@@ -491,7 +493,10 @@ fn pick_members(object: &[u8], keep: &[Vec<u8>], out: &mut Vec<u8>) {
     out.push(b'{');
     let mut i = 1;
     let mut first = true;
-    while object.get(i) == Some(&b'"') {
+    // Each member found counts down; a repeated name in `keep` keeps it above zero, so the
+    // scan runs to the end then, as it must when keys may repeat.
+    let mut missing = if unique_keys { keep.len() } else { usize::MAX };
+    while missing > 0 && object.get(i) == Some(&b'"') {
         let key_end = string_end(object, i);
         if object.get(key_end) != Some(&b':') {
             break;
@@ -515,6 +520,7 @@ fn pick_members(object: &[u8], keep: &[Vec<u8>], out: &mut Vec<u8>) {
             }
             out.extend_from_slice(&object[i..value_end]);
             first = false;
+            missing = missing.saturating_sub(1);
         }
         i = value_end;
         if object.get(i) == Some(&b',') {
@@ -567,12 +573,22 @@ mod pick_tests {
     fn picking_members_keeps_order_and_survives_any_bytes() {
         let keep = vec![br#""b""#.to_vec(), br#""a\"""#.to_vec()];
         let mut out = Vec::new();
+        // Keys that may repeat: every member of a kept name.
         pick_members(
             br#"{"a\"":"x,}\"y","b":-1.5e3,"c":null,"b":true}"#,
             &keep,
+            false,
             &mut out,
         );
         assert_eq!(out, br#"{"a\"":"x,}\"y","b":-1.5e3,"b":true}"#);
+        // Keys known unique: the scan ends at the last name asked for, so nothing after it is
+        // read (here foreign bytes that would end the scan anyway, and a second `b`).
+        pick_members(br#"{"z":0,"b":1,"b":2,x"#, &keep[..1], true, &mut out);
+        assert_eq!(out, br#"{"b":1}"#);
+        // A name asked twice is one member, and the scan runs on to the end.
+        let twice = [keep[0].clone(), keep[0].clone()];
+        pick_members(br#"{"b":1,"c":2}"#, &twice, true, &mut out);
+        assert_eq!(out, br#"{"b":1}"#);
         // Truncated or foreign bytes: complete members kept, a closed object, no panic.
         for bad in [
             &b""[..],
@@ -585,11 +601,16 @@ mod pick_tests {
             b"[1,2]",
             b"{\"b\":\"\\",
         ] {
-            pick_members(bad, &keep, &mut out);
+            for unique in [false, true] {
+                pick_members(bad, &keep, unique, &mut out);
+                serde_json::from_slice::<serde_json::Value>(&out)
+                    .unwrap_or_else(|e| panic!("{bad:?} gave {out:?}: {e}"));
+            }
+            pick_members(bad, &keep, false, &mut out);
             serde_json::from_slice::<serde_json::Value>(&out)
                 .unwrap_or_else(|e| panic!("{bad:?} gave {out:?}: {e}"));
         }
-        pick_members(b"{\"b\":1,x}", &keep, &mut out);
+        pick_members(b"{\"b\":1,x}", &keep, false, &mut out);
         assert_eq!(out, b"{\"b\":1}");
     }
 }

@@ -23,6 +23,9 @@ pub struct LeafJson {
     /// the previous one ends).
     ends: Vec<(u32, u32)>,
     ids: Vec<PointId>,
+    /// Whether no slot's attributes repeat a key (a payload may: its attributes are a list),
+    /// so a pick of named attributes may stop once it has found each name.
+    unique_keys: bool,
 }
 
 impl LeafJson {
@@ -32,6 +35,7 @@ impl LeafJson {
             buf: Vec::new(),
             ends: Vec::new(),
             ids: Vec::new(),
+            unique_keys: true,
         };
         for_each_payload_chunk(store, leaf, |bytes| {
             let record = codec::decode_leaf_payloads_ref(leaf, bytes)?;
@@ -60,15 +64,21 @@ impl LeafJson {
         write_json(&mut self.buf, &id_json(id));
         let id_end = u32::try_from(self.buf.len()).map_err(|_| too_big())?;
         self.buf.push(b'{');
+        let mut keys: smallvec::SmallVec<[&str; 32]> = smallvec::SmallVec::new();
         for (n, (k, v)) in props.enumerate() {
             if n > 0 {
                 self.buf.push(b',');
             }
+            keys.push(k);
             write_json(&mut self.buf, k);
             self.buf.push(b':');
             write_value(&mut self.buf, v);
         }
         self.buf.push(b'}');
+        if self.unique_keys {
+            keys.sort_unstable();
+            self.unique_keys = keys.windows(2).all(|w| w[0] != w[1]);
+        }
         let end = u32::try_from(self.buf.len()).map_err(|_| too_big())?;
         self.ends.push((id_end, end));
         self.ids.push(id.to_owned_id());
@@ -90,6 +100,11 @@ impl LeafJson {
             Some(p) => self.ends[p].1 as usize,
             None => 0,
         }
+    }
+
+    /// Whether no slot's attributes repeat a key.
+    pub fn unique_keys(&self) -> bool {
+        self.unique_keys
     }
 
     /// The user id of slot `slot`.

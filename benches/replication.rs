@@ -69,7 +69,8 @@ fn main() {
     let state = AppState::new(
         Arc::new(Index::open(&pdir, 256).expect("open")),
         ServerConfig::default(),
-    );
+    )
+    .expect("server state");
     let server = inproc::serve_state(state.clone());
     let base = server.base.clone();
 

@@ -141,7 +141,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         }),
         ..ServerConfig::default()
     };
-    let mut state = AppState::new(index, config);
+    let mut state = AppState::new(index, config)?;
     if let (Some(cfg), Some((replica_dir, bootstrap))) = (follow, replica) {
         state = state.following(status.clone());
         state.set_loading(bootstrap);

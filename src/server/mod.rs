@@ -134,14 +134,18 @@ pub struct Shared {
 impl AppState {
     /// State for serving `index`.
     ///
-    /// # Panics
-    /// If the operating system refuses to start the query threads.
-    pub fn new(index: Arc<Index>, config: ServerConfig) -> AppState {
+    /// # Errors
+    /// [`crate::Error::Io`] if the operating system refuses to start the query threads.
+    pub fn new(index: Arc<Index>, config: ServerConfig) -> crate::Result<AppState> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(config.query_threads)
             .thread_name(|i| format!("kdsled-query-{i}"))
             .build()
-            .expect("starting the query threads");
+            .map_err(|e| {
+                crate::Error::Io(std::io::Error::other(format!(
+                    "starting the query threads: {e}"
+                )))
+            })?;
         let metrics = Metrics::new(routes().iter().map(|(path, _)| *path));
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -149,7 +153,7 @@ impl AppState {
             .unwrap_or(0);
         metrics.set_start(now);
         let (sequence, _) = tokio::sync::watch::channel(index.meta().sequence);
-        AppState(Arc::new(Shared {
+        Ok(AppState(Arc::new(Shared {
             sequence: Arc::new(sequence),
             followers: Arc::default(),
             follow: None,
@@ -165,7 +169,7 @@ impl AppState {
             metrics: Arc::new(metrics),
             config: Arc::new(config),
             pool: Arc::new(pool),
-        }))
+        })))
     }
 
     /// This state as a replica's, following the primary whose state `status` tracks. Call it

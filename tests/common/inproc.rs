@@ -15,7 +15,7 @@ pub struct InProc {
 
 /// Serves `index` with `config`.
 pub fn serve(index: Arc<Index>, config: ServerConfig) -> InProc {
-    serve_state(AppState::new(index, config))
+    serve_state(AppState::new(index, config).expect("server state"))
 }
 
 /// Serves an existing application state (the caller keeps a clone to act on the server).

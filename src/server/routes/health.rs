@@ -39,7 +39,7 @@ pub async fn healthz(State(s): State<AppState>) -> ApiResult<Response> {
             "last_error": f.last_error,
         });
     }
-    json_response(&v, JSON)
+    json_response(&v, &JSON)
 }
 
 /// Readiness: 200 once a replica has caught up with its primary (at once for a primary).
@@ -63,7 +63,7 @@ pub async fn readyz(State(s): State<AppState>) -> ApiResult<Response> {
             ));
         }
     }
-    json_response(&json!({"status": "ready"}), JSON)
+    json_response(&json!({"status": "ready"}), &JSON)
 }
 
 /// Prometheus metrics.

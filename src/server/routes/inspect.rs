@@ -21,7 +21,7 @@ pub async fn info(State(s): State<AppState>) -> ApiResult<Response> {
     let index = s.index();
     // The directory's size is a walk of its files: not on the runtime threads.
     let info = crate::server::blocking(s.pool.clone(), move || Ok(index.info()?)).await?;
-    json_response(&json!(info), JSON)
+    json_response(&json!(info), &JSON)
 }
 
 /// Walks every node and checks every invariant, as `kdsled verify` does. A full walk reads the
@@ -60,5 +60,5 @@ pub async fn verify(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<
         Ok(Ok(Err(e))) => json!({"ok": false, "error": e.to_string()}),
         Ok(Err(_)) | Err(_) => return Err(crate::server::panicked()),
     };
-    json_response(&v, JSON)
+    json_response(&v, &JSON)
 }

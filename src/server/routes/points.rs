@@ -34,7 +34,7 @@ pub async fn get_point(State(s): State<AppState>, Path(id): Path<String>) -> Api
         };
         Ok(bytes_response(
             point_json(snap.meta().metric, &hit, &p.payload),
-            JSON,
+            &JSON,
         ))
     })
     .await

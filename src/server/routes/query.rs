@@ -126,9 +126,9 @@ fn render(
 ) -> ApiResult<Response> {
     let geojson = out.geojson;
     let (shape, content_type) = if geojson {
-        (Shape::GeoJson, GEOJSON)
+        (Shape::GeoJson, &GEOJSON)
     } else {
-        (Shape::Json, JSON)
+        (Shape::Json, &JSON)
     };
     // Payloads are spliced from their JSON encoded once per leaf, whole or with only the
     // attributes asked for.
@@ -297,7 +297,7 @@ pub async fn stats(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResul
             sum.as_deref(),
         )?;
         s.metrics.nodes_read(a.nodes_read);
-        json_response(&stats_json(&a, &group_by, sum.as_deref()), JSON)
+        json_response(&stats_json(&a, &group_by, sum.as_deref()), &JSON)
     })
     .await
 }

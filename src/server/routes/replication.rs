@@ -110,7 +110,7 @@ pub async fn changes(
         .collect();
     json_response(
         &json!({"generation": generation, "sequence": sequence, "changes": changes}),
-        JSON,
+        &JSON,
     )
 }
 

@@ -142,5 +142,5 @@ pub async fn tilejson(
         "attribution": s.config.basemap_attribution.clone().unwrap_or_default(),
         "kdsled": {"points": meta.count, "sequence": meta.sequence, "max_radius_m": crate::tiles::render::MAX_RADIUS_M},
     });
-    super::json_response(&doc, super::JSON)
+    super::json_response(&doc, &super::JSON)
 }

@@ -191,7 +191,7 @@ pub async fn put_point(
     let out = run_write(s, vec![WriteOp::Upsert(p)]).await?;
     let mut resp = json_response(
         &json!({"id": pid.to_json(), "written": out.written, "sequence": out.sequence}),
-        JSON,
+        &JSON,
     )?;
     // 201 when the PUT made a new point, 200 when it replaced one.
     if out.replaced == 0 {
@@ -294,7 +294,7 @@ pub async fn post_points(
     let out = run_write(s, ops).await?;
     json_response(
         &json!({"written": out.written, "sequence": out.sequence}),
-        JSON,
+        &JSON,
     )
 }
 
@@ -321,6 +321,6 @@ pub async fn delete_point(
     }
     json_response(
         &json!({"id": pid.to_json(), "deleted": out.deleted, "sequence": out.sequence}),
-        JSON,
+        &JSON,
     )
 }

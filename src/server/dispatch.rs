@@ -135,6 +135,15 @@ impl App {
             .then(|| Arc::new(Lanes::new(state)));
         App { router, lanes }
     }
+
+    /// `router` alone, for tests of the layers below the application.
+    #[cfg(test)]
+    pub(super) fn from_router(router: Router) -> App {
+        App {
+            router,
+            lanes: None,
+        }
+    }
 }
 
 impl<B> Service<Request<B>> for App

@@ -19,11 +19,11 @@
 //! `GracefulShutdown` polls a `watch` channel's change beside the connection, and every poll of
 //! a pending change takes the lock of that one channel's waiter list, which all connections
 //! share: two or three times a request, the same lock word moving between the cores serving
-//! them (and ~190 of a 1.2 km request's ~20k instructions under callgrind). Here a connection's task reads
-//! one flag that only shutdown writes ([`UntilStopped`]); an idle connection, whose task is not
-//! being polled, is woken by its watchdog, which does wait on a channel, but only between its
-//! own rare wake-ups. The connections still open are counted by the connection slots: shutdown
-//! waits until every slot is free again.
+//! them (and ~190 of a 1.2 km request's ~20k instructions under callgrind). Here a connection's
+//! task reads one flag that only shutdown writes ([`UntilStopped`]); an idle connection, whose
+//! task is not being polled, is woken by its watchdog, which does wait on a channel, but only
+//! between its own rare wake-ups. The connections still open are counted by the connection
+//! slots: shutdown waits until every slot is free again.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -224,7 +224,7 @@ async fn close_when_idle(
     activity: Arc<Activity>,
     limit: Duration,
     peer: SocketAddr,
-    mut stop: watch::Receiver<bool>,
+    mut stop: watch::Receiver<()>,
 ) {
     let mut at = activity.opened + limit;
     let mut stopped = false;
@@ -269,7 +269,8 @@ pub async fn serve_with_limits(
     let max_connections = limits.max_connections.clamp(1, u32::MAX as usize);
     let slots = Arc::new(Semaphore::new(max_connections));
     let stopping = Arc::new(AtomicBool::new(false));
-    let (stop, stop_rx) = watch::channel(false);
+    // The flag is the shutdown's one state; the channel only wakes the watchdogs.
+    let (stop, stop_rx) = watch::channel(());
     let head_limit = limits.header_read_timeout;
     tokio::pin!(shutdown);
     loop {
@@ -322,7 +323,7 @@ pub async fn serve_with_limits(
     drop(listener);
     // The flag first: a watchdog woken by the channel wakes a task that must then see it.
     stopping.store(true, Ordering::Release);
-    stop.send_replace(true);
+    stop.send_replace(());
     // Every connection's task holds a slot until it ends, so all slots free means all closed.
     let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
     if tokio::time::timeout(limits.shutdown_grace, slots.acquire_many(all))

@@ -6,7 +6,9 @@
 //! timed on 8 rows of the tile and scaled to 256 (its cost is the same for every row).
 //! `KDSLED_TILE_BRUTE=0` skips that comparison, `KDSLED_TILE_ZOOMS=0,1,2,3` picks the zooms of
 //! the every-radius table, and `KDSLED_TILE_DIR=DIR` keeps the built sets in `DIR` for the next
-//! run.
+//! run. `KDSLED_TILE_SWEEP=3,4` then renders every tile of those zooms (over the whole map, not
+//! only Paris) at the largest radius and prints the slowest five of each set: the target is
+//! every tile, and the densest tile of a zoom need not be the one over Paris.
 
 mod support;
 
@@ -125,6 +127,46 @@ fn main() {
             "{name}: slowest tile {:.1} ms (zoom {}, radius {} m)",
             worst.0, worst.1, worst.2
         );
+    }
+    let sweep: Vec<u32> = std::env::var("KDSLED_TILE_SWEEP")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|z| z.trim().parse().ok())
+        .filter(|z| *z <= 8)
+        .collect();
+    for (name, index) in indexes.iter().filter(|_| !sweep.is_empty()) {
+        let p = HeatmapParams {
+            radius_m: kdsled::tiles::render::MAX_RADIUS_M,
+            ..HeatmapParams::default()
+        };
+        let mut times = Vec::new();
+        for &z in &sweep {
+            let side = 1u32 << z;
+            for y in 0..side {
+                for x in 0..side {
+                    let t = TileId::new(z, x, y).expect("tile");
+                    // One render first: most tiles are empty ocean, timed only if not.
+                    let first = render(index, t, &p).expect("render");
+                    if first.candidates > 0 {
+                        let (ms, _, cpu_ms, tile) = time_parts(index, t, &p);
+                        times.push((ms, cpu_ms, t, tile.candidates, tile.error_km));
+                    }
+                }
+            }
+        }
+        times.sort_by(|a, b| b.0.total_cmp(&a.0));
+        println!();
+        println!(
+            "{name}: every tile of zooms {sweep:?} at {} m, {} not empty; the slowest:",
+            p.radius_m,
+            times.len()
+        );
+        for (ms, cpu_ms, t, candidates, error_km) in times.iter().take(5) {
+            println!(
+                "  z{} x{} y{}: {ms:.2} ms ({cpu_ms:.1} cpu ms), {candidates} candidates, bound {error_km:.4} km/pt",
+                t.z, t.x, t.y
+            );
+        }
     }
 }
 

@@ -323,35 +323,33 @@ impl Grid {
             let col = i64::from(b.q) * k_self + i64::from(b.rho);
             cell(0.5 + col as f64 * self.s_b)
         };
-        let Some(lo) = self.bins.iter().map(col_of).min() else {
-            return 0.0;
-        };
-        let hi = self.bins.iter().map(col_of).max().unwrap_or(lo);
-        // One row of the coarser grid at a time: this grid's rows fall in them in order, so a
-        // row's worth of flags, cleared after it, tells new coarser bins from seen ones.
-        let mut seen = vec![false; (hi - lo + 1) as usize];
-        let mut set: Vec<usize> = Vec::new();
-        let (mut work, mut row, mut row_reach) = (0.0, None, 0.0);
+        // The occupied rows grouped by the coarser row they fall in (in order, so each group
+        // is a run), and each group's distinct coarser bins counted on its own, the groups in
+        // parallel: a serial pass over every bin cost as much as binning the points.
+        let mut groups: Vec<(i64, Vec<usize>)> = Vec::new();
         for i in occupied {
-            let v = v_of_row(i);
-            if row != Some(cell(v)) {
-                for &c in &set {
-                    seen[c] = false;
-                }
-                set.clear();
-                row = Some(cell(v));
-                row_reach = reach_sq(v);
-            }
-            for b in self.row(i) {
-                let c = (col_of(b) - lo) as usize;
-                if !seen[c] {
-                    seen[c] = true;
-                    set.push(c);
-                    work += row_reach;
-                }
+            let coarse = cell(v_of_row(i));
+            match groups.last_mut() {
+                Some((row, rows)) if *row == coarse => rows.push(i),
+                _ => groups.push((coarse, vec![i])),
             }
         }
-        work
+        // Summed in order, not by rayon's splits: the same tile always picks the same spacings.
+        let per_group: Vec<f64> = groups
+            .par_iter()
+            .map(|(_, rows)| {
+                // Each row's coarser columns are sorted already (a monotone map of sorted
+                // columns): the stable sort merges those runs.
+                let mut cols: Vec<i64> = rows
+                    .iter()
+                    .flat_map(|&i| self.row(i).iter().map(col_of))
+                    .collect();
+                cols.sort();
+                cols.dedup();
+                cols.len() as f64 * reach_sq(v_of_row(rows[0]))
+            })
+            .collect();
+        per_group.iter().sum()
     }
 
     /// Rows of bins, empty ones included.

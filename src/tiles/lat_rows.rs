@@ -60,7 +60,7 @@ impl LatRows {
         let b = ((self.lats[0] - x) * self.per_step - 1.0)
             .max(0.0)
             .min(self.last_bucket);
-        let mut y = self.starts[b as usize];
+        let mut y = self.starts[super::index_of(b)];
         // Two steps without a branch (the answer is usually there: mispredicted loop exits were
         // much of a splat's cost at small zooms), then a loop for what rounding or the table's
         // size bound leaves.

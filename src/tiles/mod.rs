@@ -12,3 +12,12 @@ pub mod mercator;
 pub mod render;
 
 pub use render::{render, HeatmapParams, Tile, TILE_SIZE};
+
+/// `x as usize` for `x` in [0, 2⁶³) (a NaN gives 0, as `as usize` does): through `i64` it is one
+/// signed conversion and its saturation checks on x86-64, where a float-to-unsigned conversion
+/// without AVX-512 branches between two (callgrind: about half the instructions). The splat
+/// converts a few coordinates of every point it places.
+#[inline]
+fn index_of(x: f64) -> usize {
+    x as i64 as usize
+}

@@ -326,27 +326,28 @@ impl Grid {
         // The occupied rows grouped by the coarser row they fall in (in order, so each group
         // is a run), and each group's distinct coarser bins counted on its own, the groups in
         // parallel: a serial pass over every bin cost as much as binning the points.
-        let mut groups: Vec<(i64, Vec<usize>)> = Vec::new();
+        // A group is its coarser row and its first and past-last occupied rows (the empty rows
+        // between hold no bins).
+        let mut groups: Vec<(i64, usize, usize)> = Vec::new();
         for i in occupied {
             let coarse = cell(v_of_row(i));
             match groups.last_mut() {
-                Some((row, rows)) if *row == coarse => rows.push(i),
-                _ => groups.push((coarse, vec![i])),
+                Some((row, _, end)) if *row == coarse => *end = i + 1,
+                _ => groups.push((coarse, i, i + 1)),
             }
         }
         // Summed in order, not by rayon's splits: the same tile always picks the same spacings.
         let per_group: Vec<f64> = groups
             .par_iter()
-            .map(|(_, rows)| {
+            .map(|&(_, first, end)| {
                 // Each row's coarser columns are sorted already (a monotone map of sorted
                 // columns): the stable sort merges those runs.
-                let mut cols: Vec<i64> = rows
-                    .iter()
-                    .flat_map(|&i| self.row(i).iter().map(col_of))
+                let mut cols: Vec<i64> = (first..end)
+                    .flat_map(|i| self.row(i).iter().map(col_of))
                     .collect();
                 cols.sort();
                 cols.dedup();
-                cols.len() as f64 * reach_sq(v_of_row(rows[0]))
+                cols.len() as f64 * reach_sq(v_of_row(first))
             })
             .collect();
         per_group.iter().sum()

@@ -381,6 +381,11 @@ fn sec_table() -> &'static [f64] {
 }
 
 impl DiscBounds {
+    /// Longitude `lon` in columns from the first column's centre (fractional, unclamped).
+    fn column(&self, lon: f64) -> f64 {
+        (lon - self.lon0) * self.px_per_deg
+    }
+
     fn new(t: TileId, r: f64, lats: &[f64], lons: &[f64]) -> DiscBounds {
         let ang = r / EARTH_RADIUS_M;
         let deg_per_px = 360.0 / (TILE_SIZE as f64 * t.n());
@@ -438,7 +443,7 @@ fn disc_columns(b: &DiscBounds, lon: f64, half: Option<f64>) -> Option<(usize, u
     let Some(w) = half else {
         return Some((0, last));
     };
-    let u = (lon - b.lon0) * b.px_per_deg;
+    let u = b.column(lon);
     // Clamped to the tile first: both ends are then small and non-negative, where truncation
     // is the floor (the splat's cost at small zooms is such bookkeeping per point).
     let (lo, hi) = ((u - w).max(0.0), (u + w).min(last as f64));
@@ -455,7 +460,7 @@ fn disc_columns(b: &DiscBounds, lon: f64, half: Option<f64>) -> Option<(usize, u
 /// tile: only then can the world tile's copy of a disc 360° away hold a pixel (it is 256
 /// columns off), so most points skip looking for it.
 fn leaves_tile(b: &DiscBounds, lon: f64, half: f64) -> bool {
-    let u = (lon - b.lon0) * b.px_per_deg;
+    let u = b.column(lon);
     !(u - half >= 0.0 && u + half <= (TILE_SIZE - 1) as f64)
 }
 
